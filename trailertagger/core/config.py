@@ -1,0 +1,92 @@
+"""User settings in a TOML file in the user config folder.
+
+Defaults live in code (``DEFAULTS``); the file holds only what the user changed, so a new
+release's better default reaches users who never touched that key.  The file is created with
+commented defaults on first use so users can find the knobs.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .paths import app_dirs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULTS: dict[str, Any] = {
+    "media": {
+        "scene_threshold": 0.27,
+        "scene_analysis_width": 160,
+        "frame_max_side": 960,
+        "max_scenes": 160,
+        "audio_rate": 16000,
+        "max_duration_s": 4 * 3600,
+    },
+    "extract": {
+        "profile": "default",
+        "device": "cpu",
+        "threads": 0,
+    },
+    "models": {
+        "override_dir": "",
+        "allow_download": False,
+    },
+    "jobs": {
+        "workers": 1,
+        "settle_seconds": 2.0,
+        "rescan_minutes": 30,
+    },
+}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def default_toml() -> str:
+    """The commented template written on first run."""
+    lines = ["# trailertagger settings. Uncomment a key to change it; defaults are shown.", ""]
+    for section, values in DEFAULTS.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"# {k} = {_toml_value(v)}" for k, v in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None = None, create: bool = True) -> dict[str, Any]:
+    """Return the merged settings; a broken file is an error naming the file, never ignored."""
+    path = path or app_dirs().config_file
+    if not path.exists():
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(default_toml(), encoding="utf-8")
+            except OSError:
+                pass  # a read-only home still runs on defaults
+        return copy.deepcopy(DEFAULTS)
+    try:
+        user = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"cannot read settings file {path}: {err}") from err
+    return _merge(DEFAULTS, user)

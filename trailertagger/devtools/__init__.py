@@ -1,0 +1,1 @@
+"""Developer tooling (test media synthesis, benchmarks helpers); never imported by the app."""
