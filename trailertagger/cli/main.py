@@ -1,0 +1,63 @@
+"""``trailertagger`` command line: one sub-command module per area of the core.
+
+Each module in ``COMMAND_MODULES`` defines ``register(subparsers)`` which adds its parsers and
+sets ``func=handler``; a handler takes the parsed args and returns an exit code.
+Exit codes: 0 ok, 1 some items failed, 2 usage/config error, 3 media error, 4 model missing,
+130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .. import __version__
+from ..core.errors import TrailerTaggerError
+from ..core.logsetup import setup_logging
+
+COMMAND_MODULES = (
+    "trailertagger.cli.extract",
+    "trailertagger.cli.models",
+    "trailertagger.cli.classify_cmds",
+    "trailertagger.cli.library_cmds",
+)
+
+log = logging.getLogger("trailertagger.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trailertagger",
+        description="Tag movie trailers (and any video) with 21 movie genres.",
+    )
+    parser.add_argument("--version", action="version", version=f"trailertagger {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    log_path = setup_logging(args.verbose)
+    log.debug("command %s (log: %s)", sys.argv, log_path)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except TrailerTaggerError as err:
+        log.debug("failed", exc_info=True)
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
