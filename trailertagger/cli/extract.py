@@ -1,0 +1,107 @@
+"""``trailertagger extract``: feature sequences for videos, with per-video and per-stage bars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ..core.errors import MediaError, ModelMissingError, TrailerTaggerError
+from ..core.extractors.base import PROFILES
+from .common import progress_bar, settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="compute per-modality feature sequences for videos (cached)",
+        description="Decode each video once, detect scenes, run the profile's frozen extractors and "
+                    "cache one feature file per video. Folders are searched for videos. "
+                    "A bad file is reported and the batch goes on; exit code 1 when any failed.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="video files or folders")
+    p.add_argument("--profile", default=None, choices=sorted(PROFILES),
+                   help="extractor set (default: from config, 'default' = offline bundled models)")
+    p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="inference device")
+    p.add_argument("--out", type=Path, default=None,
+                   help="also copy each feature file to OUT/<video stem>.npz (e.g. for training sets)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary per video on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.media.files import iter_videos
+    from ..core.pipeline import ExtractionSession
+
+    cfg = settings()
+    profile = args.profile or cfg["extract"]["profile"]
+    device = args.device or cfg["extract"]["device"]
+    videos = list(iter_videos(args.paths))
+    if not videos:
+        print("no videos found", file=sys.stderr)
+        return 1
+    session = ExtractionSession(profile, cfg, device)
+    failed = 0
+    outer = progress_bar(len(videos), "videos", unit="video", leave=True)
+    for path in videos:
+        stage_bar = progress_bar(None, path.name[:40])
+        last = {"stage": ""}
+
+        def progress(stage: str, done: float, total: float, bar=stage_bar, last=last,
+                     name=path.name[:30]) -> None:
+            if stage != last["stage"]:
+                last["stage"] = stage
+                bar.set_description(f"{name} · {stage}")
+            bar.total = total or None
+            bar.n = done
+            bar.refresh()
+
+        try:
+            result = session.run(path, progress)
+        except (MediaError, ModelMissingError) as err:
+            failed += 1
+            _emit(args, {"path": str(path), "ok": False, "error": str(err),
+                         "reason": getattr(err, "reason", "model_missing")})
+            if isinstance(err, ModelMissingError):
+                stage_bar.close()
+                outer.close()
+                raise
+            continue
+        except TrailerTaggerError as err:
+            failed += 1
+            _emit(args, {"path": str(path), "ok": False, "error": str(err)})
+            continue
+        finally:
+            stage_bar.close()
+            outer.update(1)
+        if args.out and result.feature_path:
+            args.out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(result.feature_path, args.out / f"{path.stem}.npz")
+        _emit(args, {
+            "path": str(path), "ok": True, "content_hash": result.content_hash,
+            "cached": result.from_cache, "duration": round(result.features.duration, 2),
+            "lengths": result.features.lengths(), "missing": result.missing,
+            "feature_file": str(result.feature_path) if result.feature_path else None,
+            "warnings": result.warnings,
+            "seconds": {k: round(v, 2) for k, v in result.timings.items()},
+        })
+    outer.close()
+    return 1 if failed else 0
+
+
+def _emit(args: argparse.Namespace, record: dict) -> None:
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+        return
+    if not record["ok"]:
+        print(f"FAILED  {record['path']}: {record['error']}", file=sys.stderr, flush=True)
+        return
+    lengths = ", ".join(f"{k}={v}" for k, v in sorted(record["lengths"].items())) or "none"
+    tag = "cached" if record["cached"] else f"{record['seconds'].get('total', 0):.1f}s"
+    print(f"ok      {record['path']}  [{tag}]  {lengths}", flush=True)
+    for mod, why in sorted(record["missing"].items()):
+        print(f"        missing {mod}: {why}", flush=True)
+    for w in record["warnings"]:
+        print(f"        warning: {w}", flush=True)

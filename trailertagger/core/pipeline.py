@@ -1,0 +1,208 @@
+"""From a video file to per-modality feature sequences: probe → hash → cache → decode once →
+extractors → cache.
+
+``ExtractionSession`` keeps a profile's extractors loaded so a worker process pays the model
+load once and then runs video after video.  Extractors load lazily, only when some video
+needs a modality that is not cached yet, so re-running a fully cached library loads nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULTS, load_config
+from .errors import MediaError, ModelMissingError, TrailerTaggerError
+from .extractors.base import OPTIONAL, Extractor, extractor_class, profile_extractors
+from .features.cache import FeatureCache
+from .features.types import FeatureSet
+from .media.identity import content_hash, file_signature
+from .media.types import ProbeInfo
+from .paths import app_dirs
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float, float], None]
+
+
+class CacheWriteError(TrailerTaggerError):
+    """The feature cache folder cannot be written (read-only disk, no space)."""
+
+
+@dataclass
+class ExtractionResult:
+    features: FeatureSet
+    probe: ProbeInfo
+    content_hash: str
+    from_cache: bool  # True when no extractor had to run
+    feature_path: Path | None  # None when the cache could not be written
+    missing: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+def _noop(stage: str, done: float, total: float) -> None:
+    pass
+
+
+class ExtractionSession:
+    """Runs one profile's extractors over videos, models kept warm between videos."""
+
+    def __init__(
+        self,
+        profile: str = "default",
+        cfg: dict[str, Any] | None = None,
+        device: str = "cpu",
+        store: Any = None,
+        cache: FeatureCache | None = None,
+        extractors: list[str] | None = None,
+    ) -> None:
+        self.cfg = cfg if cfg is not None else load_config()
+        self.profile = profile
+        self.device = device
+        self.names = list(extractors) if extractors else list(profile_extractors(profile))
+        self.cache = cache or FeatureCache(app_dirs().features)
+        self._store = store
+        self._instances: dict[str, Extractor] = {}
+        self._unavailable: dict[str, str] = {}  # optional extractors that failed to load
+        threads = int(self.cfg.get("extract", {}).get("threads", 0) or 0)
+        if threads > 0:
+            _set_threads(threads)
+
+    # -- models -----------------------------------------------------------------------
+    @property
+    def store(self):
+        if self._store is None:
+            from .models.store import ModelStore
+
+            self._store = ModelStore.from_config(self.cfg)
+        return self._store
+
+    def extractor(self, name: str) -> Extractor | None:
+        """The loaded extractor, or None for an optional one that is unavailable."""
+        if name in self._instances:
+            return self._instances[name]
+        if name in self._unavailable:
+            return None
+        inst = extractor_class(name)()
+        try:
+            inst.load(self.store, self.device)
+        except ModelMissingError as err:
+            if name not in OPTIONAL:
+                raise
+            log.info("optional extractor %s unavailable: %s", name, err)
+            self._unavailable[name] = f"optional extractor {name} unavailable: {err}"
+            return None
+        self._instances[name] = inst
+        return inst
+
+    def load_all(self, progress: Progress = _noop) -> None:
+        """Load every extractor now (a worker does this before taking jobs)."""
+        for i, name in enumerate(self.names):
+            progress(f"load {name}", i, len(self.names))
+            self.extractor(name)
+        progress("load", len(self.names), len(self.names))
+
+    # -- one video ---------------------------------------------------------------------
+    def run(self, path: Path, progress: Progress | None = None) -> ExtractionResult:
+        from .media.decode import decode_media
+        from .media.probe import probe
+
+        progress = progress or _noop
+        path = Path(path)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        info = probe(path)
+        sig_before = file_signature(path)
+        chash = content_hash(path)
+        timings["probe+hash"] = time.perf_counter() - t0
+
+        cached = self.cache.load(chash)
+        stale = [n for n in self.names
+                 if not self.cache.is_fresh(cached, extractor_class(n).modality, n, extractor_class(n).version)]
+        merged = cached or FeatureSet(content_hash=chash, duration=info.duration, profile=self.profile)
+        warnings: list[str] = []
+
+        if stale:
+            t = time.perf_counter()
+            media = decode_media(path, self.cfg.get("media", DEFAULTS["media"]), progress)
+            timings["decode"] = time.perf_counter() - t
+            merged.duration = media.duration
+            for i, name in enumerate(stale):
+                cls = extractor_class(name)
+                progress(name, i, len(stale))
+                merged.modalities.pop(cls.modality, None)
+                merged.missing.pop(cls.modality, None)
+                reason = self._media_gap(cls.needs, media.missing, media)
+                if reason:
+                    merged.missing[cls.modality] = reason
+                    continue
+                inst = self.extractor(name)
+                if inst is None:
+                    merged.missing[cls.modality] = self._unavailable[name]
+                    continue
+                t = time.perf_counter()
+                try:
+                    merged.modalities[cls.modality] = inst.extract(media)
+                except MemoryError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - one modality's failure is recorded
+                    log.exception("extractor %s failed on %s", name, path)
+                    merged.missing[cls.modality] = f"extractor {name} failed: {err}"
+                timings[name] = time.perf_counter() - t
+            progress("extract", len(stale), len(stale))
+            if file_signature(path) != sig_before:
+                raise MediaError(path, "changed_during_processing",
+                                 "the file was modified while it was being read; it will be re-queued")
+
+        feature_path: Path | None = self.cache.path_for(chash)
+        if stale:
+            try:
+                feature_path = self.cache.save(merged)
+            except OSError as err:
+                warnings.append(f"feature cache not written ({self.cache.root}): {err}")
+                log.warning("%s", warnings[-1])
+                feature_path = None
+
+        features = self._profile_view(merged)
+        timings["total"] = time.perf_counter() - t0
+        return ExtractionResult(features, info, chash, not stale, feature_path,
+                                dict(features.missing), warnings, timings)
+
+    @staticmethod
+    def _media_gap(needs, media_missing: dict[str, str], media) -> str:
+        if needs.frames and not media.frames:
+            return "no video: " + media_missing.get("video", "no decodable frames")
+        if needs.audio_rate and media.audio is None:
+            return "no audio: " + media_missing.get("audio", "no decodable audio")
+        return ""
+
+    def _profile_view(self, merged: FeatureSet) -> FeatureSet:
+        """Only the modalities this profile produces, so heads see consistent inputs."""
+        wanted = {extractor_class(n).modality for n in self.names}
+        return FeatureSet(
+            content_hash=merged.content_hash,
+            duration=merged.duration,
+            modalities={k: v for k, v in merged.modalities.items() if k in wanted},
+            missing={k: v for k, v in merged.missing.items() if k in wanted},
+            profile=self.profile,
+        )
+
+
+def _set_threads(n: int) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def extract_features(path: Path, profile: str = "default", cfg: dict[str, Any] | None = None,
+                     device: str = "cpu", progress: Progress | None = None) -> ExtractionResult:
+    """One-shot convenience wrapper; use ``ExtractionSession`` for many videos."""
+    return ExtractionSession(profile, cfg, device).run(Path(path), progress)
