@@ -1,0 +1,570 @@
+"""Worker processes that drain the queue, and the pool that owns them.
+
+Why processes: extractors are heavy (torch, ONNX Runtime, ffmpeg) and must not stall the GUI
+or each other; a decoder that crashes or leaks takes one worker down, not the app.  Workers
+are started with the ``spawn`` method (no forked locks, same behaviour on every OS) and each
+keeps its extraction session warm across jobs.
+
+Talking to workers: one pipe each way per worker.  A worker killed in the middle of a send
+can only damage its own pipe, never a queue shared with the others.  The parent's monitor
+thread reads events, notices dead workers (their jobs are re-queued at once, counting the
+attempt), renews nothing itself (workers heartbeat their own leases), re-queues jobs whose
+lease expired elsewhere, and kills a worker that ignores a cancel for too long.
+
+Ctrl-C: workers ignore SIGINT; the parent's ``stop()`` asks them to stop, the job in hand is
+given back to the queue untouched at its next progress report (or after a grace period the
+worker is terminated and the job is given back by the parent).  Nothing is half-written:
+every stage ends in a single transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..library.db import Library, get_meta, open_library
+from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job, Video
+from . import events as ev
+from .queue import CLASSIFY, DEFAULT_LIMITS, EXTRACT, PAUSED_KEY, PROBE, STAGES, JobQueue
+from .stages import DEFAULT_SERVICES, StageContext, load_services, owner_name, run_claimed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PoolOptions:
+    """How the pool runs; ``from_config`` reads the ``[jobs]`` settings."""
+
+    workers: int = 1
+    stage_limits: dict[str, int] | None = None  # None: what the library says (or defaults)
+    services: str = DEFAULT_SERVICES
+    services_kwargs: dict[str, Any] = field(default_factory=dict)
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 2.0
+    poll_seconds: float = 0.5
+    max_attempts: int = 3
+    settle_seconds: float = 2.0
+    stop_grace_seconds: float = 5.0
+    cancel_grace_seconds: float = 10.0
+    busy_timeout: float = 10.0
+    log_verbose: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], **overrides: Any) -> PoolOptions:
+        jobs = dict(cfg.get("jobs", {}))
+        opts = cls(
+            workers=max(0, int(jobs.get("workers", 1))),
+            settle_seconds=float(jobs.get("settle_seconds", 2.0)),
+            max_attempts=int(jobs.get("max_attempts", 3)),
+            services=str(jobs.get("services", DEFAULT_SERVICES) or DEFAULT_SERVICES),
+        )
+        limits = jobs.get("stage_limits")
+        if isinstance(limits, dict):
+            opts.stage_limits = {k: int(v) for k, v in limits.items() if k in STAGES}
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(opts, k, v)
+        return opts
+
+    def default_limits(self) -> dict[str, int]:
+        base = dict(DEFAULT_LIMITS)
+        if self.workers > 0:
+            # extraction is the heavy stage: by default at most half the workers (>= 1)
+            base[EXTRACT] = max(1, self.workers // 2) if self.workers > 2 else 1
+            base[PROBE] = max(1, self.workers)
+            base[CLASSIFY] = max(1, self.workers)
+        if self.stage_limits:
+            base.update(self.stage_limits)
+        return base
+
+
+@dataclass
+class RunSummary:
+    """What happened while a caller waited for the queue to drain."""
+
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    cancelled: int = 0
+    requeued: int = 0
+    paused: bool = False
+    interrupted: bool = False
+
+    def observe(self, e: ev.JobEvent) -> None:
+        if e.kind == ev.DONE:
+            self.done += 1
+        elif e.kind == ev.FAILED:
+            self.failed.append((e.path or f"job {e.job_id}", e.message))
+        elif e.kind == ev.CANCELLED:
+            self.cancelled += 1
+        elif e.kind == ev.REQUEUED:
+            self.requeued += 1
+
+
+# -- the worker process ------------------------------------------------------------------
+def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection,
+                 control: Connection) -> None:  # pragma: no cover - runs in a child process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from ..logsetup import setup_logging
+
+    setup_logging(opts.log_verbose)
+    owner = owner_name(index)
+    send_lock = threading.Lock()
+
+    def send(e: ev.JobEvent) -> None:
+        with send_lock:
+            try:
+                events.send(e)
+            except (OSError, EOFError, BrokenPipeError):
+                stop.set()
+
+    stop = threading.Event()
+    wake = threading.Event()
+    cancel = threading.Event()
+    current: list[Any] = [None]
+    lib = Library(Path(db_path), busy_timeout=opts.busy_timeout)
+    queue = JobQueue(lib, max_attempts=opts.max_attempts)
+
+    def control_loop() -> None:
+        parent = os.getppid()
+        while not stop.is_set():
+            try:
+                if control.poll(opts.heartbeat_seconds):
+                    msg = control.recv()
+                    if msg == "stop":
+                        stop.set()
+                    elif msg == "wake":
+                        wake.set()
+            except (EOFError, OSError):
+                stop.set()  # the parent is gone
+                break
+            if os.getppid() != parent:
+                stop.set()
+            job = current[0]
+            if job is not None:
+                try:
+                    reply = queue.heartbeat(job.id, owner, opts.lease_seconds)
+                    if reply.cancel or reply.lost:
+                        cancel.set()
+                except Exception:  # noqa: BLE001 - a locked DB must not kill the heartbeat
+                    log.warning("heartbeat for job %s failed", job.id, exc_info=True)
+        wake.set()
+
+    try:
+        services = load_services(opts.services, opts.services_kwargs)
+    except Exception as err:  # noqa: BLE001
+        log.exception("worker %s cannot start its services", owner)
+        send(ev.JobEvent(ev.WORKER_EXITED, message=f"cannot start: {err}", worker=owner))
+        return
+    ctx = StageContext(lib, queue, services, owner, opts.settle_seconds, emit=send,
+                       should_stop=stop.is_set, should_cancel=cancel.is_set)
+    threading.Thread(target=control_loop, name="tt-control", daemon=True).start()
+    send(ev.JobEvent(ev.WORKER_STARTED, message=f"pid {os.getpid()}", worker=owner))
+    limits = opts.default_limits()
+    while not stop.is_set():
+        try:
+            job = queue.claim(owner, os.getpid(), opts.lease_seconds, defaults=limits) \
+                if queue.has_claimable() else None
+        except Exception:  # noqa: BLE001 - e.g. locked longer than the deadline: try later
+            log.warning("worker %s could not claim a job", owner, exc_info=True)
+            job = None
+        if job is None:
+            wake.wait(opts.poll_seconds)
+            wake.clear()
+            continue
+        cancel.clear()
+        current[0] = job
+        try:
+            final = run_claimed(ctx, job)
+        finally:
+            current[0] = None
+        send(final)
+    lib.close()
+    send(ev.JobEvent(ev.WORKER_EXITED, message="stopped", worker=owner))
+
+
+# -- the pool ----------------------------------------------------------------------------------
+@dataclass
+class _Worker:
+    index: int
+    process: Any
+    events: Connection
+    control: Connection
+    owner: str = ""
+    job_id: int | None = None
+    events_open: bool = True
+    started: float = field(default_factory=time.monotonic)
+
+
+class WorkerPool:
+    """Owns the worker processes of one app instance (CLI command, GUI, watcher).
+
+    ``workers=0`` runs jobs in the calling thread (``run_until_idle``), which tests and tiny
+    libraries use; the GUI always uses processes.
+    """
+
+    def __init__(self, lib_path: Path | str | None = None, options: PoolOptions | None = None,
+                 bus: ev.EventBus | None = None) -> None:
+        self.options = options or PoolOptions()
+        self.lib = open_library(lib_path, busy_timeout=self.options.busy_timeout)
+        self.queue = JobQueue(self.lib, max_attempts=self.options.max_attempts)
+        self.bus = bus or ev.EventBus()
+        self._workers: dict[int, _Worker] = {}
+        self._stopping = False
+        self._started = False
+        self._monitor: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._check_gen = 0
+        self._idle = False
+        self._paused = False
+        self._exits: list[float] = []
+        self._cancel_seen: dict[int, float] = {}
+        self._inline_services: Any = None
+        self._mp = mp.get_context("spawn")
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> WorkerPool:
+        if self._started:
+            return self
+        self._started = True
+        recovered = self.queue.recover()
+        for jid in recovered:
+            self.bus.publish(ev.JobEvent(ev.REQUEUED, jid, message="recovered at start"))
+        if self.options.stage_limits:
+            self.queue.set_stage_limits(self.options.stage_limits)
+        for i in range(self.options.workers):
+            self._spawn(i)
+        self._monitor = threading.Thread(target=self._monitor_loop, name="tt-pool-monitor", daemon=True)
+        self._monitor.start()
+        return self
+
+    def _spawn(self, index: int) -> None:
+        ev_r, ev_w = self._mp.Pipe(duplex=False)
+        ctl_r, ctl_w = self._mp.Pipe(duplex=False)
+        proc = self._mp.Process(target=_worker_main, name=f"trailertagger-worker-{index}",
+                                args=(str(self.lib.path), index, self.options, ev_w, ctl_r),
+                                daemon=True)
+        proc.start()
+        ev_w.close()
+        ctl_r.close()
+        w = _Worker(index, proc, ev_r, ctl_w)
+        w.owner = f"{_host()}:{proc.pid}:{index}"
+        self._workers[index] = w
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop workers; jobs in hand go back to the queue (not counted as attempts)."""
+        if not self._started or self._stopping:
+            return
+        self._stopping = True
+        grace = self.options.stop_grace_seconds if timeout is None else timeout
+        for w in self._workers.values():
+            try:
+                w.control.send("stop")
+            except (OSError, BrokenPipeError):
+                pass
+        deadline = time.monotonic() + grace
+        for w in self._workers.values():
+            w.process.join(max(0.0, deadline - time.monotonic()))
+        stragglers = [w for w in self._workers.values() if w.process.is_alive()]
+        for w in stragglers:
+            w.process.terminate()
+        for w in stragglers:
+            w.process.join(2.0)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(2.0)
+        owners = [w.owner for w in self._workers.values()]
+        if owners:
+            self.queue.recover(owners=owners, reason="the worker pool stopped; will resume",
+                               count_attempt=False)
+        if self._monitor is not None:
+            self._monitor.join(2.0)
+        for w in self._workers.values():
+            for c in (w.events, w.control):
+                try:
+                    c.close()
+                except OSError:
+                    pass
+        self._workers.clear()
+        self.lib.close()
+
+    def __enter__(self) -> WorkerPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- controls --------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Tell idle workers there is new work (they also poll, this is just faster)."""
+        for w in list(self._workers.values()):
+            try:
+                w.control.send("wake")
+            except (OSError, BrokenPipeError):
+                pass
+        with self._cond:
+            self._idle = False
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        self.queue.pause()
+        self.bus.publish(ev.JobEvent(ev.PAUSED))
+
+    def resume(self) -> None:
+        self.queue.resume()
+        self.bus.publish(ev.JobEvent(ev.RESUMED))
+        self.wake()
+
+    def cancel(self, job_ids: list[int] | None = None) -> int:
+        return self.queue.cancel(job_ids)
+
+    def retry_failed(self, job_ids: list[int] | None = None) -> list[int]:
+        ids = self.queue.retry(job_ids)
+        if ids:
+            self.wake()
+        return ids
+
+    def set_stage_limits(self, limits: dict[str, int]) -> dict[str, int]:
+        out = self.queue.set_stage_limits(limits)
+        self.wake()
+        return out
+
+    def set_workers(self, n: int) -> None:
+        """Grow or shrink the pool while it runs (shrinking lets busy workers finish)."""
+        n = max(0, int(n))
+        self.options.workers = n
+        for i in range(n):
+            if i not in self._workers and self._started and not self._stopping:
+                self._spawn(i)
+        for i in [i for i in self._workers if i >= n]:
+            try:
+                self._workers[i].control.send("stop")
+            except (OSError, BrokenPipeError):
+                pass
+
+    # -- waiting ---------------------------------------------------------------------------
+    def events(self, stop: Callable[[ev.JobEvent], bool] | None = None,
+               timeout: float | None = None) -> Iterator[ev.JobEvent]:
+        return self.bus.stream(stop, timeout)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until a fresh check finds nothing queued or running (or the queue paused)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            gen = self._check_gen
+            while not (self._idle and self._check_gen > gen + 1):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(0.5 if left is None else min(0.5, left))
+                if not self._started:
+                    return True
+        return True
+
+    def run_until_idle(self, on_event: Callable[[ev.JobEvent], None] | None = None,
+                       timeout: float | None = None) -> RunSummary:
+        """Process everything queued; the caller sees each event.  Ctrl-C stops the pool
+        cleanly (jobs go back to the queue) and re-raises ``KeyboardInterrupt``."""
+        summary = RunSummary()
+
+        def listen(e: ev.JobEvent) -> None:
+            summary.observe(e)
+            if on_event is not None:
+                on_event(e)
+
+        if self.options.workers == 0:
+            self._run_inline(listen, timeout)
+            summary.paused = self.queue.is_paused()
+            return summary
+        unsubscribe = self.bus.subscribe(listen)
+        try:
+            self.start()
+            self.wake()
+            self.wait_idle(timeout)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            self.stop()
+            raise
+        finally:
+            unsubscribe()
+        summary.paused = self._paused
+        return summary
+
+    def _run_inline(self, listen: Callable[[ev.JobEvent], None], timeout: float | None) -> None:
+        if self._inline_services is None:
+            self._inline_services = load_services(self.options.services, self.options.services_kwargs)
+        owner = owner_name("inline")
+        ctx = StageContext(self.lib, self.queue, self._inline_services, owner,
+                           self.options.settle_seconds, emit=listen)
+        if not self._started:
+            self._started = True
+            for jid in self.queue.recover():
+                listen(ev.JobEvent(ev.REQUEUED, jid, message="recovered at start"))
+        limits = {s: 1 for s in STAGES}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            job = self.queue.claim(owner, os.getpid(), self.options.lease_seconds, defaults=limits)
+            if job is None:
+                if self._queued_waiting():
+                    time.sleep(0.1)  # delayed (settling) jobs
+                    continue
+                break
+            try:
+                listen(run_claimed(ctx, job))
+            except KeyboardInterrupt:
+                self.queue.release(job.id, owner, "interrupted")
+                raise
+        listen(ev.JobEvent(ev.IDLE))
+
+    def _queued_waiting(self) -> bool:
+        with self.lib.read() as s:
+            if get_meta(s, PAUSED_KEY) == "1":
+                return False
+            return s.execute(select(func.count()).select_from(Job).where(
+                Job.status == JOB_QUEUED)).scalar_one() > 0
+
+    # -- monitor thread --------------------------------------------------------------------
+    def _monitor_loop(self) -> None:
+        last_check = 0.0
+        last_recover = time.monotonic()
+        while not self._stopping:
+            conns: list[Any] = []
+            for w in list(self._workers.values()):
+                if w.events_open:
+                    conns.append(w.events)
+                conns.append(w.process.sentinel)
+            ready = wait(conns, timeout=0.25) if conns else (time.sleep(0.25) or [])
+            for obj in ready:
+                w = self._worker_for(obj)
+                if w is None:
+                    continue
+                if obj is w.events:
+                    self._read_events(w)
+                elif not w.process.is_alive() and not self._stopping:
+                    self._drain(w)
+                    self._worker_exited(w)
+            t = time.monotonic()
+            if t - last_recover > self.options.lease_seconds / 2:
+                last_recover = t
+                try:
+                    for jid in self.queue.recover(only_expired=True):
+                        self.bus.publish(ev.JobEvent(ev.REQUEUED, jid, message="lease expired"))
+                except Exception:  # noqa: BLE001
+                    log.warning("lease recovery failed", exc_info=True)
+            if t - last_check > 0.3:
+                last_check = t
+                try:
+                    self._check_state()
+                except Exception:  # noqa: BLE001 - e.g. locked for long: check next time
+                    log.warning("queue state check failed", exc_info=True)
+
+    def _worker_for(self, obj: Any) -> _Worker | None:
+        for w in self._workers.values():
+            if obj is w.events or obj == w.process.sentinel:
+                return w
+        return None
+
+    def _read_events(self, w: _Worker) -> None:
+        try:
+            while w.events.poll():
+                e = w.events.recv()
+                if e.kind == ev.STARTED:
+                    w.job_id = e.job_id
+                elif e.kind in ev.TERMINAL or e.kind in (ev.STAGE_DONE, ev.REQUEUED):
+                    if e.job_id == w.job_id:
+                        w.job_id = None
+                self.bus.publish(e)
+        except (EOFError, OSError):
+            w.events_open = False
+        except Exception:  # noqa: BLE001 - a message cut short by a killed worker
+            log.warning("unreadable message from worker %s", w.owner, exc_info=True)
+            w.events_open = False
+
+    def _drain(self, w: _Worker) -> None:
+        if w.events_open:
+            self._read_events(w)
+
+    def _worker_exited(self, w: _Worker) -> None:
+        code = w.process.exitcode
+        self._workers.pop(w.index, None)
+        reason = (f"its worker process died (signal {-code})" if code is not None and code < 0
+                  else f"its worker process exited with code {code}")
+        try:
+            jobs = self.queue.recover(owners=[w.owner], reason=reason)
+        except Exception:  # noqa: BLE001
+            log.exception("could not recover jobs of %s", w.owner)
+            jobs = []
+        for jid in jobs:
+            self.bus.publish(ev.JobEvent(ev.REQUEUED, jid, message=reason, worker=w.owner))
+        self.bus.publish(ev.JobEvent(ev.WORKER_EXITED, message=reason, worker=w.owner))
+        for c in (w.events, w.control):
+            try:
+                c.close()
+            except OSError:
+                pass
+        if self._stopping or w.index >= self.options.workers:
+            return
+        t = time.monotonic()
+        self._exits = [x for x in self._exits if t - x < 60] + [t]
+        if len(self._exits) > max(5, 3 * self.options.workers):
+            log.error("workers keep dying (%d exits in a minute); not restarting", len(self._exits))
+            self.bus.publish(ev.JobEvent(ev.WORKER_EXITED, message="workers keep dying; pool halted"))
+            return
+        self._spawn(w.index)
+
+    def _check_state(self) -> None:
+        with self.lib.read() as s:
+            paused = get_meta(s, PAUSED_KEY) == "1"
+            rows = s.execute(select(Job.status, Job.stage, func.count())
+                             .where(Job.status.in_([JOB_QUEUED, JOB_RUNNING]))
+                             .group_by(Job.status, Job.stage)).all()
+            cancels = s.execute(select(Job.id, Job.owner).where(
+                Job.status == JOB_RUNNING, Job.cancel_requested == True)).all()  # noqa: E712
+        limits = self.queue.stage_limits(defaults=self.options.default_limits())
+        running = sum(n for st, _, n in rows if st == JOB_RUNNING)
+        claimable = sum(n for st, stage, n in rows if st == JOB_QUEUED and limits.get(stage, 1) > 0)
+        idle = running == 0 and (claimable == 0 or paused)
+        if self.options.workers > 0 and not self._workers and claimable and not paused:
+            idle = True  # nobody left to do the work (pool halted): do not wait forever
+        with self._cond:
+            if idle and not self._idle:
+                self.bus.publish(ev.JobEvent(ev.IDLE, message="paused" if paused else ""))
+            self._idle = idle
+            self._paused = paused
+            self._check_gen += 1
+            self._cond.notify_all()
+        # a cancel that a busy worker does not honour in time: kill that worker
+        t = time.monotonic()
+        mine = {w.owner: w for w in self._workers.values()}
+        seen = set()
+        for job_id, owner in cancels:
+            seen.add(job_id)
+            first = self._cancel_seen.setdefault(job_id, t)
+            w = mine.get(owner or "")
+            if w is not None and t - first > self.options.cancel_grace_seconds:
+                log.warning("worker %s ignored cancel of job %s; terminating it", owner, job_id)
+                w.process.kill()
+        for job_id in list(self._cancel_seen):
+            if job_id not in seen:
+                del self._cancel_seen[job_id]
+
+
+def _host() -> str:
+    from .queue import HOST
+
+    return HOST
+
+
+def video_path(lib: Library, video_id: int) -> str | None:
+    with lib.read() as s:
+        return s.execute(select(Video.path).where(Video.id == video_id)).scalar()

@@ -1,0 +1,214 @@
+"""Which library row a file on disk is, and what changed since we last looked.
+
+The cheap check is ``(size, mtime_ns)``; the content hash (``core.media.identity``) confirms.
+Rules, in the order the scanner and the probe stage apply them:
+
+* a path we know with the same signature is *unchanged* (no hashing at all);
+* a path we know with a different signature is *changed*: the probe stage hashes it, and only
+  a different hash re-extracts (a ``touch`` costs one hash, not a re-extraction);
+* an unknown path is *new*; when the probe stage finds that its hash belongs to a row whose
+  file is missing, the file was moved or renamed: the old row takes the new path and keeps
+  its tags and history (``adopt_moved``); when the hash belongs to a row whose file still
+  exists, it is a copy and inherits that row's manual corrections (``copy_corrections``);
+* a known path that is gone is *missing* (``mark_missing``): kept, tags included, until the
+  user purges.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .db import now
+from .schema import (
+    JOB_ACTIVE,
+    SOURCE_MANUAL,
+    VIDEO_MISSING,
+    VIDEO_PENDING,
+    VIDEO_READY,
+    GenreAssignment,
+    Job,
+    Video,
+)
+
+# What a library scan picks up (lower-case suffixes).  Kodi's list, minus audio and images.
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".wmv", ".asf", ".flv", ".mpg", ".mpeg",
+    ".m2v", ".ts", ".m2ts", ".mts", ".vob", ".ogv", ".3gp", ".3g2", ".divx", ".xvid", ".rm",
+    ".rmvb", ".f4v", ".mxf",
+})
+
+
+def is_video_file(path: os.PathLike[str] | str) -> bool:
+    """By name: a video suffix, and not a hidden/partial file (``.foo.mp4``, ``x.mp4.part``)."""
+    name = os.path.basename(os.fspath(path))
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
+
+
+class Change(enum.Enum):
+    NEW = "new"
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"  # signature differs: hash to confirm
+    RETURNED = "returned"  # was missing, is back at the same path
+
+
+def normalize_path(path: os.PathLike[str] | str) -> str:
+    """The form paths are stored in: absolute, normalised, symlinks kept (a library on a
+    symlinked drive must keep working when the link target changes)."""
+    return os.path.abspath(os.fspath(path))
+
+
+def search_key(path: str) -> str:
+    return path.casefold()
+
+
+def classify_change(row: Video | None, size: int, mtime_ns: int) -> Change:
+    if row is None:
+        return Change.NEW
+    if row.status == VIDEO_MISSING:
+        return Change.RETURNED
+    if row.size == size and row.mtime_ns == mtime_ns:
+        return Change.UNCHANGED
+    return Change.CHANGED
+
+
+def video_by_path(session: Session, path: str) -> Video | None:
+    return session.execute(select(Video).where(Video.path == path)).scalar_one_or_none()
+
+
+def new_video(session: Session, path: str, size: int, mtime_ns: int,
+              folder_id: int | None = None) -> Video:
+    t = now()
+    video = Video(path=path, search_key=search_key(path), folder_id=folder_id, size=size,
+                  mtime_ns=mtime_ns, status=VIDEO_PENDING, added_at=t, updated_at=t)
+    session.add(video)
+    session.flush()
+    return video
+
+
+def mark_missing(session: Session, videos: Iterable[Video], reason: str = "file not found") -> int:
+    """Flag rows whose file is gone; tags stay.  Returns how many changed state."""
+    t = now()
+    n = 0
+    for v in videos:
+        if v.status != VIDEO_MISSING:
+            v.status = VIDEO_MISSING
+            v.missing_since = t
+            v.error_reason = reason
+            v.updated_at = t
+            n += 1
+    return n
+
+
+def mark_returned(video: Video, size: int, mtime_ns: int) -> None:
+    video.status = VIDEO_READY if video.classified_head_id is not None else VIDEO_PENDING
+    video.missing_since = None
+    video.error_reason = None
+    video.size, video.mtime_ns = size, mtime_ns
+    video.updated_at = now()
+
+
+def move_path(session: Session, old: str, new: str) -> Video | None:
+    """A rename seen by the watcher: same row, new path.  Returns the row, if known."""
+    video = video_by_path(session, old)
+    if video is None:
+        return None
+    clash = video_by_path(session, new)
+    if clash is not None and clash.id != video.id:
+        # the destination was known too (e.g. overwritten by the move): the moved row wins
+        session.delete(clash)
+        session.flush()
+    video.path = new
+    video.search_key = search_key(new)
+    if video.status == VIDEO_MISSING:
+        mark_returned(video, video.size, video.mtime_ns)
+    video.updated_at = now()
+    return video
+
+
+def move_tree(session: Session, old_dir: str, new_dir: str) -> int:
+    """A folder rename: every row under ``old_dir`` follows it."""
+    prefix = old_dir.rstrip(os.sep) + os.sep
+    rows = session.execute(select(Video).where(Video.path.startswith(prefix, autoescape=True))).scalars().all()
+    for v in rows:
+        move_path(session, v.path, os.path.join(new_dir, v.path[len(prefix):]))
+    return len(rows)
+
+
+def rows_under(session: Session, folder: str) -> list[Video]:
+    prefix = folder.rstrip(os.sep) + os.sep
+    return list(session.execute(
+        select(Video).where(Video.path.startswith(prefix, autoescape=True))
+    ).scalars())
+
+
+def moved_source(session: Session, video: Video, content_hash: str) -> Video | None:
+    """A *missing* row with this content: the file ``video`` is that row, moved."""
+    return session.execute(
+        select(Video).where(Video.content_hash == content_hash, Video.status == VIDEO_MISSING,
+                            Video.id != video.id).order_by(Video.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def duplicate_source(session: Session, video: Video, content_hash: str) -> Video | None:
+    """A present row with the same content (a copy of the file)."""
+    return session.execute(
+        select(Video).where(Video.content_hash == content_hash, Video.status != VIDEO_MISSING,
+                            Video.id != video.id).order_by(Video.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def adopt_moved(session: Session, new: Video, old: Video, job: Job | None = None) -> Video:
+    """Fold the freshly discovered row ``new`` into ``old`` (the same file, moved).
+
+    ``old`` keeps its id, tags and history and takes ``new``'s path and signature; ``new``
+    disappears.  ``job`` (the job that discovered it) is re-pointed at ``old``; any other
+    active job of either row is dropped so ``old`` keeps at most one.
+    """
+    path, size, mtime_ns, folder_id = new.path, new.size, new.mtime_ns, new.folder_id
+    keep_job_id = job.id if job is not None else None
+    session.execute(
+        update(Job).where(Job.video_id.in_([old.id, new.id]), Job.status.in_(JOB_ACTIVE),
+                          Job.id != (keep_job_id or -1))
+        .values(status="cancelled", error_reason="superseded: file was moved", finished_at=now())
+        .execution_options(synchronize_session=False)
+    )
+    if job is not None:
+        job.video_id = old.id
+    session.flush()
+    session.delete(new)
+    session.flush()
+    old.path, old.search_key = path, search_key(path)
+    old.folder_id = folder_id if folder_id is not None else old.folder_id
+    mark_returned(old, size, mtime_ns)
+    session.flush()
+    return old
+
+
+def copy_corrections(session: Session, src: Video, dst: Video) -> int:
+    """Give a copy of a file the manual corrections of the original (absent ones only)."""
+    have = set(session.execute(
+        select(GenreAssignment.genre).where(GenreAssignment.video_id == dst.id,
+                                            GenreAssignment.source == SOURCE_MANUAL)
+    ).scalars())
+    n = 0
+    for row in session.execute(
+        select(GenreAssignment).where(GenreAssignment.video_id == src.id,
+                                      GenreAssignment.source == SOURCE_MANUAL)
+    ).scalars():
+        if row.genre in have:
+            continue
+        session.add(GenreAssignment(video_id=dst.id, genre=row.genre, source=SOURCE_MANUAL,
+                                    positive=row.positive, rejected=row.rejected, stale=False,
+                                    created_at=now()))
+        n += 1
+    return n
+
+
+def exists(path: str | Path) -> bool:
+    return os.path.isfile(path)

@@ -1,0 +1,328 @@
+"""Read-only questions about the library (Anki's habit: reads never write).
+
+Every function takes a session from ``Library.read()`` (a ``query_only`` connection) and
+returns plain frozen dataclasses, so the CLI, the exporters and the GUI's item models never
+hold ORM objects across threads.
+
+The *effective* genres of a video are what the user sees and what export writes:
+a manual row decides (``rejected`` = off, otherwise on); without one, the auto row decides
+(``probability >= threshold``).  Stale auto rows still count, flagged ``stale``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from ..genres import GENRES, normalize_genre
+from .schema import (
+    SOURCE_AUTO,
+    SOURCE_MANUAL,
+    VIDEO_MISSING,
+    GenreAssignment,
+    Head,
+    Job,
+    JobEventRow,
+    Video,
+    WatchedFolder,
+)
+
+CHUNK = 900  # ids per IN (...) query, below every SQLite build's variable limit
+
+
+@dataclass(frozen=True)
+class GenreState:
+    """One genre of one video as the user sees it, with where that came from."""
+
+    genre: str
+    on: bool
+    source: str  # "manual" decides when present, else "auto"
+    probability: float | None  # the auto probability, even when a manual row decides
+    threshold: float | None
+    rejected: bool
+    stale: bool
+    model_id: str | None
+    model_version: str | None
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    id: int
+    path: str
+    status: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    duration: float | None
+    container: str | None
+    streams: tuple[dict, ...]
+    thumbnail: str | None
+    error_reason: str | None
+    added_at: float
+    updated_at: float
+    missing_since: float | None
+    classified_at: float | None
+    model_id: str | None
+    model_version: str | None
+    genres: tuple[str, ...] = ()  # effective "on" genres, in GENRES order
+    states: dict[str, GenreState] = field(default_factory=dict)
+
+    @property
+    def corrected(self) -> bool:
+        return any(s.source == SOURCE_MANUAL for s in self.states.values())
+
+    @property
+    def stale(self) -> bool:
+        return any(s.stale and s.source == SOURCE_AUTO for s in self.states.values())
+
+    @property
+    def manual_on(self) -> tuple[str, ...]:
+        return tuple(g for g, s in self.states.items() if s.source == SOURCE_MANUAL and s.on)
+
+    @property
+    def manual_off(self) -> tuple[str, ...]:
+        return tuple(g for g, s in self.states.items() if s.source == SOURCE_MANUAL and not s.on)
+
+    def probabilities(self) -> dict[str, float]:
+        return {g: s.probability for g, s in self.states.items() if s.probability is not None}
+
+
+@dataclass(frozen=True)
+class LibraryCounts:
+    videos: int
+    by_status: dict[str, int]
+    corrected: int
+    stale: int
+    folders: int
+
+
+# -- building blocks ----------------------------------------------------------------------
+def has_genre_clause(genre: str):  # noqa: ANN201 - a SQL expression
+    """SQL condition "video's effective genres include ``genre``" (index-friendly)."""
+    genre = normalize_genre(genre)
+    a = aliased(GenreAssignment)
+    m = aliased(GenreAssignment)
+    manual = exists().where(m.video_id == a.video_id, m.genre == a.genre, m.source == SOURCE_MANUAL)
+    positives = select(a.video_id).where(
+        a.genre == genre, a.positive == True,  # noqa: E712 - SQL, not Python truthiness
+        or_(a.source == SOURCE_MANUAL, ~manual),
+    )
+    return Video.id.in_(positives)
+
+
+def _text_clause(text: str):  # noqa: ANN202
+    words = [w for w in text.casefold().split() if w]
+    return and_(*[Video.search_key.contains(w, autoescape=True) for w in words]) if words else None
+
+
+def video_query(*, genres: Sequence[str] = (), text: str | None = None,
+                status: str | Sequence[str] | None = None, missing: bool | None = None,
+                folder: str | None = None, corrected: bool | None = None,
+                ids: Iterable[int] | None = None, paths: Iterable[str] | None = None) -> Select:
+    """A ``SELECT videos`` with the filters the CLI and GUI offer (all optional, ANDed)."""
+    q = select(Video)
+    for g in genres:
+        q = q.where(has_genre_clause(g))
+    if text:
+        clause = _text_clause(text)
+        if clause is not None:
+            q = q.where(clause)
+    if status:
+        q = q.where(Video.status.in_([status] if isinstance(status, str) else list(status)))
+    if missing is True:
+        q = q.where(Video.status == VIDEO_MISSING)
+    elif missing is False:
+        q = q.where(Video.status != VIDEO_MISSING)
+    if folder:
+        prefix = folder.rstrip("/\\")
+        q = q.where(Video.path.startswith(prefix + "/", autoescape=True)
+                    | Video.path.startswith(prefix + "\\", autoescape=True))
+    if corrected is not None:
+        m = exists().where(GenreAssignment.video_id == Video.id,
+                           GenreAssignment.source == SOURCE_MANUAL)
+        q = q.where(m if corrected else ~m)
+    if ids is not None:
+        q = q.where(Video.id.in_(list(ids)))
+    if paths is not None:
+        q = q.where(Video.path.in_(list(paths)))
+    return q
+
+
+def effective_states(rows: Iterable[tuple[GenreAssignment, str | None, str | None]]) -> dict[str, GenreState]:
+    """Fold a video's assignment rows (with their head's id and version) into GenreStates."""
+    auto: dict[str, tuple[GenreAssignment, str | None, str | None]] = {}
+    manual: dict[str, GenreAssignment] = {}
+    for row, model_id, version in rows:
+        if row.source == SOURCE_MANUAL:
+            manual[row.genre] = row
+        else:
+            auto[row.genre] = (row, model_id, version)
+    out: dict[str, GenreState] = {}
+    for genre in GENRES:
+        a = auto.get(genre)
+        m = manual.get(genre)
+        if m is None and a is None:
+            continue
+        arow, model_id, version = a if a else (None, None, None)
+        if m is not None:
+            out[genre] = GenreState(genre, not m.rejected, SOURCE_MANUAL,
+                                    arow.probability if arow else None,
+                                    arow.threshold if arow else None,
+                                    bool(m.rejected), bool(arow.stale) if arow else False,
+                                    model_id, version)
+        else:
+            assert arow is not None
+            out[genre] = GenreState(genre, bool(arow.positive), SOURCE_AUTO, arow.probability,
+                                    arow.threshold, False, bool(arow.stale), model_id, version)
+    return out
+
+
+def _record(v: Video, states: dict[str, GenreState], head: tuple[str, str] | None) -> VideoRecord:
+    try:
+        streams = tuple(json.loads(v.streams)) if v.streams else ()
+    except ValueError:
+        streams = ()
+    return VideoRecord(
+        id=v.id, path=v.path, status=v.status, size=v.size, mtime_ns=v.mtime_ns,
+        content_hash=v.content_hash, duration=v.duration, container=v.container,
+        streams=streams, thumbnail=v.thumbnail, error_reason=v.error_reason,
+        added_at=v.added_at, updated_at=v.updated_at, missing_since=v.missing_since,
+        classified_at=v.classified_at,
+        model_id=head[0] if head else None, model_version=head[1] if head else None,
+        genres=tuple(g for g, s in states.items() if s.on), states=states,
+    )
+
+
+def _states_for(session: Session, ids: list[int]) -> dict[int, dict[str, GenreState]]:
+    grouped: dict[int, list] = {i: [] for i in ids}
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start:start + CHUNK]
+        rows = session.execute(
+            select(GenreAssignment, Head.model_id, Head.version)
+            .outerjoin(Head, Head.id == GenreAssignment.head_id)
+            .where(GenreAssignment.video_id.in_(part))
+        ).all()
+        for row, model_id, version in rows:
+            grouped[row.video_id].append((row, model_id, version))
+    return {i: effective_states(r) for i, r in grouped.items()}
+
+
+def _heads(session: Session) -> dict[int, tuple[str, str]]:
+    return {h.id: (h.model_id, h.version) for h in session.execute(select(Head)).scalars()}
+
+
+def iter_videos(session: Session, query: Select | None = None, *, order: str = "path",
+                batch: int = 500, limit: int | None = None) -> Iterator[VideoRecord]:
+    """Stream matching videos with their genre states, ``batch`` at a time (flat memory)."""
+    query = query if query is not None else video_query()
+    order_col = {"path": Video.path, "id": Video.id, "added": Video.added_at,
+                 "updated": Video.updated_at}[order]
+    query = query.order_by(order_col, Video.id)
+    if limit is not None:
+        query = query.limit(limit)
+    heads = _heads(session)
+    result = session.execute(query.execution_options(yield_per=batch)).scalars()
+    for part in result.partitions(batch):
+        states = _states_for(session, [v.id for v in part])
+        for v in part:
+            yield _record(v, states[v.id], heads.get(v.classified_head_id) if v.classified_head_id else None)
+
+
+def find_videos(session: Session, *, limit: int | None = None, order: str = "path",
+                **filters: object) -> list[VideoRecord]:
+    return list(iter_videos(session, video_query(**filters), order=order, limit=limit))  # type: ignore[arg-type]
+
+
+def video_ids(session: Session, **filters: object) -> list[int]:
+    """Only the ids: what a GUI filter or a bulk action needs, without loading rows."""
+    q = video_query(**filters).with_only_columns(Video.id).order_by(Video.id)  # type: ignore[arg-type]
+    return list(session.execute(q).scalars())
+
+
+def get_video(session: Session, key: int | str) -> VideoRecord | None:
+    q = video_query(ids=[key]) if isinstance(key, int) else video_query(paths=[key])
+    found = list(iter_videos(session, q))
+    return found[0] if found else None
+
+
+def counts(session: Session) -> LibraryCounts:
+    by_status = dict(session.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+    corrected = session.execute(
+        select(func.count(func.distinct(GenreAssignment.video_id)))
+        .where(GenreAssignment.source == SOURCE_MANUAL)
+    ).scalar_one()
+    stale = session.execute(
+        select(func.count(func.distinct(GenreAssignment.video_id)))
+        .where(GenreAssignment.source == SOURCE_AUTO, GenreAssignment.stale == True)  # noqa: E712
+    ).scalar_one()
+    folders = session.execute(select(func.count()).select_from(WatchedFolder)).scalar_one()
+    return LibraryCounts(sum(by_status.values()), by_status, int(corrected), int(stale), int(folders))
+
+
+def genre_counts(session: Session) -> dict[str, int]:
+    """How many present videos have each genre on (effective)."""
+    return {g: session.execute(
+        select(func.count()).select_from(video_query(genres=[g], missing=False).subquery())
+    ).scalar_one() for g in GENRES}
+
+
+def watched_folders(session: Session) -> list[WatchedFolder]:
+    rows = list(session.execute(select(WatchedFolder).order_by(WatchedFolder.path)).scalars())
+    session.expunge_all()
+    return rows
+
+
+# -- jobs ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    video_id: int
+    path: str
+    kind: str
+    stages: tuple[str, ...]
+    stage: str
+    status: str
+    attempts: int
+    progress: float
+    message: str | None
+    error_reason: str | None
+    error_detail: str | None
+    owner: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+
+def _job_record(j: Job, path: str) -> JobRecord:
+    return JobRecord(j.id, j.video_id, path, j.kind, tuple(j.stage_list), j.stage, j.status,
+                     j.attempts, j.progress, j.message, j.error_reason, j.error_detail, j.owner,
+                     j.created_at, j.updated_at, j.finished_at)
+
+
+def jobs(session: Session, *, status: str | Sequence[str] | None = None,
+         limit: int | None = 100, newest_first: bool = True) -> list[JobRecord]:
+    q = select(Job, Video.path).join(Video, Video.id == Job.video_id)
+    if status:
+        q = q.where(Job.status.in_([status] if isinstance(status, str) else list(status)))
+    q = q.order_by(Job.updated_at.desc() if newest_first else Job.id, Job.id.desc())
+    if limit:
+        q = q.limit(limit)
+    return [_job_record(j, p) for j, p in session.execute(q).all()]
+
+
+def job_counts(session: Session) -> dict[tuple[str, str], int]:
+    """(status, stage) -> number of jobs."""
+    rows = session.execute(select(Job.status, Job.stage, func.count()).group_by(Job.status, Job.stage)).all()
+    return {(s, st): n for s, st, n in rows}
+
+
+def job_history(session: Session, job_id: int) -> list[tuple[float, str, str | None, str | None]]:
+    rows = session.execute(
+        select(JobEventRow.time, JobEventRow.event, JobEventRow.stage, JobEventRow.message)
+        .where(JobEventRow.job_id == job_id).order_by(JobEventRow.id)
+    ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]

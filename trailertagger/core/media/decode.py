@@ -1,0 +1,493 @@
+"""Decode a video once: one frame per scene and the whole soundtrack as mono float32.
+
+**One pass for pictures.**  Scene detection has to decode every frame anyway, so scene frames
+are picked during that same pass instead of seeking afterwards.  The catch is that a scene's
+mid-point is known only when its *next* cut arrives, so the picker keeps a small buffer of
+candidate frames (references to decoded frames: no copy, no conversion) for the current
+scene only:
+
+* a frame enters the buffer when its index within the scene is a multiple of ``stride``;
+* frames that can no longer be nearest to the mid-point are dropped (the scene's end is at
+  least the current time, so the mid-point is at least half-way to it);
+* when the buffer exceeds its slots, ``stride`` doubles and every other frame goes.
+
+The buffer covers only the second half of the scene so far, so the picked frame is at most
+about ``scene_length / (4 * slots)`` from the true mid-point, exact for scenes shorter than
+``2 * slots`` frames (a few seconds at 24 fps); ``SceneFrame.time`` is always the time of the
+frame actually returned.  Slots follow a memory budget (``_CANDIDATE_BUDGET`` bytes of decoded
+frames: 32 slots up to 1080p, ~15 at 4K).  Only the picked frame is converted to RGB.
+
+Measured on a 2-minute 720p synthetic trailer (``benchmarks/``-style, see the report in the
+module's tests): the two-pass alternative (scores, then a keyframe seek per scene) decodes
+each scene's first half a second time, which cost more than the single pass plus the
+buffer bookkeeping.  Seeking remains for videos with more scenes than ``max_scenes`` kept
+in memory: their frames are fetched afterwards with ``frames_at``, which seeks to the key
+frame before each target and decodes forward (or just decodes forward when no key frame lies
+in between), and falls back to a plain sequential decode if seeking fails or lands late.
+
+**Audio** is decoded in its own pass over the audio stream only, through
+``AudioResampler(format="flt", layout="mono", rate=audio_rate)``, so a broken video stream
+never costs the soundtrack and vice versa.
+
+A stream that is absent or broken is described in ``DecodedMedia.missing``; a stream that
+broke part way keeps what decoded (frames and/or audio are present *and* ``missing`` says
+why they are partial).  ``MediaError`` is raised only when nothing usable comes out.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from av.audio.resampler import AudioResampler
+from av.video.reformatter import VideoReformatter
+
+from ..config import DEFAULTS
+from ..errors import ConfigError, MediaError
+from .probe import (
+    container_duration,
+    container_start,
+    open_input,
+    probe,
+    stream_duration,
+    video_streams,
+)
+from .scenes import ProgressFn, iter_decoded, scan_video, truncation_problem
+from .types import DecodedMedia, SceneFrame
+
+_CANDIDATE_BUDGET = 192 * 1024 * 1024  # bytes of decoded frames the scene picker may hold
+_MIN_SLOTS, _MAX_SLOTS = 8, 32
+_FORWARD_LIMIT_S = 2.0  # decode forward rather than seek when the target is this close
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def media_settings(media_cfg: dict[str, Any] | None) -> dict[str, Any]:
+    """``DEFAULTS["media"]`` overlaid with ``media_cfg``, validated (bad values name the key)."""
+    cfg = {**DEFAULTS["media"], **(media_cfg or {})}
+    checks = {
+        "scene_threshold": lambda v: 0 <= float(v) <= 1,
+        "scene_analysis_width": lambda v: int(v) >= 8,
+        "frame_max_side": lambda v: int(v) >= 16,
+        "max_scenes": lambda v: int(v) >= 1,
+        "audio_rate": lambda v: 1000 <= int(v) <= 384000,
+        "max_duration_s": lambda v: float(v) > 0,
+    }
+    for key, ok in checks.items():
+        try:
+            valid = ok(cfg[key])
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise ConfigError(f"media.{key} has an invalid value {cfg[key]!r}")
+    return cfg
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+class RgbScaler:
+    """Convert a decoded frame to RGB uint8 with its long side at most ``max_side``.
+
+    Honours a non-square sample aspect ratio (anamorphic DVD rips) so pictures are not
+    squashed; never upscales; AREA averaging for a clean downscale; one reused swscale
+    context.
+    """
+
+    def __init__(self, max_side: int, sample_aspect: float = 1.0) -> None:
+        self.max_side = int(max_side)
+        self.sar = sample_aspect if sample_aspect and sample_aspect > 0 else 1.0
+        self._reformatter = VideoReformatter()
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        disp_w = width * self.sar
+        scale = min(1.0, self.max_side / max(disp_w, height, 1))
+        return max(1, int(round(disp_w * scale))), max(1, int(round(height * scale)))
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        w, h = self.size(frame.width, frame.height)
+        rgb = self._reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                         interpolation="AREA")
+        return np.array(rgb.to_ndarray(), dtype=np.uint8, copy=True)  # own the memory
+
+
+def _sample_aspect(stream: av.video.stream.VideoStream) -> float:
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return float(sar) if sar else 1.0
+
+
+class ScenePicker:
+    """Collects one frame per scene during the scoring pass (see the module docstring).
+
+    Feed it every frame through ``__call__`` (it is a ``scenes.FrameHook``), then call
+    ``finish(end)``.  ``scenes`` lists every scene's (start, end); ``picked`` maps a scene
+    index to (frame time, RGB image) for the first ``store_limit`` scenes, so memory stays
+    bounded by what the caller will return anyway.
+    """
+
+    def __init__(self, to_rgb: Callable[[av.VideoFrame], np.ndarray], slots: int,
+                 store_limit: int, frame_dur: float) -> None:
+        self.to_rgb = to_rgb
+        self.slots = max(2, slots)
+        self.store_limit = store_limit
+        self.frame_dur = frame_dur
+        self.scenes: list[tuple[float, float]] = []
+        self.picked: dict[int, tuple[float, np.ndarray]] = {}
+        self._start_t = 0.0
+        self._start_i = 0
+        self._stride = 1
+        self._buf: list[tuple[int, float, av.VideoFrame]] = []
+
+    def __call__(self, frame: av.VideoFrame, t: float, index: int, is_cut: bool) -> None:
+        if is_cut:
+            self._close(t)
+            self._start_t, self._start_i, self._stride = t, index, 1
+        buf = self._buf
+        if (index - self._start_i) % self._stride == 0:
+            buf.append((index, t, frame))
+        # The scene ends no earlier than the next frame, so its mid-point is at least `lo`:
+        # keep the last candidate at or before `lo` and everything after it.
+        lo = (self._start_t + t + self.frame_dur) / 2.0
+        j = 0
+        while j + 1 < len(buf) and buf[j + 1][1] <= lo:
+            j += 1
+        if j:
+            del buf[:j]
+        while len(buf) > self.slots:
+            self._stride *= 2
+            s0, stride = self._start_i, self._stride
+            kept = [c for c in buf if (c[0] - s0) % stride == 0]
+            self._buf = buf = kept if kept else buf[-1:]
+
+    def _close(self, end: float) -> None:
+        k = len(self.scenes)
+        self.scenes.append((self._start_t, end))
+        if self._buf and k < self.store_limit:
+            mid = (self._start_t + end) / 2.0
+            _, t, frame = min(self._buf, key=lambda c: abs(c[1] - mid))
+            self.picked[k] = (t, self.to_rgb(frame))
+        self._buf = []
+
+    def finish(self, end: float) -> None:
+        """Close the last scene at ``end`` (the video's end)."""
+        if self._buf or not self.scenes:
+            self._close(max(end, self._start_t))
+
+
+def _slots_for(width: int, height: int) -> int:
+    frame_bytes = max(1, int(width * height * 1.5))
+    return int(min(_MAX_SLOTS, max(_MIN_SLOTS, _CANDIDATE_BUDGET // frame_bytes)))
+
+
+def _subsample(n: int, max_scenes: int) -> list[int]:
+    """Same rule as ``scenes.scene_spans``: evenly spread, first and last kept."""
+    if n <= max_scenes:
+        return list(range(n))
+    return sorted({int(i) for i in np.round(np.linspace(0, n - 1, max_scenes))})
+
+
+# --------------------------------------------------------------------------- seeking
+
+
+def _seek(container: av.container.InputContainer, stream: av.stream.Stream, pts: int) -> None:
+    """Seek to the key frame at or before ``pts`` (module-level so tests can break it)."""
+    container.seek(pts, stream=stream, backward=True, any_frame=False)
+
+
+class _FrameReader:
+    """Random access to frames by time over one open container: seek when a key frame lies
+    between here and the target and the target is not close, else decode forward."""
+
+    def __init__(self, path: Path, keyframes: Sequence[float] | None,
+                 problems: list[str]) -> None:
+        self.path = path
+        self.keyframes = sorted(keyframes) if keyframes else None
+        self.problems = problems
+        self.container = open_input(path)
+        streams = video_streams(self.container)
+        if not streams:
+            self.container.close()
+            raise MediaError(path, "no_video", "the file has no video stream")
+        self.stream = streams[0]
+        self.stream.thread_type = "AUTO"
+        self.start = container_start(self.container)
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.frame_dur = 1.0 / float(rate) if rate else 0.04
+        self.sar = _sample_aspect(self.stream)
+        self.sequential = False  # set once seeking proved unreliable for this file
+        self._it: Iterator[av.Frame] | None = None
+        self._older: tuple[float, av.VideoFrame] | None = None
+        self._cur: tuple[float, av.VideoFrame] | None = None
+
+    def close(self) -> None:
+        self.container.close()
+
+    @property
+    def _t(self) -> float:
+        return self._cur[0] if self._cur is not None else -math.inf
+
+    def _new_iter(self) -> None:
+        self._it = iter_decoded(self.container, self.stream, self.problems,
+                                lambda: max(self._t, 0.0))
+        self._older = self._cur = None
+
+    def _restart_sequential(self) -> None:
+        """Reopen and decode from the start: the fallback when seeking fails or lands late."""
+        self.container.close()
+        self.container = open_input(self.path)
+        self.stream = video_streams(self.container)[0]
+        self.stream.thread_type = "AUTO"
+        self._new_iter()
+        self.sequential = True
+
+    def _key_between(self, a: float, b: float) -> bool:
+        if self.keyframes is None:
+            return True
+        i = bisect.bisect_right(self.keyframes, a)
+        return i < len(self.keyframes) and self.keyframes[i] <= b
+
+    def _next(self) -> tuple[float, av.VideoFrame] | None:
+        assert self._it is not None
+        for frame in self._it:
+            ft = frame.time
+            t = (ft - self.start) if ft is not None else self._t + self.frame_dur
+            self._older, self._cur = self._cur, (t, frame)
+            return self._cur
+        return None
+
+    def _seek_to(self, target: float) -> None:
+        tb = self.stream.time_base
+        for back in (0.0, 5.0):
+            pts = int(math.floor(max(target - back + self.start, 0.0) / tb)) if tb else 0
+            try:
+                _seek(self.container, self.stream, pts)
+            except (av.error.FFmpegError, OSError, ValueError) as err:
+                self.problems.append(f"seek failed ({err}); decoding sequentially")
+                self._restart_sequential()
+                return
+            self._new_iter()
+            first = self._next()
+            if first is None or first[0] <= target + self.frame_dur / 2:
+                return
+            # The demuxer landed after the target (a bad index): try further back once.
+        self._restart_sequential()
+
+    def at(self, target: float) -> tuple[float, av.VideoFrame] | None:
+        """The decoded frame nearest to ``target`` seconds (None when nothing decodes)."""
+        half = self.frame_dur / 2
+        if self._it is None or target < self._t - half:  # nothing open yet, or behind us
+            if self.sequential:
+                self._restart_sequential()
+            else:
+                self._seek_to(target)
+        elif (not self.sequential and target - self._t > _FORWARD_LIMIT_S
+              and self._key_between(self._t, target)):
+            self._seek_to(target)
+        while self._cur is None or self._cur[0] < target:
+            if self._next() is None:
+                break
+        cands = [c for c in (self._older, self._cur) if c is not None]
+        return min(cands, key=lambda c: abs(c[0] - target)) if cands else None
+
+
+def frames_at(path: Path, times: Sequence[float], max_side: int = 960, *,
+              keyframes: Sequence[float] | None = None, problems: list[str] | None = None,
+              progress: ProgressFn | None = None) -> list[tuple[float, np.ndarray] | None]:
+    """RGB frames nearest to ``times`` (seconds from the container start), in input order.
+
+    Each entry is ``(time of the frame decoded, HxWx3 uint8)`` or None past the end.
+    ``keyframes`` (from ``SceneDetection``) lets it decode forward instead of seeking when
+    no key frame lies in between.  Seek failures fall back to sequential decoding.
+    """
+    path = Path(path)
+    problems = problems if problems is not None else []
+    order = sorted(range(len(times)), key=lambda i: times[i])
+    out: list[tuple[float, np.ndarray] | None] = [None] * len(times)
+    reader = _FrameReader(path, keyframes, problems)
+    try:
+        to_rgb = RgbScaler(max_side, reader.sar)
+        for done, i in enumerate(order):
+            got = reader.at(float(times[i]))
+            if got is not None:
+                out[i] = (got[0], to_rgb(got[1]))
+            if progress is not None:
+                progress("frames", done + 1, len(order))
+    finally:
+        reader.close()
+    return out
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def decode_audio(path: Path, rate: int = 16000, *, max_duration: float | None = None,
+                 progress: ProgressFn | None = None,
+                 problems: list[str] | None = None) -> np.ndarray | None:
+    """The first audio stream as mono float32 at ``rate`` Hz, on the container's clock.
+
+    Leading silence is inserted when the audio starts after the container start, so sample
+    ``i`` is at ``i / rate`` seconds like every other time this package reports.  Returns
+    None when the file has no audio stream or nothing decodes; problems go to ``problems``.
+    """
+    path = Path(path)
+    problems = problems if problems is not None else []
+    with open_input(path) as container:
+        if not container.streams.audio:
+            return None
+        try:
+            stream = container.streams.best("audio") or container.streams.audio[0]
+        except (AttributeError, av.error.FFmpegError):  # pragma: no cover - old PyAV
+            stream = container.streams.audio[0]
+        start = container_start(container)
+        total = stream_duration(stream, container_duration(container))
+        if max_duration:
+            total = min(total, max_duration) if total > 0 else max_duration
+        limit = int(round(max_duration * rate)) if max_duration else None
+        resampler = AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks: list[np.ndarray] = []
+        n = 0
+        now = [0.0]  # seconds decoded so far, for error messages
+        first = True
+        for k, frame in enumerate(iter_decoded(container, stream, problems, lambda: now[0])):
+            if first:
+                first = False
+                offset = (frame.time - start) if frame.time is not None else 0.0
+                if offset > 0.5 / rate:
+                    pad = int(round(offset * rate))
+                    pad = min(pad, limit) if limit is not None else pad
+                    chunks.append(np.zeros(pad, dtype=np.float32))
+                    n += pad
+            try:
+                outs = resampler.resample(frame)
+            except ValueError:  # the input format changed mid-stream: start a new resampler
+                for o in resampler.resample(None):
+                    chunks.append(o.to_ndarray().reshape(-1))
+                    n += chunks[-1].size
+                resampler = AudioResampler(format="flt", layout="mono", rate=rate)
+                outs = resampler.resample(frame)
+            for o in outs:
+                chunks.append(o.to_ndarray().reshape(-1))
+                n += chunks[-1].size
+            now[0] = n / rate
+            if progress is not None and k % 50 == 0:
+                progress("audio", now[0], total)
+            if limit is not None and n >= limit:
+                break
+        else:
+            for o in resampler.resample(None):
+                chunks.append(o.to_ndarray().reshape(-1))
+                n += chunks[-1].size
+    if not chunks:
+        return None
+    audio = np.concatenate(chunks).astype(np.float32, copy=False)
+    if limit is not None:
+        audio = audio[:limit]
+    end = audio.size / rate
+    if limit is None or audio.size < limit:
+        msg = truncation_problem(end, total, 0.05)
+        if msg:
+            problems.append(msg)
+    if progress is not None:
+        progress("audio", end, max(end, total))
+    return audio
+
+
+# --------------------------------------------------------------------------- all together
+
+
+def _decode_video(path: Path, cfg: dict[str, Any], progress: ProgressFn | None,
+                  problems: list[str]) -> tuple[list[SceneFrame], list[float]]:
+    """Scenes and one frame per scene, in one decoding pass (plus seeks on overflow)."""
+    max_scenes = int(cfg["max_scenes"])
+    with open_input(path) as container:
+        streams = video_streams(container)
+        if not streams:
+            return [], []
+        stream = streams[0]
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        frame_dur = 1.0 / float(rate) if rate else 0.04
+        picker = ScenePicker(RgbScaler(int(cfg["frame_max_side"]), _sample_aspect(stream)),
+                             slots=_slots_for(ctx.width or 1920, ctx.height or 1080),
+                             store_limit=max_scenes, frame_dur=frame_dur)
+        det = scan_video(container, stream, threshold=float(cfg["scene_threshold"]),
+                         analysis_width=int(cfg["scene_analysis_width"]), progress=progress,
+                         max_duration=float(cfg["max_duration_s"]), on_frame=picker)
+        problems.extend(det.problems)
+        if det.n_frames == 0:
+            return [], []
+        picker.finish(det.end)
+
+    chosen = _subsample(len(picker.scenes), max_scenes)
+    todo = [k for k in chosen if k not in picker.picked]
+    if todo:  # more scenes than we could hold while scanning: fetch the chosen ones by seeking
+        mids = [(picker.scenes[k][0] + picker.scenes[k][1]) / 2 for k in todo]
+        got = frames_at(path, mids, int(cfg["frame_max_side"]), keyframes=det.keyframes,
+                        problems=problems, progress=progress)
+        for k, g in zip(todo, got, strict=True):
+            if g is not None:
+                picker.picked[k] = g
+    frames: list[SceneFrame] = []
+    for k in chosen:
+        if k in picker.picked:
+            t, img = picker.picked[k]
+            start, end = picker.scenes[k]
+            frames.append(SceneFrame(index=len(frames), time=float(t), start=float(start),
+                                     end=float(end), image=img))
+    if progress is not None:
+        progress("frames", len(frames), len(chosen))
+    return frames, [float(c) for c in det.cuts]
+
+
+def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
+                 progress: ProgressFn | None = None) -> DecodedMedia:
+    """Probe ``path``, find its scenes, take one RGB frame per scene and decode its audio.
+
+    Settings come from ``media_cfg`` over ``DEFAULTS["media"]``.  ``progress(stage, done,
+    total)`` is called with stages ``"scenes"`` (seconds), ``"frames"`` (count) and
+    ``"audio"`` (seconds).  Raises ``MediaError`` for files ``probe`` rejects, and with
+    reason ``decode_error`` when neither a frame nor any audio could be decoded.
+    """
+    path = Path(path)
+    cfg = media_settings(media_cfg)
+    info = probe(path)
+    missing: dict[str, str] = {}
+
+    frames: list[SceneFrame] = []
+    cuts: list[float] = []
+    if info.has_video:
+        vproblems: list[str] = []
+        frames, cuts = _decode_video(path, cfg, progress, vproblems)
+        if not frames:
+            missing["video"] = "no frame decoded" + (f": {'; '.join(vproblems)}" if vproblems
+                                                     else "")
+        elif vproblems:
+            missing["video"] = "; ".join(vproblems)
+    else:
+        missing["video"] = "no video stream"
+
+    audio: np.ndarray | None = None
+    rate = int(cfg["audio_rate"])
+    if info.has_audio:
+        aproblems: list[str] = []
+        audio = decode_audio(path, rate, max_duration=float(cfg["max_duration_s"]),
+                             progress=progress, problems=aproblems)
+        if audio is None or audio.size == 0:
+            audio = None
+            missing["audio"] = "no audio decoded" + (f": {'; '.join(aproblems)}" if aproblems
+                                                     else "")
+        elif aproblems:
+            missing["audio"] = "; ".join(aproblems)
+    else:
+        missing["audio"] = "no audio stream"
+
+    if not frames and audio is None:
+        raise MediaError(path, "decode_error", "; ".join(f"{k}: {v}" for k, v in missing.items()))
+    return DecodedMedia(probe=info, frames=frames, cuts=cuts, audio=audio, audio_rate=rate,
+                        missing=missing)
