@@ -72,3 +72,31 @@ def test_cache_freshness_and_corrupt_file(tmp_path):
     assert not cache.is_fresh(got, "music", "music.z", "1"), "a missing model must be retried"
     cache.path_for("tt1:ff00").write_bytes(b"garbage")
     assert cache.load("tt1:ff00") is None
+
+
+def test_interrupted_write_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
+    """Ctrl-C while the arrays are being written: the old file (if any) stays intact and no
+    half-written file or temporary is left next to it."""
+    import trailertagger.core.features.io as fio
+
+    path = tmp_path / "f.npz"
+    old = FeatureSet("tt1:old", 1.0, {"image": _mod("image", 2, 4)})
+    save_featureset(path, old)
+    real_savez = np.savez
+
+    def interrupted(fh, **arrays):
+        real_savez(fh, **dict(list(arrays.items())[:1]))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fio.np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_featureset(path, FeatureSet("tt1:new", 2.0, {"image": _mod("image", 5, 4)}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npz"]
+    assert load_featureset(path).content_hash == "tt1:old"
+
+
+def test_media_problems_roundtrip(tmp_path):
+    fs = FeatureSet("tt1:x", 4.0, {"image": _mod("image", 1, 4)},
+                    media_problems={"video": "stream ends at 1.3 s of 4.0 s"})
+    save_featureset(tmp_path / "m.npz", fs)
+    assert load_featureset(tmp_path / "m.npz").media_problems == fs.media_problems

@@ -167,3 +167,32 @@ def test_file_changed_during_processing(real_clips, tmp_path):
     with pytest.raises(MediaError) as err:
         s.run(clip)
     assert err.value.reason == "changed_during_processing"
+
+
+def test_thread_plan_from_settings(monkeypatch):
+    from trailertagger.core import pipeline
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert pipeline.plan_threads({}) == (2, 1)  # a lane per core, one thread each
+    assert pipeline.plan_threads({"lanes": 1}) == (1, 2)  # sequential: all cores per model
+    assert pipeline.plan_threads({"lanes": 3, "threads": 2}) == (3, 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert pipeline.plan_threads({}) == (pipeline.MAX_LANES, 4)
+
+
+def test_parallel_lanes_give_the_same_features_as_one_lane(real_clips, tmp_path):
+    from trailertagger.core.features.cache import FeatureCache
+
+    names = ["test.frames", "test.audio", "test.broken"]
+    results = {}
+    for lanes in (1, 2):
+        s = session(extractors=names, cfg={"extract": {"lanes": lanes}, "media": {}},
+                    cache=FeatureCache(tmp_path / f"cache {lanes}"))
+        assert s.lanes == lanes
+        results[lanes] = s.run(real_clips["speech"])
+    r1, r2 = results[1], results[2]
+    assert not r2.from_cache and r2.missing == r1.missing and "kaboom" in r2.missing["t_broken"]
+    assert set(r2.timings) >= set(names)
+    for mod in ("t_frames", "t_audio"):
+        np.testing.assert_array_equal(r2.features.modalities[mod].values,
+                                      r1.features.modalities[mod].values)

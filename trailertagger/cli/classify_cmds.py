@@ -44,7 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "export it to ONNX with a model card.")
     _add_data_args(p)
     p.add_argument("--from-library", action="store_true",
-                   help="train on the library's confirmed genres (see the library commands)")
+                   help="train a personal head on the videos you corrected (cached features), "
+                        "cross-validate it against the current head, activate it only if better")
+    p.add_argument("--library", type=Path, metavar="FILE",
+                   help="with --from-library: library database (default: the app's library)")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=MODEL_KINDS, default="multi", help="head architecture (default multi)")
     m.add_argument("--modalities", help="comma-separated modalities to use (default: all in the data)")

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..core.errors import MediaError, ModelMissingError, TrailerTaggerError
+from ..core.errors import MediaError, ModelChecksumError, ModelMissingError, TrailerTaggerError
 from ..core.extractors.base import PROFILES
 from .common import progress_bar, settings
 
@@ -60,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             result = session.run(path, progress)
-        except (MediaError, ModelMissingError) as err:
+        except (MediaError, ModelMissingError, ModelChecksumError) as err:
             failed += 1
+            model_problem = not isinstance(err, MediaError)
             _emit(args, {"path": str(path), "ok": False, "error": str(err),
                          "reason": getattr(err, "reason", "model_missing")})
-            if isinstance(err, ModelMissingError):
+            if model_problem:  # affects every file: stop the batch, exit 4
                 stage_bar.close()
                 outer.close()
                 raise

@@ -19,7 +19,10 @@ from ..core.logsetup import setup_logging
 
 COMMAND_MODULES = (
     "trailertagger.cli.extract",
+    "trailertagger.cli.models",
     "trailertagger.cli.classify_cmds",
+    "trailertagger.cli.jobs_cmds",
+    "trailertagger.cli.library_cmds",
 )
 
 log = logging.getLogger("trailertagger.cli")

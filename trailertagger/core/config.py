@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "profile": "default",
         "device": "cpu",
         "threads": 0,
+        "lanes": 0,
     },
     "models": {
         "override_dir": "",

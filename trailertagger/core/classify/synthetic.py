@@ -133,6 +133,14 @@ class PlantedData(Sequence):
     """
 
     def __init__(self, task: PlantedTask, n: int, seed: int = 0) -> None:
+        if task.order_modality is not None:
+            need = 2 * len(task.order_genres) * task.event_len
+            lo = task.lengths[task.order_modality][0]
+            if lo < need:
+                raise ValueError(f"task {task.name!r}: {task.order_modality} sequences of {lo} rows "
+                                 f"cannot hold {2 * len(task.order_genres)} events of {task.event_len} rows")
+            if task.lengths[task.order_modality][1] > 2 * task.max_len[task.order_modality]:
+                raise ValueError(f"task {task.name!r}: subsampling to max_len could drop whole events")
         self.task = task
         self.n = n
         self.seed = seed

@@ -97,6 +97,7 @@ class FasterWhisperExtractor(ExtractorBase):
     modality: ClassVar[str] = "asr"
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=ASR_RATE)
+    model_ids: ClassVar[tuple[str, ...]] = (DEFAULT_MODEL, "minilm-l6-v2")
 
     def __init__(self, model_id: str = DEFAULT_MODEL, beam_size: int = 1) -> None:
         super().__init__()

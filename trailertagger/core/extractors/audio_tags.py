@@ -127,6 +127,7 @@ class YamnetExtractor(ExtractorBase):
     modality: ClassVar[str] = "audio"
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=YAMNET_RATE)
+    model_ids: ClassVar[tuple[str, ...]] = (YAMNET_ID, YAMNET_CLASSES_ID)
 
     def __init__(self, patch_hop_s: float = 0.96) -> None:
         super().__init__()
@@ -228,6 +229,7 @@ class PannsExtractor(ExtractorBase):
     modality: ClassVar[str] = "audio"
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=PANNS_RATE)
+    model_ids: ClassVar[tuple[str, ...]] = (PANNS_ID,)
     window_s: ClassVar[float] = 2.0
     hop_s: ClassVar[float] = 1.0
 

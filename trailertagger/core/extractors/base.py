@@ -55,6 +55,9 @@ class ExtractorBase:
     modality: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs()
+    #: Model-store ids the extractor loads with its default settings; ``models check``
+    #: uses it to tell a profile's required models from merely optional ones.
+    model_ids: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -289,6 +289,7 @@ class MusicnnExtractor(ExtractorBase):
     modality: ClassVar[str] = "music"
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=MUSICNN_RATE)
+    model_ids: ClassVar[tuple[str, ...]] = (MODEL_ID,)
 
     def __init__(self) -> None:
         super().__init__()

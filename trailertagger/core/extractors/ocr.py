@@ -21,7 +21,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelMissingError
+from .asr import cpu_threads
 from .base import ExtractorBase, Needs
 
 if TYPE_CHECKING:
@@ -88,7 +88,9 @@ def dedupe_lines(lines: list[TextLine], merge_ratio: float = 0.8, min_chars: int
 
 
 def default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads for OCR's ONNX sessions: the process-wide setting the pipeline makes
+    (``extract.threads``, one per lane by default), like every other extractor."""
+    return cpu_threads()
 
 
 class _OcrBase(ExtractorBase):
@@ -152,6 +154,7 @@ class RapidOcrExtractor(_OcrBase):
 
     name = "ocr.rapidocr"
     version = "1"
+    model_ids = (PPOCR_ID, "minilm-l6-v2")
 
     def __init__(self, min_confidence: float = 0.5, det_max_side: int = 640, merge_ratio: float = 0.8,
                  min_chars: int = 2, threads: int = 0) -> None:
@@ -166,7 +169,7 @@ class RapidOcrExtractor(_OcrBase):
         except ImportError as err:
             raise ModelMissingError("ocr.rapidocr needs the rapidocr package: pip install rapidocr") from err
         res = store.resolve(PPOCR_ID)
-        threads = self.threads or default_threads()
+        threads = self.threads or cpu_threads()
         params = {
             "Global.use_cls": False,
             "Global.text_score": float(self.min_confidence),
@@ -208,6 +211,7 @@ class EasyOcrExtractor(_OcrBase):
 
     name = "ocr.easyocr"
     version = "1"
+    model_ids = (EASYOCR_ID, "minilm-l6-v2")
 
     def __init__(self, min_confidence: float = 0.5, merge_ratio: float = 0.8, min_chars: int = 2) -> None:
         super().__init__(min_confidence, merge_ratio, min_chars)

@@ -18,7 +18,6 @@ from .types import FeatureSet, ModalityFeatures
 FORMAT_VERSION = 1
 
 
-
 def save_featureset(path: Path, fs: FeatureSet) -> None:
     arrays: dict[str, np.ndarray] = {}
     meta: dict = {
@@ -27,6 +26,7 @@ def save_featureset(path: Path, fs: FeatureSet) -> None:
         "duration": fs.duration,
         "profile": fs.profile,
         "missing": fs.missing,
+        "media_problems": fs.media_problems,
         "modalities": {},
     }
     for name, m in fs.modalities.items():
@@ -85,4 +85,5 @@ def load_featureset(path: Path) -> FeatureSet:
         modalities=mods,
         missing=dict(meta.get("missing", {})),
         profile=meta.get("profile", ""),
+        media_problems=dict(meta.get("media_problems", {})),
     )

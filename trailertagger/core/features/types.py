@@ -65,6 +65,9 @@ class FeatureSet:
     modalities: dict[str, ModalityFeatures] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     profile: str = ""
+    #: "video"/"audio" -> why that stream decoded only in part (truncated file, decode
+    #: errors): the features exist but cover less than the file claims.
+    media_problems: dict[str, str] = field(default_factory=dict)
 
     def lengths(self) -> dict[str, int]:
         return {k: v.length for k, v in self.modalities.items()}

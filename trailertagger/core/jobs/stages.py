@@ -21,6 +21,7 @@ Everything with side effects outside the database goes through a ``Services`` ob
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -40,7 +41,6 @@ from ..features.types import FeatureSet
 from ..library import identity
 from ..library.classification import (
     active_head_key,
-    mark_video_stale,
     note_active_head,
     register_head,
     store_predictions,
@@ -325,23 +325,16 @@ def stage_probe(ctx: StageContext, job: ClaimedJob, report: Callable[..., None])
         video = s.get(Video, job_row.video_id)
         assert video is not None
         notes: list[str] = []
-        if video.content_hash is None:
-            moved = identity.moved_source(s, video, chash)
-            if moved is not None:
-                notes.append(f"moved from {moved.path}")
-                video = identity.adopt_moved(s, video, moved, job_row)
-            else:
-                dup = identity.duplicate_source(s, video, chash)
-                if dup is not None and identity.copy_corrections(s, dup, video):
-                    notes.append(f"copy of {dup.path}: corrections copied")
-        elif video.content_hash != chash:
-            mark_video_stale(s, video.id)
+        # the library's identity rules: moved → adopt the old row, copy → inherit
+        # corrections, edited → auto rows stale, returned → present again
+        video, outcome = identity.apply_content_hash(s, video, chash, sig, job_row)
+        if outcome.moved_from:
+            notes.append(f"moved from {outcome.moved_from}")
+        if outcome.copied_from:
+            notes.append(f"copy of {outcome.copied_from}: corrections copied")
+        if outcome.content_changed:
             notes.append("content changed")
-        hash_changed = video.content_hash not in (None, chash)
-        video.content_hash = chash
-        video.size, video.mtime_ns = sig
-        if video.status == VIDEO_MISSING:
-            identity.mark_returned(video, *sig)
+        hash_changed = outcome.content_changed
         if info is not None:
             video.duration = float(info.duration or 0.0) or None
             video.container = info.container or None
@@ -559,6 +552,12 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
             done = complete_stage_in(s, job_row, next_plan, message)
         return event(ev.DONE if done else ev.STAGE_DONE, message or "", 1.0)
     except StageFailed as err:
+        if err.missing and _moved_meanwhile(ctx.lib, job):
+            # the watcher saw a rename while we read the old path: not gone, just elsewhere
+            reason = "the file was moved while it was being processed; re-queued at its new path"
+            with contextlib.suppress(LostJob):
+                ctx.queue.restart(job.id, ctx.owner, tuple(job.plan), reason, count_attempt=True)
+            return event(ev.REQUEUED, reason)
         try:
             with ctx.lib.session() as s:
                 job_row = _owned(s, job, ctx.owner)
@@ -597,6 +596,13 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
         except Exception:  # noqa: BLE001 - e.g. the database itself is gone
             log.exception("could not record the failure of job %s", job.id)
         return event(ev.FAILED, reason)
+
+
+def _moved_meanwhile(lib: Library, job: ClaimedJob) -> bool:
+    """Does the library now place this job's video at another path, where a file exists?"""
+    with lib.read() as s:
+        path = s.execute(select(Video.path).where(Video.id == job.video_id)).scalar()
+    return path is not None and path != job.path and os.path.isfile(path)
 
 
 def _owned(s: Session, job: ClaimedJob, owner: str) -> Job:

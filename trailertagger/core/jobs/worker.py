@@ -19,6 +19,7 @@ every stage ends in a single transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -69,6 +70,9 @@ class PoolOptions:
             max_attempts=int(jobs.get("max_attempts", 3)),
             services=str(jobs.get("services", DEFAULT_SERVICES) or DEFAULT_SERVICES),
         )
+        kwargs = jobs.get("services_kwargs")
+        if isinstance(kwargs, dict):
+            opts.services_kwargs = dict(kwargs)
         limits = jobs.get("stage_limits")
         if isinstance(limits, dict):
             opts.stage_limits = {k: int(v) for k, v in limits.items() if k in STAGES}
@@ -99,6 +103,7 @@ class RunSummary:
     requeued: int = 0
     paused: bool = False
     interrupted: bool = False
+    worker_problems: list[str] = field(default_factory=list)  # workers that could not run
 
     def observe(self, e: ev.JobEvent) -> None:
         if e.kind == ev.DONE:
@@ -109,6 +114,9 @@ class RunSummary:
             self.cancelled += 1
         elif e.kind == ev.REQUEUED:
             self.requeued += 1
+        elif e.kind == ev.WORKER_EXITED and e.message not in ("stopped", "") \
+                and e.message not in self.worker_problems:
+            self.worker_problems.append(e.message)
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -263,15 +271,16 @@ class WorkerPool:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop workers; jobs in hand go back to the queue (not counted as attempts)."""
-        if not self._started or self._stopping:
+        if self._stopping:
+            return
+        if not self._started:
+            self.lib.close()
             return
         self._stopping = True
         grace = self.options.stop_grace_seconds if timeout is None else timeout
         for w in self._workers.values():
-            try:
+            with contextlib.suppress(OSError, BrokenPipeError):
                 w.control.send("stop")
-            except (OSError, BrokenPipeError):
-                pass
         deadline = time.monotonic() + grace
         for w in self._workers.values():
             w.process.join(max(0.0, deadline - time.monotonic()))
@@ -291,10 +300,8 @@ class WorkerPool:
             self._monitor.join(2.0)
         for w in self._workers.values():
             for c in (w.events, w.control):
-                try:
+                with contextlib.suppress(OSError):
                     c.close()
-                except OSError:
-                    pass
         self._workers.clear()
         self.lib.close()
 
@@ -308,10 +315,8 @@ class WorkerPool:
     def wake(self) -> None:
         """Tell idle workers there is new work (they also poll, this is just faster)."""
         for w in list(self._workers.values()):
-            try:
+            with contextlib.suppress(OSError, BrokenPipeError):
                 w.control.send("wake")
-            except (OSError, BrokenPipeError):
-                pass
         with self._cond:
             self._idle = False
             self._cond.notify_all()
@@ -347,10 +352,8 @@ class WorkerPool:
             if i not in self._workers and self._started and not self._stopping:
                 self._spawn(i)
         for i in [i for i in self._workers if i >= n]:
-            try:
+            with contextlib.suppress(OSError, BrokenPipeError):
                 self._workers[i].control.send("stop")
-            except (OSError, BrokenPipeError):
-                pass
 
     # -- waiting ---------------------------------------------------------------------------
     def events(self, stop: Callable[[ev.JobEvent], bool] | None = None,
@@ -427,11 +430,16 @@ class WorkerPool:
         listen(ev.JobEvent(ev.IDLE))
 
     def _queued_waiting(self) -> bool:
+        """Jobs this loop may still get: queued in a stage whose limit is not 0 (settling,
+        or waiting for a slot another process holds).  A stage set to 0 is on hold: waiting
+        for it would never end."""
+        limits = self.queue.stage_limits(defaults={s: 1 for s in STAGES})
+        open_stages = [st for st in STAGES if limits.get(st, 1) > 0]
         with self.lib.read() as s:
             if get_meta(s, PAUSED_KEY) == "1":
                 return False
             return s.execute(select(func.count()).select_from(Job).where(
-                Job.status == JOB_QUEUED)).scalar_one() > 0
+                Job.status == JOB_QUEUED, Job.stage.in_(open_stages))).scalar_one() > 0
 
     # -- monitor thread --------------------------------------------------------------------
     def _monitor_loop(self) -> None:
@@ -480,9 +488,9 @@ class WorkerPool:
                 e = w.events.recv()
                 if e.kind == ev.STARTED:
                     w.job_id = e.job_id
-                elif e.kind in ev.TERMINAL or e.kind in (ev.STAGE_DONE, ev.REQUEUED):
-                    if e.job_id == w.job_id:
-                        w.job_id = None
+                elif (e.kind in ev.TERMINAL or e.kind in (ev.STAGE_DONE, ev.REQUEUED)) \
+                        and e.job_id == w.job_id:
+                    w.job_id = None
                 self.bus.publish(e)
         except (EOFError, OSError):
             w.events_open = False
@@ -508,10 +516,8 @@ class WorkerPool:
             self.bus.publish(ev.JobEvent(ev.REQUEUED, jid, message=reason, worker=w.owner))
         self.bus.publish(ev.JobEvent(ev.WORKER_EXITED, message=reason, worker=w.owner))
         for c in (w.events, w.control):
-            try:
+            with contextlib.suppress(OSError):
                 c.close()
-            except OSError:
-                pass
         if self._stopping or w.index >= self.options.workers:
             return
         t = time.monotonic()

@@ -8,7 +8,7 @@ returns an ``Edit`` that ``undo`` reverses exactly, which is what a GUI's Ctrl-Z
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -20,6 +20,7 @@ from .db import Library, now
 from .schema import SOURCE_MANUAL, GenreAssignment
 
 ADD, REMOVE, CLEAR = "+", "-", "="
+_CHUNK = 900  # ids per IN (...) query, below every SQLite build's variable limit
 
 
 class CorrectionError(TrailerTaggerError):
@@ -89,20 +90,52 @@ def _set_row(session: Session, video_id: int, genre: str, rejected: bool | None,
         row.created_at = created_at or now()
 
 
-def apply_changes_in(session: Session, video_ids: Sequence[int], changes: Sequence[GenreChange]) -> Edit:
-    """Apply ``changes`` to every video in ``video_ids`` inside the caller's transaction."""
+def apply_changes_in(session: Session, video_ids: Sequence[int], changes: Sequence[GenreChange],
+                     progress: Callable[[int], None] | None = None) -> Edit:
+    """Apply ``changes`` to every video in ``video_ids`` inside the caller's transaction.
+
+    The existing manual rows are read in a few chunked queries up front (not one query per
+    video and genre), so correcting a folder of 100,000 videos takes seconds.  Changes apply
+    in order, so ``+Horror =Horror`` ends with no manual Horror row.  ``progress`` is called
+    with the number of videos done, every 1,000 videos and at the end.
+    """
     edit = Edit()
-    for vid in video_ids:
+    genres = sorted({ch.genre for ch in changes})
+    ids = list(dict.fromkeys(video_ids))
+    rows: dict[tuple[int, str], GenreAssignment] = {}
+    for start in range(0, len(ids), _CHUNK):
+        for row in session.execute(select(GenreAssignment).where(
+                GenreAssignment.video_id.in_(ids[start:start + _CHUNK]),
+                GenreAssignment.genre.in_(genres),
+                GenreAssignment.source == SOURCE_MANUAL)).scalars():
+            rows[(row.video_id, row.genre)] = row
+    t = now()
+    for n, vid in enumerate(ids, 1):
         for ch in changes:
-            row = _manual_row(session, vid, ch.genre)
-            edit.before.append(_RowState(vid, ch.genre, None if row is None else bool(row.rejected),
+            key = (vid, ch.genre)
+            row = rows.get(key)
+            current = None if row is None else bool(row.rejected)
+            edit.before.append(_RowState(vid, ch.genre, current,
                                          None if row is None else row.created_at))
             target = {ADD: False, REMOVE: True, CLEAR: None}[ch.op]
-            current = None if row is None else bool(row.rejected)
             if current != target:
                 edit.changed += 1
-            _set_row(session, vid, ch.genre, target)
-            session.flush()
+            if target is None:
+                if row is not None:
+                    session.delete(row)
+                    session.flush()  # a later "+G" in the same call may re-insert the key
+                    del rows[key]
+            elif row is None:
+                row = GenreAssignment(video_id=vid, genre=ch.genre, source=SOURCE_MANUAL,
+                                      positive=not target, rejected=target, stale=False,
+                                      created_at=t)
+                session.add(row)
+                rows[key] = row
+            else:
+                row.rejected, row.positive, row.created_at = target, not target, t
+        if progress is not None and (n % 1000 == 0 or n == len(ids)):
+            progress(n)
+    session.flush()
     return edit
 
 
@@ -113,11 +146,36 @@ def apply_changes(lib: Library, video_ids: Sequence[int], changes: Sequence[Genr
 
 
 def undo(lib: Library, edit: Edit) -> None:
-    """Put every touched manual row back as it was (in reverse order)."""
+    """Put every touched manual row back as it was.
+
+    The state recorded *first* for a (video, genre) is the one before the edit, so later
+    records of the same key are ignored; the rows are then read once and set in bulk.
+    """
+    first: dict[tuple[int, str], _RowState] = {}
+    for st in edit.before:
+        first.setdefault((st.video_id, st.genre), st)
     with lib.session() as s:
-        for st in reversed(edit.before):
-            _set_row(s, st.video_id, st.genre, st.rejected, st.created_at)
-            s.flush()
+        ids = sorted({vid for vid, _ in first})
+        genres = sorted({g for _, g in first})
+        rows: dict[tuple[int, str], GenreAssignment] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for row in s.execute(select(GenreAssignment).where(
+                    GenreAssignment.video_id.in_(ids[start:start + _CHUNK]),
+                    GenreAssignment.genre.in_(genres),
+                    GenreAssignment.source == SOURCE_MANUAL)).scalars():
+                rows[(row.video_id, row.genre)] = row
+        for key, st in first.items():
+            row = rows.get(key)
+            if st.rejected is None:
+                if row is not None:
+                    s.delete(row)
+            elif row is None:
+                s.add(GenreAssignment(video_id=st.video_id, genre=st.genre, source=SOURCE_MANUAL,
+                                      positive=not st.rejected, rejected=st.rejected, stale=False,
+                                      created_at=st.created_at or now()))
+            else:
+                row.rejected, row.positive = st.rejected, not st.rejected
+                row.created_at = st.created_at or row.created_at
 
 
 def clear_all_manual(lib: Library, video_ids: Sequence[int]) -> Edit:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ..genres import GENRES
+from ..genres import GENRES, normalize_genre
 from .identity import VIDEO_EXTENSIONS
 from .queries import VideoRecord
 
@@ -141,10 +141,11 @@ def update_nfo_text(text: str | None, genres: Iterable[str], *, mode: str = NFO_
     old = [c for c in children if c.tag == "genre"]
     existing = [(c.text or "").strip() for c in old]
     if mode == NFO_MERGE:
-        drop = {r.casefold() for r in rejected}
-        wanted = [g for g in existing if g and g.casefold() not in drop]
-        seen = {g.casefold() for g in wanted}
-        wanted += [g for g in genres if g.casefold() not in seen]
+        # "Science Fiction" from a scraper and our "Sci-Fi" are one genre
+        drop = {_genre_key(r) for r in rejected}
+        wanted = [g for g in existing if g and _genre_key(g) not in drop]
+        seen = {_genre_key(g) for g in wanted}
+        wanted += [g for g in genres if _genre_key(g) not in seen]
     else:
         wanted = genres
     if existing == wanted:
@@ -180,6 +181,13 @@ def update_nfo_text(text: str | None, genres: Iterable[str], *, mode: str = NFO_
             c.tail = inner
     body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
     return prefix + body + suffix
+
+
+def _genre_key(name: str) -> str:
+    try:
+        return normalize_genre(name)
+    except KeyError:
+        return name.strip().casefold()
 
 
 def _esc(s: str) -> str:

@@ -1,30 +1,36 @@
 """Which library row a file on disk is, and what changed since we last looked.
 
 The cheap check is ``(size, mtime_ns)``; the content hash (``core.media.identity``) confirms.
-Rules, in the order the scanner and the probe stage apply them:
+Rules, in the order the scanner (``core.jobs.watcher``) and the probe stage apply them:
 
 * a path we know with the same signature is *unchanged* (no hashing at all);
-* a path we know with a different signature is *changed*: the probe stage hashes it, and only
-  a different hash re-extracts (a ``touch`` costs one hash, not a re-extraction);
-* an unknown path is *new*; when the probe stage finds that its hash belongs to a row whose
-  file is missing, the file was moved or renamed: the old row takes the new path and keeps
-  its tags and history (``adopt_moved``); when the hash belongs to a row whose file still
-  exists, it is a copy and inherits that row's manual corrections (``copy_corrections``);
+* a path we know with a different signature is *changed*: it is hashed, and only a different
+  hash marks its auto rows stale and re-extracts (a ``touch`` costs one hash, nothing more);
+* an unknown path is *new*; when its hash belongs to a row whose file is missing (or whose
+  file is gone but not yet noticed by a rescan), the file was moved or renamed: the old row
+  takes the new path and keeps its tags and history (``adopt_moved``); when the hash belongs
+  to a row whose file still exists, it is a copy and inherits that row's manual corrections
+  (``copy_corrections``);
 * a known path that is gone is *missing* (``mark_missing``): kept, tags included, until the
-  user purges.
+  user purges (``purge_missing``).
+
+``apply_content_hash`` is the hash step in one call; ``identify`` runs it for callers without
+a worker pool.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from .db import now
+from .classification import mark_video_stale
+from .db import Library, now
 from .schema import (
     JOB_ACTIVE,
     SOURCE_MANUAL,
@@ -212,3 +218,118 @@ def copy_corrections(session: Session, src: Video, dst: Video) -> int:
 
 def exists(path: str | Path) -> bool:
     return os.path.isfile(path)
+
+
+# -- the hash step -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HashOutcome:
+    """What :func:`apply_content_hash` decided for one row."""
+
+    video_id: int  # the row the file belongs to now (differs from the input when moved)
+    moved_from: str | None = None  # old path, when the file was recognised as moved
+    copied_from: str | None = None  # the original, when it is a copy with corrections copied
+    content_changed: bool = False  # hash differs from the stored one: auto rows went stale
+    first_hash: bool = False  # the row had no hash before
+
+    @property
+    def needs_processing(self) -> bool:
+        """Features/predictions must be (re)computed for this content."""
+        return self.first_hash or self.content_changed
+
+
+def apply_content_hash(s: Session, video: Video, chash: str, signature: tuple[int, int],
+                       job: Job | None = None) -> tuple[Video, HashOutcome]:
+    """Record the content hash of ``video``'s file and apply the identity rules above.
+
+    Returns the row the file now belongs to (``video`` itself, or the moved file's old row,
+    in which case ``video`` has been deleted) and what happened.
+    """
+    moved_from = copied_from = None
+    first = video.content_hash is None
+    changed = False
+    if first:
+        moved = moved_source(s, video, chash)
+        if moved is not None:
+            moved_from = moved.path
+            video = adopt_moved(s, video, moved, job)
+        else:
+            dup = duplicate_source(s, video, chash)
+            if dup is not None and not os.path.isfile(dup.path):
+                # moved out of a folder that was not rescanned yet: a move, not a copy
+                moved_from = dup.path
+                video = adopt_moved(s, video, dup, job)
+            elif dup is not None and copy_corrections(s, dup, video):
+                copied_from = dup.path
+    elif video.content_hash != chash:
+        mark_video_stale(s, video.id)
+        changed = True
+    video.content_hash = chash
+    video.size, video.mtime_ns = signature
+    if video.status == VIDEO_MISSING:
+        mark_returned(video, *signature)
+    elif (not first and not changed and video.status == VIDEO_PENDING
+          and video.classified_head_id is not None):
+        video.status = VIDEO_READY  # touched or returned with the same bytes: tags still hold
+    video.updated_at = now()
+    return video, HashOutcome(video.id, moved_from, copied_from, changed,
+                              first and moved_from is None)
+
+
+def identify(lib: Library, video_ids: Sequence[int],
+             hasher: Callable[[Path], str] | None = None) -> list[HashOutcome | tuple[int, str]]:
+    """Hash the files of ``video_ids`` and apply :func:`apply_content_hash` to each.
+
+    The hashing happens outside any transaction.  A file that cannot be read gives
+    ``(video_id, reason)`` instead of an outcome (and a vanished one is marked missing).
+    """
+    if hasher is None:
+        from ..media.identity import content_hash as hasher
+    from ..media.identity import file_signature
+
+    out: list[HashOutcome | tuple[int, str]] = []
+    for vid in video_ids:
+        with lib.read() as s:
+            row = s.get(Video, vid)
+            path = row.path if row is not None else None
+        if path is None:
+            out.append((vid, "no longer in the library"))
+            continue
+        try:
+            sig = file_signature(Path(path))
+            chash = hasher(Path(path))
+        except FileNotFoundError:
+            with lib.session() as s:
+                v = s.get(Video, vid)
+                if v is not None:
+                    mark_missing(s, [v], "file vanished before it was hashed")
+            out.append((vid, "file not found"))
+            continue
+        except OSError as err:
+            out.append((vid, f"cannot read the file: {err.strerror or err}"))
+            continue
+        with lib.session() as s:
+            v = s.get(Video, vid)
+            if v is None:
+                out.append((vid, "no longer in the library"))
+                continue
+            _row, outcome = apply_content_hash(s, v, chash, sig)
+        out.append(outcome)
+    return out
+
+
+def purge_missing(lib: Library, video_ids: Sequence[int] | None = None) -> int:
+    """Erase missing rows (all of them, or those of ``video_ids`` that are missing).
+
+    Their genre rows, corrections and jobs go with them (foreign-key cascade).  Rows whose
+    file is present are never purged, whatever ids are passed.
+    """
+    with lib.session() as s:
+        q = delete(Video).where(Video.status == VIDEO_MISSING)
+        if video_ids is None:
+            return int(s.execute(q.execution_options(synchronize_session=False)).rowcount or 0)
+        ids = list(video_ids)
+        n = 0
+        for start in range(0, len(ids), 900):  # below SQLite's bound-variable limit
+            part = q.where(Video.id.in_(ids[start:start + 900]))
+            n += int(s.execute(part.execution_options(synchronize_session=False)).rowcount or 0)
+        return n

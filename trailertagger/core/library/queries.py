@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ..genres import GENRES, normalize_genre
@@ -101,17 +101,31 @@ class LibraryCounts:
 
 
 # -- building blocks ----------------------------------------------------------------------
+def _manual_row_exists(m, a):  # noqa: ANN001, ANN202 - aliased GenreAssignment, SQL expression
+    """EXISTS a manual row of ``a``'s (video, genre).  It selects the id, not ``*``, so SQLite
+    answers from the unique index alone (a covering index) and never reads the table."""
+    return select(m.id).where(m.video_id == a.video_id, m.genre == a.genre,
+                              m.source == SOURCE_MANUAL).exists()
+
+
 def has_genre_clause(genre: str):  # noqa: ANN201 - a SQL expression
     """SQL condition "video's effective genres include ``genre``" (index-friendly)."""
     genre = normalize_genre(genre)
     a = aliased(GenreAssignment)
     m = aliased(GenreAssignment)
-    manual = exists().where(m.video_id == a.video_id, m.genre == a.genre, m.source == SOURCE_MANUAL)
+    manual = _manual_row_exists(m, a)
     positives = select(a.video_id).where(
         a.genre == genre, a.positive == True,  # noqa: E712 - SQL, not Python truthiness
         or_(a.source == SOURCE_MANUAL, ~manual),
     )
     return Video.id.in_(positives)
+
+
+def under_folder(folder: str):  # noqa: ANN201 - a SQL expression
+    """SQL condition "the video is somewhere under ``folder``" (either path separator)."""
+    prefix = folder.rstrip("/\\")
+    return (Video.path.startswith(prefix + "/", autoescape=True)
+            | Video.path.startswith(prefix + "\\", autoescape=True))
 
 
 def _text_clause(text: str):  # noqa: ANN202
@@ -122,8 +136,13 @@ def _text_clause(text: str):  # noqa: ANN202
 def video_query(*, genres: Sequence[str] = (), text: str | None = None,
                 status: str | Sequence[str] | None = None, missing: bool | None = None,
                 folder: str | None = None, corrected: bool | None = None,
-                ids: Iterable[int] | None = None, paths: Iterable[str] | None = None) -> Select:
-    """A ``SELECT videos`` with the filters the CLI and GUI offer (all optional, ANDed)."""
+                ids: Iterable[int] | None = None, paths: Iterable[str] | None = None,
+                where: ColumnElement[bool] | None = None) -> Select:
+    """A ``SELECT videos`` with the filters the CLI and GUI offer (all optional, ANDed).
+
+    ``ids`` and ``paths`` become ``IN (...)`` lists: keep them to a few thousand (SQLite
+    limits bound variables); select folders with ``folder`` or ``where=under_folder(...)``.
+    """
     q = select(Video)
     for g in genres:
         q = q.where(has_genre_clause(g))
@@ -138,17 +157,17 @@ def video_query(*, genres: Sequence[str] = (), text: str | None = None,
     elif missing is False:
         q = q.where(Video.status != VIDEO_MISSING)
     if folder:
-        prefix = folder.rstrip("/\\")
-        q = q.where(Video.path.startswith(prefix + "/", autoescape=True)
-                    | Video.path.startswith(prefix + "\\", autoescape=True))
+        q = q.where(under_folder(folder))
     if corrected is not None:
-        m = exists().where(GenreAssignment.video_id == Video.id,
-                           GenreAssignment.source == SOURCE_MANUAL)
+        m = select(GenreAssignment.id).where(GenreAssignment.video_id == Video.id,
+                                             GenreAssignment.source == SOURCE_MANUAL).exists()
         q = q.where(m if corrected else ~m)
     if ids is not None:
         q = q.where(Video.id.in_(list(ids)))
     if paths is not None:
         q = q.where(Video.path.in_(list(paths)))
+    if where is not None:
+        q = q.where(where)
     return q
 
 
@@ -264,10 +283,23 @@ def counts(session: Session) -> LibraryCounts:
 
 
 def genre_counts(session: Session) -> dict[str, int]:
-    """How many present videos have each genre on (effective)."""
-    return {g: session.execute(
-        select(func.count()).select_from(video_query(genres=[g], missing=False).subquery())
-    ).scalar_one() for g in GENRES}
+    """How many present videos have each genre on (effective), in one pass.
+
+    Each (video, genre) has at most one auto and one manual row; the positive manual row, or
+    else the positive auto row of a genre without a manual row, counts it exactly once.
+    """
+    a = aliased(GenreAssignment)
+    m = aliased(GenreAssignment)
+    manual = _manual_row_exists(m, a)
+    rows = session.execute(
+        select(a.genre, func.count())
+        .join(Video, Video.id == a.video_id)
+        .where(a.positive == True, Video.status != VIDEO_MISSING,  # noqa: E712
+               or_(a.source == SOURCE_MANUAL, ~manual))
+        .group_by(a.genre)
+    ).all()
+    found = dict(rows)
+    return {g: int(found.get(g, 0)) for g in GENRES}
 
 
 def watched_folders(session: Session) -> list[WatchedFolder]:

@@ -164,6 +164,10 @@ class GenreAssignment(Base):
         CheckConstraint("source IN ('auto', 'manual')", name="source"),
         # serves the genre filter: positives of one genre, manual rows found by the unique key
         Index(None, "genre", "positive", "source", "video_id"),
+        # corrected / stale videos without scanning every row (rev 0003)
+        Index("ix_genre_assignments_manual_video_id", "video_id",
+              sqlite_where=text("source = 'manual'")),
+        Index("ix_genre_assignments_stale_video_id", "video_id", sqlite_where=text("stale = 1")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -19,10 +19,14 @@ def is_video_name(path: Path) -> bool:
 
 def iter_videos(paths: Iterable[Path]) -> Iterator[Path]:
     """Files given explicitly are yielded as they are (the user asked for them, so a bad one
-    must produce an error, not vanish); folders are walked for video extensions, sorted."""
+    must produce an error, not vanish); folders are walked for video extensions, sorted.
+
+    A folder given explicitly whose name looks like a video (``clip.mp4/``, typically a
+    botched copy or download) is yielded too, so it is reported as unreadable instead of
+    silently contributing nothing."""
     for p in paths:
         p = Path(p)
-        if p.is_dir():
+        if p.is_dir() and not is_video_name(p):
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for f in sorted(files):

@@ -106,6 +106,7 @@ class CheckResult:
     path: Path | None = None
     files: list[FileCheck] = field(default_factory=list)
     error: str = ""
+    missing: bool = False  # nowhere local (as opposed to present but corrupt)
 
     @property
     def sha256(self) -> str:
@@ -457,7 +458,8 @@ class ModelStore:
         except ModelChecksumError as err:
             return CheckResult(model_id, False, error=str(err), files=self._describe_bad(spec))
         if res is None:
-            return CheckResult(model_id, False, error=self._missing_message(spec, [], False))
+            return CheckResult(model_id, False, error=self._missing_message(spec, [], False),
+                               missing=True)
         checks: list[FileCheck] = []
         ok = True
         source = "cache" if res.source == "download" else res.source

