@@ -161,3 +161,25 @@ def test_models_path(capsys):
     assert "whisper-small" in capsys.readouterr().err
     assert main(["models", "path"]) == 0
     assert str(app_dirs().models) in capsys.readouterr().out
+
+
+def test_models_fetch_downloads_into_the_cache(capsys, tmp_path, monkeypatch):
+    """``models fetch`` from a loopback server (127.0.0.1 only), whatever allow_download says."""
+    from tests.core.test_model_store import PAYLOAD, PAYLOAD_SHA, Server, pinned_manifest
+    from trailertagger.core.models import specs
+
+    server = Server({"/w.bin": PAYLOAD, "/config.json": b'{"hidden": 8}\n'})
+    try:
+        pinned_manifest(tmp_path / "manifests", url=server.url(""))
+        monkeypatch.setattr(specs, "builtin_manifest_dir", lambda: tmp_path / "manifests")
+        assert main(["models", "path", "tiny-net"]) == 4
+        capsys.readouterr()
+        assert main(["models", "fetch", "tiny-net"]) == 0
+        out = capsys.readouterr().out
+        assert PAYLOAD_SHA in out and "download" in out
+        assert (app_dirs().models / "tiny-net" / "w.bin").read_bytes() == PAYLOAD
+        assert main(["models", "path", "tiny-net"]) == 0
+        assert capsys.readouterr().out.strip() == str(app_dirs().models / "tiny-net")
+    finally:
+        server.close()
+    assert main(["models", "fetch", "nope"]) == 2

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "scan", help="add folders to the library, queue new/changed videos and process them",
         description="Scan each folder for videos (recursively), add it to the watched folders, queue "
                     "new, changed and returned files, mark vanished files missing (tags kept), then "
-                    "process the queue. Exit code 1 when any video failed; each failure says why.")
+                    "process the queue. Exit code 1 when any video failed or a file could not be read; each says why.")
     p.add_argument("folders", nargs="*", type=Path, metavar="DIR",
                    help="folders to scan (default: rescan every watched folder)")
     p.add_argument("--no-process", action="store_true", help="only scan and queue; do not process")
@@ -151,6 +151,16 @@ def _profile(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
     return profile
 
 
+def _bad_folders(folders: list[Path]) -> str:
+    """Why some of ``folders`` cannot be scanned or watched ("" when all can)."""
+    from ..core.library.identity import UNSTORABLE_NAME, display_path, storable_path
+
+    problems = [f"not a folder: {display_path(f)}" for f in folders if not f.is_dir()]
+    problems += [f"{display_path(f)}: {UNSTORABLE_NAME.replace('file', 'folder')}"
+                 for f in folders if f.is_dir() and not storable_path(str(f.absolute()))]
+    return "; ".join(problems)
+
+
 def _usage(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return 2
@@ -230,9 +240,9 @@ def run_scan(args: argparse.Namespace) -> int:
 
     cfg = settings()
     profile = _profile(args, cfg)
-    bad = [f for f in args.folders if not f.is_dir()]
+    bad = _bad_folders(args.folders)
     if bad:
-        return _usage(f"not a folder: {', '.join(map(str, bad))}")
+        return _usage(bad)
     lib = _open(args)
     lib_path = lib.path
     results = {}
@@ -264,14 +274,19 @@ def run_scan(args: argparse.Namespace) -> int:
         lib.close()
     for folder, r in results.items():
         print(f"{folder}: {r.summary()}", file=sys.stderr)
+        for path, why in r.unreadable:
+            print(f"  unreadable: {path}: {why}", file=sys.stderr)
     code = 0
     if not args.no_process:
         code = _process(lib_path, args, cfg, "processing")
+    if any(r.unreadable for r in results.values()):
+        code = code or 1  # those files are items that could not be tagged
     if args.json:
         print(json.dumps({"folders": {f: {
             "new": len(r.new), "changed": len(r.changed), "returned": len(r.returned),
             "missing": r.missing, "unchanged": r.unchanged, "queued": len(r.jobs),
-            "unreadable": [list(u) for u in r.unreadable]} for f, r in results.items()},
+            "unreadable": [{"path": p, "reason": why} for p, why in r.unreadable]}
+            for f, r in results.items()},
             "failed": _failures(lib_path, 10_000) if code else []}, indent=2))
     return code
 
@@ -301,9 +316,9 @@ def run_watch(args: argparse.Namespace) -> int:
     settle = float(args.settle if args.settle is not None else jobs_cfg.get("settle_seconds", 2.0))
     minutes = float(args.rescan_minutes if args.rescan_minutes is not None
                     else jobs_cfg.get("rescan_minutes", 30))
-    bad = [f for f in args.folders if not f.is_dir()]
+    bad = _bad_folders(args.folders)
     if bad:
-        return _usage(f"not a folder: {', '.join(map(str, bad))}")
+        return _usage(bad)
     lib = _open(args)
     for f in args.folders:
         add_watched_folder(lib, f)

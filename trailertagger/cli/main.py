@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from .. import __version__
+from ..core.config import load_config
 from ..core.errors import TrailerTaggerError
 from ..core.logsetup import setup_logging
 
@@ -23,6 +25,7 @@ COMMAND_MODULES = (
     "trailertagger.cli.classify_cmds",
     "trailertagger.cli.jobs_cmds",
     "trailertagger.cli.library_cmds",
+    "trailertagger.cli.gui_cmd",
 )
 
 log = logging.getLogger("trailertagger.cli")
@@ -50,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     log_path = setup_logging(args.verbose)
     log.debug("command %s (log: %s)", sys.argv, log_path)
     try:
+        # every command reads the settings first: the file is created on first use, and a
+        # broken one is reported (naming the file, exit 2) whatever the command
+        load_config()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -58,6 +64,26 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("failed", exc_info=True)
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # `trailertagger ... | head`: the reader had enough
+        _silence_stdout()
+        return 0
+    except Exception as err:  # noqa: BLE001 - a bug: one clear line, the traceback in the log
+        log.error("unexpected error in %s", args.command, exc_info=True)
+        where = f"; details in {log_path}" if log_path else ""
+        print(f"error: internal error: {type(err).__name__}: {err}{where}", file=sys.stderr)
+        if args.verbose > 1:
+            raise
+        return 1
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at devnull so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (e.g. captured by a test)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

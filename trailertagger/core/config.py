@@ -88,6 +88,51 @@ def load_config(path: Path | None = None, create: bool = True) -> dict[str, Any]
         return copy.deepcopy(DEFAULTS)
     try:
         user = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"cannot read settings file {path}: {err}") from err
+    problems = validate(user)
+    if problems:
+        raise ConfigError(f"settings file {path}: " + "; ".join(problems)
+                          + " (fix or delete the file; defaults are listed in comments when it is "
+                            "re-created)")
     return _merge(DEFAULTS, user)
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "true/false", int: "a whole number", float: "a number", str: "a string"}.get(
+        type(value), type(value).__name__)
+
+
+def validate(user: dict[str, Any]) -> list[str]:
+    """Type errors in a user's settings, each naming ``[section] key``.
+
+    Only keys with a default are checked (their type must match the default's; an int is
+    accepted where a float is expected): extra keys other modules read stay allowed.  Without
+    this a wrong type (``workers = "two"``) surfaces later as a traceback deep in a worker.
+    """
+    problems: list[str] = []
+    for section, defaults in DEFAULTS.items():
+        if section not in user:
+            continue
+        values = user[section]
+        if not isinstance(values, dict):
+            problems.append(f"'{section}' must be a [{section}] table, not {_type_name(values)}")
+            continue
+        for key, default in defaults.items():
+            if key not in values:
+                continue
+            value = values[key]
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, (int, float)):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if ok and isinstance(default, int) and not isinstance(default, bool):
+                    ok = isinstance(value, int) or float(value).is_integer()
+                if ok and value < 0:
+                    problems.append(f"[{section}] {key} = {value!r} must not be negative")
+                    continue
+            else:
+                ok = isinstance(value, type(default))
+            if not ok:
+                problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}")
+    return problems

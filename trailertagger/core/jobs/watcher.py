@@ -99,6 +99,18 @@ def watched_folder_paths(lib: Library) -> list[tuple[int, str, bool]]:
             .order_by(WatchedFolder.path)).scalars()]
 
 
+def remove_watched_folder(lib: Library, folder: Path | str) -> bool:
+    """Stop watching ``folder`` (True if it was watched).  Its videos stay in the library with
+    their genres and corrections (their ``folder_id`` becomes NULL); ``purge`` erases rows."""
+    path = identity.normalize_path(folder)
+    with lib.session() as s:
+        row = s.execute(select(WatchedFolder).where(WatchedFolder.path == path)).scalar_one_or_none()
+        if row is None:
+            return False
+        s.delete(row)
+        return True
+
+
 def _folder_for(folders: Sequence[tuple[int, str, bool]], path: str) -> int | None:
     best: tuple[int, int] | None = None
     for fid, root, _ in folders:
@@ -150,6 +162,10 @@ def ingest_files(s: Session, paths: Iterable[str], *, folders: Sequence[tuple[in
     result = ScanResult()
     t = time.time()
     for path in paths:
+        if not identity.storable_path(path):
+            if os.path.isfile(path):
+                result.unreadable.append((identity.display_path(path), identity.UNSTORABLE_NAME))
+            continue
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -327,6 +343,9 @@ class FolderWatcher:
     def touched(self, path: str) -> None:
         if not identity.is_video_file(path):
             return
+        if not identity.storable_path(path):  # reported by ingest_files on the next rescan
+            self._error(f"{identity.display_path(path)}: {identity.UNSTORABLE_NAME}")
+            return
         with self._lock:
             self._pending[path] = _Pending(_signature(path), time.monotonic())
 
@@ -335,6 +354,18 @@ class FolderWatcher:
             self._pending_dirs[path] = time.monotonic()
 
     def moved(self, src: str, dest: str, is_dir: bool) -> None:
+        src_ok, dest_ok = identity.storable_path(src), identity.storable_path(dest)
+        if not (src_ok and dest_ok):
+            # a name the library cannot hold: the old path is gone, the new one is reported
+            if is_dir:
+                if src_ok:
+                    self.touched_dir(src)
+                self._error(f"{identity.display_path(dest)}: {identity.UNSTORABLE_NAME}")
+                return
+            if src_ok:
+                self.touched(src)
+            self.touched(dest)
+            return
         with self._lock:
             self._moves.append((src, dest, is_dir))
 

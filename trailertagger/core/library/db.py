@@ -53,6 +53,12 @@ class LibraryBusyError(LibraryError):
     """Another program held the database lock for longer than we were willing to wait."""
 
 
+class LibraryOpenError(LibraryError):
+    """The library file cannot be opened at all (not a database, unwritable, corrupt)."""
+
+    exit_code = 2
+
+
 class SchemaTooNewError(LibraryError):
     """The database was written by a newer trailertagger; we refuse to touch it."""
 
@@ -295,21 +301,31 @@ def open_library(path: Path | str | None = None, *, migrate_schema: bool = True,
     The common case (schema current) costs one tiny read, not an Alembic start-up.
     """
     path = Path(path) if path is not None else app_dirs().library_db
-    path.parent.mkdir(parents=True, exist_ok=True)
-    current = _stored_revision(path, busy_timeout)
-    if current != SCHEMA_VERSION:
-        if not migrate_schema:
-            raise LibraryError(
-                f"library {path} is at schema {current!r}, expected {SCHEMA_VERSION}; open it "
-                "once with migrations enabled"
-            )
-        migrate(path, busy_timeout=busy_timeout, backup=backup)
-    lib = Library(path, busy_timeout=busy_timeout, lock_deadline=lock_deadline)
-    if current is None:
-        with lib.session() as s:
-            if s.get(LibraryMeta, "library_id") is None:
-                s.add(LibraryMeta(key="library_id", value=os.urandom(8).hex()))
-                s.add(LibraryMeta(key="created_at", value=repr(now())))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise LibraryOpenError(f"cannot open library {path}: it is a folder, not a database file")
+        current = _stored_revision(path, busy_timeout)
+        if current != SCHEMA_VERSION:
+            if not migrate_schema:
+                raise LibraryError(
+                    f"library {path} is at schema {current!r}, expected {SCHEMA_VERSION}; open "
+                    "it once with migrations enabled"
+                )
+            migrate(path, busy_timeout=busy_timeout, backup=backup)
+        lib = Library(path, busy_timeout=busy_timeout, lock_deadline=lock_deadline)
+        if current is None:
+            with lib.session() as s:
+                if s.get(LibraryMeta, "library_id") is None:
+                    s.add(LibraryMeta(key="library_id", value=os.urandom(8).hex()))
+                    s.add(LibraryMeta(key="created_at", value=repr(now())))
+    except (OSError, sqlite3.DatabaseError, exc.DatabaseError) as err:
+        # not a database, a corrupt file, an unwritable folder: say which file, not a traceback
+        if is_locked_error(err):
+            raise LibraryBusyError(f"library {path} is locked by another program; retry") from err
+        why = getattr(err, "orig", None) or err
+        raise LibraryOpenError(f"cannot open library {path}: {getattr(why, 'strerror', None) or why}"
+                               ) from err
     return lib
 
 

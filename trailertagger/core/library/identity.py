@@ -69,6 +69,25 @@ def normalize_path(path: os.PathLike[str] | str) -> str:
     return os.path.abspath(os.fspath(path))
 
 
+def storable_path(path: str) -> bool:
+    """Can the library store this path?  Not when the name holds bytes that are not UTF-8
+    (``os.fsdecode`` turns them into lone surrogates, which SQLite text cannot hold)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display_path(path: os.PathLike[str] | str) -> str:
+    """A printable, JSON-safe form of any path: undecodable bytes shown as ``\\xff``."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+UNSTORABLE_NAME = "the file name is not valid UTF-8; rename the file to tag it"
+
+
 def search_key(path: str) -> str:
     return path.casefold()
 

@@ -358,3 +358,11 @@ def job_history(session: Session, job_id: int) -> list[tuple[float, str, str | N
         .where(JobEventRow.job_id == job_id).order_by(JobEventRow.id)
     ).all()
     return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def stale_clause():  # noqa: ANN201 - a SQL expression
+    """SQL condition "some automatic genre row of the video is stale" (served by the partial
+    index on stale rows): the GUI's and the CLI's "stale" filter, passed as ``where=``."""
+    return select(GenreAssignment.id).where(
+        GenreAssignment.video_id == Video.id, GenreAssignment.source == SOURCE_AUTO,
+        GenreAssignment.stale == True).exists()  # noqa: E712 - SQL, not Python truthiness

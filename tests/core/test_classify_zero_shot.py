@@ -1,0 +1,113 @@
+"""The label-free cold-start head, with the real bundled sentence embedder (MiniLM).
+
+Evidence is built the way the extractors build it: transcript/OCR rows are real MiniLM
+embeddings of their texts, tag modalities carry class names and scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trailertagger.core.classify import runtime
+from trailertagger.core.classify.synthetic import MOVIENET_PREVALENCE
+from trailertagger.core.classify.zero_shot import ZeroShotHead, genre_descriptions, top_tags
+from trailertagger.core.extractors.text_embed import get_text_embedder
+from trailertagger.core.features.types import FeatureSet, ModalityFeatures
+from trailertagger.core.genres import GENRES
+from trailertagger.core.models.store import ModelStore
+
+
+@pytest.fixture(scope="module")
+def store() -> ModelStore:
+    return ModelStore.from_config({})
+
+
+@pytest.fixture(scope="module")
+def head(store) -> ZeroShotHead:
+    return ZeroShotHead(store)
+
+
+def _text(store, modality: str, texts: list[str]) -> ModalityFeatures:
+    emb = get_text_embedder(store)
+    return ModalityFeatures(modality, emb.embed(texts), np.arange(len(texts)), f"{modality}.x", "1",
+                            "minilm-l6-v2", emb.weights_sha256, texts=texts)
+
+
+def _tags(modality: str, labels: list[str], top: dict[str, float], t: int = 4) -> ModalityFeatures:
+    scores = np.full((t, len(labels)), 0.01, dtype=np.float32)
+    for name, s in top.items():
+        scores[:, labels.index(name)] = s
+    return ModalityFeatures(modality, scores, np.arange(t), f"{modality}.x", "1", "m", "",
+                            labels=labels, scores=scores)
+
+
+def test_descriptions_cover_every_genre_and_priors_match_movienet() -> None:
+    d = genre_descriptions()
+    assert set(d.priors) == set(GENRES)
+    for g in GENRES:
+        assert d.priors[g] == pytest.approx(MOVIENET_PREVALENCE[g])
+        assert d.facets["story"][g] and d.facets["sounds"][g]
+
+
+def test_no_evidence_gives_the_prior(head) -> None:
+    p = head.predict(FeatureSet("empty", 3.0))
+    assert set(p) == set(GENRES)
+    for g in GENRES:
+        assert p[g] == pytest.approx(MOVIENET_PREVALENCE[g], abs=1e-6)
+    assert isinstance(head, runtime.GenreHead)
+    assert head.kind == "zero-shot" and head.version.startswith("1-")
+    assert all(0 < t <= 0.5 for t in head.thresholds.values())
+
+
+@pytest.mark.parametrize(("text", "genre"), [
+    ("Don't open the cellar door. Something has been scratching down there every night, "
+     "and now it knows our names.", "Horror"),
+    ("Two minutes left in the championship game and the team is down by three points. "
+     "Coach calls timeout.", "Sport"),
+    ("Captain, the reactor is failing and the alien fleet is jumping out of hyperspace "
+     "above the colony.", "Sci-Fi"),
+    ("The sheriff rode into the dusty frontier town with his six-shooter, and the outlaws "
+     "waited at the saloon.", "Western"),
+])
+def test_transcript_moves_the_right_genre_up(head, store, text, genre) -> None:
+    fs = FeatureSet("v", 30.0, {"asr": _text(store, "asr", [text])})
+    p = head.predict(fs)
+    ranked = sorted(p, key=lambda g: (p[g] - MOVIENET_PREVALENCE[g]) / MOVIENET_PREVALENCE[g], reverse=True)
+    assert genre in ranked[:2], head.explain(fs)
+    assert p[genre] > 2 * MOVIENET_PREVALENCE[genre]
+
+
+def test_tags_and_ranking_across_videos(head, store) -> None:
+    audio_labels = ["Speech", "Music", "Gunshot, gunfire", "Explosion", "Laughter", "Giggle",
+                    "Bird", "Horse"]
+    war = _tags("audio", audio_labels, {"Speech": 0.9, "Gunshot, gunfire": 0.6, "Explosion": 0.5})
+    laugh = _tags("audio", audio_labels, {"Speech": 0.9, "Laughter": 0.7, "Giggle": 0.4})
+    assert top_tags(war, 2) == ["Gunshot", "Explosion"]  # "Speech" says nothing: skipped
+    p_war = head.predict(FeatureSet("a", 9.0, {"audio": war}))
+    p_laugh = head.predict(FeatureSet("b", 9.0, {"audio": laugh}))
+    assert p_laugh["Comedy"] > p_war["Comedy"]
+    assert p_war["Action"] > p_laugh["Action"] and p_war["War"] > p_laugh["War"]
+    # on-screen text and a transcript together; short texts count less than long ones
+    rich = FeatureSet("c", 9.0, {"ocr": _text(store, "ocr", ["THE LAST CATTLE DRIVE"]),
+                                 "asr": _text(store, "asr", ["Round up the herd, partner, we ride "
+                                                             "for Abilene before the rustlers come."])})
+    d = head.describe(rich)
+    assert set(d.texts) == {"ocr", "asr"}
+    assert head.predict(rich)["Western"] > 0.2
+    many = head.predict_many([rich, FeatureSet("e", 1.0)])
+    assert many[0] == head.predict(rich) and len(many) == 2
+
+
+def test_active_head_falls_back_to_zero_shot(tmp_path, store) -> None:
+    from trailertagger.core.paths import app_dirs
+
+    dirs = app_dirs()
+    assert isinstance(runtime.active_head(dirs, store), ZeroShotHead)
+    broken = dirs.heads / "broken"
+    broken.mkdir(parents=True)
+    (broken / "card.json").write_text("{not json", encoding="utf-8")
+    (dirs.heads / runtime.ACTIVE_FILE).write_text('{"head": "broken"}', encoding="utf-8")
+    assert isinstance(runtime.active_head(dirs, store), ZeroShotHead)
+    rows = runtime.list_heads(dirs)
+    assert rows[0].model_id == "zero-shot" and any(r.error for r in rows[1:])

@@ -1,0 +1,42 @@
+"""``gui``: the desktop app.  Qt is imported only when the command runs, so every other
+command works on machines without PySide6 (install it with ``pip install trailertagger[gui]``).
+
+Exit codes: 0 closed normally, 2 PySide6 missing or bad arguments, 130 Ctrl-C (workers
+stopped, jobs in hand back in the queue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "gui", help="open the desktop app (library table, filters, corrections, folders)",
+        description="Open the desktop app on the library: watched folders are scanned and "
+                    "watched, videos are processed in background worker processes, genres can "
+                    "be corrected by hand (Ctrl+Z undoes). Settings come from the TOML settings "
+                    "file; closing the window or Ctrl-C stops workers and puts their jobs back "
+                    "in the queue.")
+    p.add_argument("--library", type=Path, default=None, metavar="FILE",
+                   help="library database (default: library.sqlite3 in the user data folder)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes (default: [jobs] workers; 0 = in the app's process)")
+    p.add_argument("--no-watch", action="store_true",
+                   help="do not watch folders for changes (use File > Rescan)")
+    p.set_defaults(func=run_gui)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 0:
+        print("error: --workers must be 0 or more", file=sys.stderr)
+        return 2
+    try:
+        from ..gui.app import run_app
+    except ImportError as err:
+        print(f"error: the desktop app needs PySide6 ({err}); install it with "
+              "pip install 'trailertagger[gui]'", file=sys.stderr)
+        return 2
+    return run_app(args.library, args.workers, watch=not args.no_watch)

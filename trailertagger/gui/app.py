@@ -1,0 +1,61 @@
+"""Starting the desktop app: QApplication, library, bridge, window; Ctrl-C closes cleanly."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from ..core.config import load_config
+from ..core.jobs.worker import PoolOptions
+from ..core.library.db import open_library
+from .bridge import JobBridge
+from .main_window import APP, ORG, MainWindow
+
+
+def make_bridge(lib: Any, cfg: dict[str, Any], workers: int | None = None,
+                watch: bool = True) -> JobBridge:
+    """The bridge for ``lib`` with the ``[jobs]``/``[extract]`` settings of ``cfg``."""
+    opts = PoolOptions.from_config(cfg, workers=workers)
+    jobs = cfg.get("jobs", {})
+    minutes = float(jobs.get("rescan_minutes", 30) or 0)
+    opts.settle_seconds = float(jobs.get("settle_seconds", 2.0))
+    return JobBridge(lib, opts, watch=watch, settle_seconds=opts.settle_seconds,
+                     rescan_seconds=minutes * 60 or None,
+                     profile=str(cfg.get("extract", {}).get("profile", "default")))
+
+
+def run_app(library: Path | None = None, workers: int | None = None, watch: bool = True,
+            argv: list[str] | None = None) -> int:
+    """Run the app until its window closes; returns the exit code (130 after Ctrl-C)."""
+    cfg = load_config()
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORG)
+    app.setApplicationName(APP)
+    lib = open_library(library)
+    bridge = make_bridge(lib, cfg, workers, watch)
+    window = MainWindow(lib, bridge)
+    interrupted = [False]
+
+    def on_sigint(*_: Any) -> None:
+        interrupted[0] = True
+        window.close()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    ticker = QTimer()  # lets Python run its signal handlers while Qt's loop runs
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    try:
+        window.show()
+        bridge.start()
+        code = app.exec()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        ticker.stop()
+        bridge.shutdown()
+        lib.close()
+    return 130 if interrupted[0] else int(code)

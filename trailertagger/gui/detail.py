@@ -1,0 +1,241 @@
+"""The detail panel of the selected video, and the genre "chips" of the library table.
+
+The panel shows what the library knows (thumbnail, path, status, error reason, which model
+made the predictions) and the 21 genres as checkboxes with the model's probability as a bar.
+It never writes: a click emits ``changeRequested`` with core ``GenreChange``s and the window
+applies them through ``core.library.corrections`` (undoable).  A checkbox ticked by hand is
+a manual "+Genre", unticked a manual "-Genre" (a rejection later models cannot undo);
+"reset" (↺) is "=Genre": the model decides again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.genres import GENRES
+from ..core.library.corrections import ADD, CLEAR, REMOVE, GenreChange
+from ..core.library.queries import VideoRecord
+from ..core.library.schema import SOURCE_MANUAL, VIDEO_FAILED, VIDEO_MISSING
+from .library_model import RecordRole, format_duration
+
+THUMB_W, THUMB_H = 320, 180
+AUTO_CHIP = QColor("#dfe8f3")
+MANUAL_CHIP = QColor("#cdebd3")
+REJECTED_CHIP = QColor("#f6d5d1")
+
+
+class GenreRow:
+    """The widgets of one genre in the panel."""
+
+    def __init__(self, genre: str, panel: DetailPanel, grid: QGridLayout, row: int) -> None:
+        self.genre = genre
+        self.check = QCheckBox(genre)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(True)
+        self.bar.setFixedHeight(14)
+        self.bar.setMinimumWidth(90)
+        self.mark = QLabel()
+        self.mark.setMinimumWidth(70)
+        self.reset = QToolButton()
+        self.reset.setText("↺")
+        self.reset.setToolTip(f"Reset {genre} to automatic (the model decides)")
+        self.reset.setAutoRaise(True)
+        grid.addWidget(self.check, row, 0)
+        grid.addWidget(self.bar, row, 1)
+        grid.addWidget(self.mark, row, 2)
+        grid.addWidget(self.reset, row, 3)
+        self.check.clicked.connect(
+            lambda on: panel._request(GenreChange(ADD if on else REMOVE, genre)))
+        self.reset.clicked.connect(lambda: panel._request(GenreChange(CLEAR, genre)))
+
+    def show(self, rec: VideoRecord | None) -> None:
+        state = rec.states.get(self.genre) if rec is not None else None
+        self.check.setChecked(bool(state and state.on))
+        self.check.setEnabled(rec is not None)
+        prob = state.probability if state is not None else None
+        self.bar.setValue(int(round((prob or 0.0) * 1000)))
+        self.bar.setFormat("–" if prob is None else f"{prob:.0%}")
+        thr = state.threshold if state is not None else None
+        self.bar.setToolTip("" if prob is None else
+                            f"model probability {prob:.3f}" + (f", threshold {thr:.2f}" if thr is not None else ""))
+        manual = bool(state and state.source == SOURCE_MANUAL)
+        self.reset.setEnabled(manual)
+        font = self.check.font()
+        font.setBold(manual)
+        self.check.setFont(font)
+        if manual:
+            self.mark.setText("✎ added" if state.on else "✎ removed")
+            self.mark.setStyleSheet("color: #1e7b34;" if state.on else "color: #b03a2e;")
+        elif state is not None and state.stale:
+            self.mark.setText("stale")
+            self.mark.setStyleSheet("color: #9a7d0a;")
+        else:
+            self.mark.setText("")
+            self.mark.setStyleSheet("")
+
+
+class DetailPanel(QWidget):
+    """Everything about one video; corrections are emitted, never written here."""
+
+    changeRequested = Signal(object)  # list[GenreChange]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.record: VideoRecord | None = None
+        self.selected = 0
+        lay = QVBoxLayout(self)
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB_W, THUMB_H)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumb.setStyleSheet("background: #20242a; color: #aab; border-radius: 4px;")
+        lay.addWidget(self.thumb)
+        self.title = QLabel()
+        f = self.title.font()
+        f.setPointSizeF(f.pointSizeF() * 1.25)
+        f.setBold(True)
+        self.title.setFont(f)
+        self.title.setWordWrap(True)
+        lay.addWidget(self.title)
+        self.path = QLabel()
+        self.path.setWordWrap(True)
+        self.path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path.setStyleSheet("color: #666;")
+        lay.addWidget(self.path)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        lay.addWidget(self.info)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.setStyleSheet("color: #b03a2e; font-weight: bold;")
+        lay.addWidget(self.error)
+        self.model = QLabel()
+        self.model.setWordWrap(True)
+        self.model.setStyleSheet("color: #555;")
+        lay.addWidget(self.model)
+        self.scope = QLabel()
+        self.scope.setStyleSheet("color: #1f5fa8;")
+        lay.addWidget(self.scope)
+        grid = QGridLayout()
+        grid.setVerticalSpacing(2)
+        grid.setColumnStretch(1, 1)
+        self.rows = {g: GenreRow(g, self, grid, i) for i, g in enumerate(GENRES)}
+        lay.addLayout(grid)
+        lay.addStretch(1)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.show_record(None)
+
+    def _request(self, change: GenreChange) -> None:
+        if self.record is not None:
+            self.changeRequested.emit([change])
+
+    def show_record(self, rec: VideoRecord | None, selected: int = 1) -> None:
+        """Show ``rec`` (None: nothing selected); ``selected`` videos receive the changes."""
+        self.record, self.selected = rec, selected
+        for row in self.rows.values():
+            row.show(rec)
+        if rec is None:
+            self.thumb.setPixmap(QPixmap())
+            self.thumb.setText("No video selected")
+            for w in (self.title, self.path, self.info, self.error, self.model, self.scope):
+                w.setText("")
+            self.error.hide()
+            return
+        pix = QPixmap(rec.thumbnail) if rec.thumbnail and os.path.exists(rec.thumbnail) else QPixmap()
+        if pix.isNull():
+            self.thumb.setPixmap(QPixmap())
+            self.thumb.setText("no thumbnail yet" if rec.status != VIDEO_MISSING else "file missing")
+        else:
+            self.thumb.setPixmap(pix.scaled(QSize(THUMB_W, THUMB_H),
+                                            Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+        self.title.setText(os.path.splitext(os.path.basename(rec.path))[0])
+        self.path.setText(rec.path)
+        bits = [rec.status]
+        if rec.duration is not None:
+            bits.append(format_duration(rec.duration))
+        if rec.size:
+            bits.append(f"{rec.size / 1e6:.1f} MB")
+        if rec.container:
+            bits.append(rec.container)
+        self.info.setText(" · ".join(bits))
+        if rec.error_reason and rec.status in (VIDEO_FAILED, VIDEO_MISSING):
+            self.error.setText(("Failed: " if rec.status == VIDEO_FAILED else "Missing: ")
+                               + rec.error_reason)
+            self.error.show()
+        else:
+            self.error.hide()
+        if rec.model_id:
+            when = (_dt.datetime.fromtimestamp(rec.classified_at).strftime("%Y-%m-%d %H:%M")
+                    if rec.classified_at else "?")
+            stale = " — stale: a newer model is active; re-run to update" if rec.stale else ""
+            self.model.setText(f"Predictions: {rec.model_id} {rec.model_version or ''} "
+                               f"({when}){stale}")
+        else:
+            self.model.setText("Not classified yet")
+        self.scope.setText(f"Changes apply to all {selected} selected videos" if selected > 1 else "")
+
+
+class GenreChipDelegate(QStyledItemDelegate):
+    """Paints a row's genres as chips: automatic (blue), added by hand (green, ✎), removed
+    by hand (red, struck through) — corrections are visible at a glance."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        rec: Any = index.data(RecordRole)
+        if rec is None:
+            super().paint(painter, option, index)
+            return
+        self.initStyleOption(option, index)
+        style = option.widget.style() if option.widget else None
+        if style is not None:
+            option.text = ""
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        chips = [(g, "manual" if g in rec.manual_on else "auto") for g in rec.genres]
+        chips += [(g, "rejected") for g in rec.manual_off]
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(option.font)
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.9))
+        fm = QFontMetrics(font)
+        x = option.rect.x() + 3
+        h = min(option.rect.height() - 4, fm.height() + 4)
+        y = option.rect.y() + (option.rect.height() - h) // 2
+        right = option.rect.right() - 3
+        for genre, kind in chips:
+            label = genre + (" ✎" if kind == "manual" else "")
+            w = fm.horizontalAdvance(label) + 10
+            if x + w > right:
+                painter.setPen(option.palette.text().color())
+                painter.drawText(QRect(x, y, right - x, h), Qt.AlignmentFlag.AlignVCenter, "…")
+                break
+            color = {"auto": AUTO_CHIP, "manual": MANUAL_CHIP, "rejected": REJECTED_CHIP}[kind]
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(color)
+            painter.drawRoundedRect(QRect(x, y, w, h), 6, 6)
+            f = QFont(font)
+            f.setStrikeOut(kind == "rejected")
+            painter.setFont(f)
+            painter.setPen(QColor("#1b1b1b"))
+            painter.drawText(QRect(x, y, w, h), Qt.AlignmentFlag.AlignCenter, label)
+            x += w + 4
+        painter.restore()

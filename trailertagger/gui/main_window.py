@@ -1,0 +1,565 @@
+"""The main window: filters and folders on the left, the library table, the detail panel.
+
+Every write (correction, undo, folder scan, re-run, export) runs through
+``JobBridge.run_task`` so the GUI thread never waits for the database's write lock or the
+file system; reads are cheap and run here (see ``library_model``).  Background progress
+arrives as ``JobBridge.jobEvent`` on the GUI thread and is coalesced by a short timer, so a
+burst of events costs one refresh.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QKeySequence,
+    QUndoCommand,
+    QUndoStack,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.genres import GENRES
+from ..core.jobs import events as ev
+from ..core.jobs.watcher import remove_watched_folder, scan_folder, watched_folder_paths
+from ..core.library import corrections, queries
+from ..core.library.db import Library
+from ..core.library.export import export_nfo, export_table
+from ..core.library.schema import JOB_FAILED, JOB_QUEUED, JOB_RUNNING
+from ..core.paths import app_dirs
+from .bridge import JobBridge
+from .detail import DetailPanel, GenreChipDelegate
+from .library_model import LibraryFilter, LibraryTableModel, genre_counts
+
+ORG, APP = "trailertagger", "trailertagger"
+_CHUNK = 900
+
+
+class CorrectionCommand(QUndoCommand):
+    """One user correction on the undo stack.  ``redo`` applies it and keeps the core's
+    ``Edit``; ``undo`` hands that ``Edit`` to ``corrections.undo``.  Both run on the bridge's
+    single interactive thread, so they execute in exactly the order the user asked."""
+
+    def __init__(self, window: MainWindow, ids: list[int], changes: list[corrections.GenreChange]) -> None:
+        text = " ".join(f"{c.op}{c.genre}" for c in changes)
+        super().__init__(f"{text} on {len(ids)} video{'s' if len(ids) != 1 else ''}")
+        self.window, self.ids, self.changes = window, ids, changes
+        self.edit: corrections.Edit | None = None
+
+    def redo(self) -> None:
+        def work() -> None:
+            self.edit = corrections.apply_changes(self.window.lib, self.ids, self.changes)
+        self.window.write(work, self.ids)
+
+    def undo(self) -> None:
+        def work() -> None:
+            if self.edit is not None:
+                corrections.undo(self.window.lib, self.edit)
+        self.window.write(work, self.ids)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, lib: Library, bridge: JobBridge, *, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.lib = lib
+        self.bridge = bridge
+        self.settings = settings or QSettings(ORG, APP)
+        self.setWindowTitle(f"trailertagger — {lib.path}")
+        self.undo_stack = QUndoStack(self)
+        self.model = LibraryTableModel(lib, self)
+        self._dirty: set[int] = set()
+        self._reload_pending = False
+        self._batch_done = 0
+        self._closing = False
+        self._build()
+        self._actions()
+        bridge.jobEvent.connect(self.on_job_event)
+        bridge.scanFinished.connect(lambda _r: self.schedule_reload())
+        bridge.taskError.connect(self.report_error)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=250)
+        self._refresh_timer.timeout.connect(self._apply_refresh)
+        self._search_timer = QTimer(self, singleShot=True, interval=250)
+        self._search_timer.timeout.connect(self.apply_filter)
+        self._status_timer = QTimer(self, interval=1000)
+        self._status_timer.timeout.connect(self.refresh_status)
+        self._status_timer.start()
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 820)
+        state = self.settings.value("window/splitter")
+        if isinstance(state, QByteArray):
+            self.splitter.restoreState(state)
+        self.model.reload()
+        self.refresh_folders()
+        self.refresh_genre_counts()
+        self.refresh_status()
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(6, 6, 6, 6)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search titles and paths…")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        lv.addWidget(self.search)
+        box = QGroupBox("Genres (videos must have all checked)")
+        bl = QVBoxLayout(box)
+        self.genre_list = QListWidget()
+        for g in GENRES:
+            item = QListWidgetItem(g)
+            item.setData(Qt.ItemDataRole.UserRole, g)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            self.genre_list.addItem(item)
+        self.genre_list.itemChanged.connect(lambda _i: self.apply_filter())
+        bl.addWidget(self.genre_list)
+        lv.addWidget(box, 3)
+        show = QGroupBox("Show only")
+        sl = QVBoxLayout(show)
+        self.only = {}
+        for key, label in (("failed", "Failed"), ("missing", "Missing files"),
+                           ("corrected", "Corrected by hand"), ("stale", "Stale (older model)")):
+            cb = QCheckBox(label)
+            cb.toggled.connect(lambda _on: self.apply_filter())
+            sl.addWidget(cb)
+            self.only[key] = cb
+        lv.addWidget(show)
+        folders = QGroupBox("Watched folders")
+        fl = QVBoxLayout(folders)
+        self.folder_list = QListWidget()
+        fl.addWidget(self.folder_list)
+        row = QHBoxLayout()
+        add = QPushButton("Add folder…")
+        add.clicked.connect(self.choose_folder)
+        self.remove_btn = QPushButton("Remove")
+        self.remove_btn.clicked.connect(self.remove_selected_folder)
+        row.addWidget(add)
+        row.addWidget(self.remove_btn)
+        fl.addLayout(row)
+        lv.addWidget(folders, 1)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(LibraryTableModel.TITLE, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.setWordWrap(False)
+        self.table.setItemDelegateForColumn(LibraryTableModel.GENRES, GenreChipDelegate(self.table))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for col, width in ((0, 220), (1, 300), (2, 170), (3, 70)):
+            self.table.setColumnWidth(col, width)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_current())
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_current())
+        self.table.doubleClicked.connect(lambda _i: self.open_location())
+
+        self.detail = DetailPanel()
+        self.detail.changeRequested.connect(self.correct_selected)
+        scroll = QScrollArea()
+        scroll.setWidget(self.detail)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(380)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([250, 750, 400])
+        self.setCentralWidget(self.splitter)
+
+        self.counts_label = QLabel()
+        self.activity = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        sb = self.statusBar()
+        sb.addWidget(self.counts_label)
+        sb.addWidget(self.activity, 1)
+        sb.addPermanentWidget(self.progress)
+
+    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        a.triggered.connect(lambda *_: slot())
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+        return a
+
+    def _actions(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.act_add = self._action("&Add folder…", self.choose_folder, "Ctrl+O",
+                                    "watch a folder and process its videos")
+        f.addAction(self.act_add)
+        f.addAction(self._action("&Rescan folders", self.rescan, "F5"))
+        exp = f.addMenu("&Export")
+        exp.addAction(self._action("&NFO files beside the videos", lambda: self.export("nfo")))
+        exp.addAction(self._action("&CSV…", lambda: self.export("csv")))
+        exp.addAction(self._action("&JSON…", lambda: self.export("json")))
+        f.addAction(self._action("Open &settings file", self.open_settings,
+                                 tip="settings live in a TOML file; restart to apply"))
+        f.addSeparator()
+        f.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        e = mb.addMenu("&Edit")
+        self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
+        self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcut(QKeySequence.StandardKey.Redo)
+        e.addAction(self.act_undo)
+        e.addAction(self.act_redo)
+        e.addSeparator()
+        e.addAction(self._action("Select &all", self.table.selectAll, QKeySequence.StandardKey.SelectAll))
+        e.addAction(self._action("&Find", self.search.setFocus, QKeySequence.StandardKey.Find))
+        lib = mb.addMenu("&Library")
+        self.act_rerun = self._action("Re-run classification for &selected", self.rerun_selected,
+                                      "Ctrl+R", "replaces only automatic genres; corrections stay")
+        self.act_rerun_all = self._action("Re-run classification for &all", self.rerun_all)
+        self.act_retry = self._action("Re&try failed", self.retry_failed)
+        self.act_pause = self._action("&Pause processing", self.toggle_pause, "Ctrl+P")
+        self.act_pause.setCheckable(True)
+        self.act_open = self._action("&Open file location", self.open_location, "Ctrl+L")
+        for a in (self.act_rerun, self.act_rerun_all, self.act_retry, self.act_pause, self.act_open):
+            lib.addAction(a)
+        h = mb.addMenu("&Help")
+        h.addAction(self._action("&About", self.about))
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        for a in (self.act_add, self.act_pause, self.act_retry, self.act_rerun, self.act_undo):
+            tb.addAction(a)
+
+    # -- filters ---------------------------------------------------------------------------
+    def current_filter(self) -> LibraryFilter:
+        genres = tuple(self.genre_list.item(i).data(Qt.ItemDataRole.UserRole)
+                       for i in range(self.genre_list.count())
+                       if self.genre_list.item(i).checkState() == Qt.CheckState.Checked)
+        return LibraryFilter(text=self.search.text().strip(), genres=genres,
+                             **{k: cb.isChecked() for k, cb in self.only.items()})
+
+    @Slot()
+    def apply_filter(self) -> None:
+        selected = self.selected_ids()
+        self.model.set_filter(self.current_filter())
+        self.reselect(selected)
+        self.refresh_status()
+
+    def refresh_genre_counts(self) -> None:
+        counts = genre_counts(self.lib)
+        self.genre_list.blockSignals(True)
+        for i in range(self.genre_list.count()):
+            item = self.genre_list.item(i)
+            g = item.data(Qt.ItemDataRole.UserRole)
+            item.setText(f"{g}  ({counts.get(g, 0)})")
+        self.genre_list.blockSignals(False)
+
+    # -- selection and detail --------------------------------------------------------------
+    def selected_ids(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.video_id(r) for r in rows if r < self.model.rowCount()]
+
+    def reselect(self, ids: list[int]) -> None:
+        sm = self.table.selectionModel()
+        first = True
+        for vid in ids:
+            row = self.model.row_of(vid)
+            if row is None:
+                continue
+            flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+            if first:
+                sm.setCurrentIndex(self.model.index(row, 0), flags)
+                first = False
+            else:
+                sm.select(self.model.index(row, 0), flags)
+        self.show_current()
+
+    def current_record(self) -> queries.VideoRecord | None:
+        idx = self.table.selectionModel().currentIndex()
+        if not idx.isValid() or not self.table.selectionModel().isRowSelected(idx.row()):
+            rows = self.table.selectionModel().selectedRows()
+            if not rows:
+                return None
+            idx = rows[0]
+        return self.model.record(idx.row())
+
+    def show_current(self) -> None:
+        self.detail.show_record(self.current_record(), max(1, len(self.selected_ids())))
+
+    # -- writes (off the GUI thread) -------------------------------------------------------
+    def write(self, work: Any, ids: list[int]) -> None:
+        """Run a library write in the background, then refresh these videos' rows."""
+        self.bridge.run_task(work, lambda _r: self.refresh_videos(ids))
+
+    @Slot(object)
+    def correct_selected(self, changes: list[corrections.GenreChange]) -> None:
+        ids = self.selected_ids()
+        if not ids and self.detail.record is not None:
+            ids = [self.detail.record.id]
+        if ids:
+            self.undo_stack.push(CorrectionCommand(self, ids, changes))
+
+    def refresh_videos(self, ids: list[int]) -> None:
+        if self._closing:
+            return
+        self.model.refresh_ids(ids)
+        self.show_current()
+        self.refresh_genre_counts()
+
+    # -- folders ---------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of videos")
+        if folder:
+            self.add_folder(Path(folder))
+
+    def add_folder(self, folder: Path) -> None:
+        """Watch ``folder`` and queue its videos (scan in the background)."""
+        profile = self.bridge.profile
+        self.activity.setText(f"scanning {folder}…")
+
+        def work() -> Any:
+            return scan_folder(self.lib, folder, profile=profile)
+
+        def done(result: Any) -> None:
+            self.activity.setText(f"{folder.name}: {result.summary()}")
+            self.refresh_folders()
+            self.schedule_reload()
+            self.bridge.wake()
+            self.bridge.run_task(self.bridge.restart_watcher)
+
+        self.bridge.run_task(work, done, lambda err: self.report_error(f"cannot add {folder}: {err}"))
+
+    def remove_selected_folder(self) -> None:
+        item = self.folder_list.currentItem()
+        if item is None:
+            return
+        path = item.data(Qt.ItemDataRole.UserRole)
+
+        def done(_r: Any) -> None:
+            self.activity.setText(f"no longer watching {path} (its videos and tags stay)")
+            self.refresh_folders()
+            self.bridge.run_task(self.bridge.restart_watcher)
+
+        self.bridge.run_task(lambda: remove_watched_folder(self.lib, path), done)
+
+    def refresh_folders(self) -> None:
+        self.folder_list.clear()
+        for _, path, _rec in watched_folder_paths(self.lib):
+            item = QListWidgetItem(path)
+            item.setData(Qt.ItemDataRole.UserRole, path)
+            if not os.path.isdir(path):
+                item.setText(f"{path}  (not found)")
+            self.folder_list.addItem(item)
+
+    def rescan(self) -> None:
+        self.bridge.rescan()
+        self.activity.setText("rescanning watched folders…")
+
+    # -- processing controls ---------------------------------------------------------------
+    def rerun_selected(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            self.bridge.run_task(lambda: self.bridge.rerun(ids), lambda jobs: self._queued(jobs, ids))
+
+    def rerun_all(self) -> None:
+        def work() -> list[int]:
+            with self.lib.read() as s:
+                ids = queries.video_ids(s, missing=False)
+            return self.bridge.rerun(ids)
+
+        self.bridge.run_task(work, lambda jobs: self._queued(jobs, None))
+
+    def _queued(self, jobs: list[int], ids: list[int] | None) -> None:
+        self.activity.setText(f"{len(jobs)} video(s) queued for classification")
+        if ids is None:
+            self.schedule_reload()
+        else:
+            self.model.refresh_ids(ids)
+        self.refresh_status()
+
+    def retry_failed(self) -> None:
+        self.bridge.run_task(self.bridge.retry_failed, lambda jobs: (
+            self.activity.setText(f"{len(jobs)} failed job(s) queued again"), self.schedule_reload()))
+
+    def toggle_pause(self) -> None:
+        pause = self.act_pause.isChecked()
+        self.bridge.run_task(self.bridge.pause if pause else self.bridge.resume,
+                             lambda _r: self.refresh_status())
+
+    def open_location(self) -> None:
+        rec = self.current_record()
+        if rec is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(rec.path)))
+
+    def open_settings(self) -> None:
+        from ..core.config import load_config
+
+        load_config()  # writes the commented template on first use
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(app_dirs().config_file)))
+
+    # -- export ----------------------------------------------------------------------------
+    def export(self, fmt: str, dest: Path | None = None) -> None:
+        """Export the selected videos (or, with none selected, every video in view)."""
+        ids = self.selected_ids()
+        flt = self.current_filter()
+        if fmt in ("csv", "json") and dest is None:
+            name, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}",
+                                                  f"trailertagger.{fmt}", f"{fmt.upper()} (*.{fmt})")
+            if not name:
+                return
+            dest = Path(name)
+
+        def records(s: Any) -> Any:
+            if ids:
+                for i in range(0, len(ids), _CHUNK):
+                    yield from queries.iter_videos(s, queries.video_query(ids=ids[i:i + _CHUNK]))
+            else:
+                yield from queries.iter_videos(s, queries.video_query(**flt.query_kwargs()))
+
+        def work() -> str:
+            with self.lib.read() as s:
+                if fmt == "nfo":
+                    rep = export_nfo(records(s))
+                    return (f"{len(rep.written)} NFO(s) written, {len(rep.unchanged)} up to date, "
+                            f"{len(rep.skipped)} skipped, {len(rep.failed)} failed"
+                            + (f" (first: {rep.failed[0][0]}: {rep.failed[0][1]})" if rep.failed else ""))
+                n = export_table(records(s), fmt, dest)
+                return f"wrote {n} video(s) to {dest}"
+
+        self.bridge.run_task(work, self.activity.setText,
+                             lambda err: self.report_error(f"export failed: {err}"))
+
+    # -- background events -----------------------------------------------------------------
+    @Slot(object)
+    def on_job_event(self, e: ev.JobEvent) -> None:
+        if e.kind == ev.PROGRESS and e.path:
+            frac = f" {e.fraction:.0%}" if e.fraction is not None else ""
+            self.activity.setText(f"{e.stage} {Path(e.path).name}{frac}")
+        elif e.kind == ev.STARTED and e.path:
+            self.activity.setText(f"{e.stage} {Path(e.path).name}")
+        elif e.kind == ev.FAILED:
+            self.activity.setText(f"failed: {Path(e.path).name if e.path else e.job_id}: {e.message}")
+        elif e.kind == ev.SCAN:
+            self.activity.setText(e.message)
+            self.schedule_reload()
+        elif e.kind == ev.IDLE:
+            self.activity.setText("paused" if e.message == "paused" else "idle")
+        elif e.kind == ev.WORKER_EXITED and e.message not in ("", "stopped"):
+            self.activity.setText(f"worker: {e.message}")
+        if e.kind in ev.TERMINAL:
+            self._batch_done += 1
+        if e.video_id is not None:
+            self._dirty.add(e.video_id)
+        if e.kind != ev.PROGRESS or not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def schedule_reload(self) -> None:
+        self._reload_pending = True
+        self._refresh_timer.start()
+
+    def _apply_refresh(self) -> None:
+        if self._closing:
+            return
+        if self._reload_pending:
+            self._reload_pending = False
+            self._dirty.clear()
+            selected = self.selected_ids()
+            self.model.reload()
+            self.reselect(selected)
+            self.refresh_folders()
+        elif self._dirty:
+            ids, self._dirty = list(self._dirty), set()
+            self.model.refresh_ids(ids)
+            self.show_current()
+        self.refresh_genre_counts()
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        if self._closing:
+            return
+        with self.lib.read() as s:
+            jc = queries.job_counts(s)
+            c = queries.counts(s)
+        by: dict[str, int] = {}
+        for (status, _stage), n in jc.items():
+            by[status] = by.get(status, 0) + n
+        queued, running, failed = by.get(JOB_QUEUED, 0), by.get(JOB_RUNNING, 0), by.get(JOB_FAILED, 0)
+        paused = self.bridge.is_paused()
+        self.act_pause.setChecked(paused)
+        self.act_pause.setText("Resume processing" if paused else "Pause processing")
+        shown = self.model.rowCount()
+        self.counts_label.setText(
+            f"{shown} shown · {c.videos} videos · {queued} queued · {running} processing · "
+            f"{failed} failed" + (" · PAUSED" if paused else ""))
+        active = queued + running
+        if active:
+            self.progress.setMaximum(self._batch_done + active)
+            self.progress.setValue(self._batch_done)
+            self.progress.setFormat(f"%v / %m{' (paused)' if paused else ''}")
+            self.progress.show()
+        else:
+            self._batch_done = 0
+            self.progress.hide()
+
+    # -- misc ------------------------------------------------------------------------------
+    @Slot(str)
+    def report_error(self, message: str) -> None:
+        self.activity.setText(message)
+        box = QMessageBox(QMessageBox.Icon.Warning, "trailertagger", message,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not exec(): never blocks the event loop
+
+    def about(self) -> None:
+        from .. import __version__
+
+        box = QMessageBox(QMessageBox.Icon.Information, "About trailertagger",
+                          f"trailertagger {__version__}\nTags videos with 21 movie genres.\n"
+                          f"Library: {self.lib.path}", QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        """Stop watcher and workers; jobs in hand go back to the queue, nothing half-written."""
+        self._closing = True
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self._status_timer.stop()
+        self._refresh_timer.stop()
+        self.activity.setText("stopping workers…")
+        self.bridge.shutdown()
+        event.accept()
