@@ -166,3 +166,24 @@ def test_simple_csv_folder_format(tmp_path: Path) -> None:
     assert "duplicate path" in problems[6]
     assert "no path" in problems[7]
     assert "duplicate" in problems[8]  # same path as row 4, reported before its empty genres
+
+
+@pytest.mark.slow
+def test_simple_csv_with_real_videos_extracts_features(real_clips, tmp_path: Path) -> None:
+    """Format (2) without feature files: the videos go through the real pipeline on access."""
+    import shutil
+
+    folder = tmp_path / "my videos"
+    folder.mkdir()
+    shutil.copy(real_clips["speech"], folder / "talk.mp4")
+    shutil.copy(real_clips["music"], folder / "tune.mp4")
+    csv_path = folder / "labels.csv"
+    csv_path.write_text("path,genres,split\ntalk.mp4,Drama,trn\ntune.mp4,Music|Comedy,val\n"
+                        "gone.mp4,Drama,trn\n", encoding="utf-8")
+    ds = load_simple_dataset(csv_path, profile="minimal")
+    assert any(p.row == 4 and "no feature file or video" in p.reason for p in ds.report.problems)
+    fs, y = ds["val"][0]
+    assert isinstance(fs, FeatureSet) and fs.profile == "minimal"
+    assert fs.modalities["image"].dim == 1280 and fs.modalities["audio"].dim == 521
+    assert fs.modalities["audio"].length > 0 and y[GENRE_INDEX["Music"]] == 1
+    assert ds["trn"][0][0].modalities["image"].length > 0

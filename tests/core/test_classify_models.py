@@ -163,3 +163,13 @@ def test_onnx_export_parity_dynamic_axes_random_weights(kind: str, tmp_path) -> 
     with torch.no_grad():
         ref = torch.sigmoid(model(*to_tensors(batch))).numpy()
     np.testing.assert_allclose(sess.run(["probs"], batch.feeds())[0], ref, atol=1e-4)
+
+
+def test_providers_prefer_cuda_when_onnxruntime_gpu_offers_it() -> None:
+    from trailertagger.core.classify.runtime import choose_providers
+
+    both = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(both) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert choose_providers([]) == ["CPUExecutionProvider"]
+    assert "CPUExecutionProvider" in choose_providers()  # the installed onnxruntime

@@ -111,3 +111,53 @@ def test_active_head_falls_back_to_zero_shot(tmp_path, store) -> None:
     assert isinstance(runtime.active_head(dirs, store), ZeroShotHead)
     rows = runtime.list_heads(dirs)
     assert rows[0].model_id == "zero-shot" and any(r.error for r in rows[1:])
+
+
+def test_clip_prompt_path_with_a_stand_in_open_clip(head, store, monkeypatch) -> None:
+    """open-clip-torch and CLIP weights are not installed here, so the CLIP branch is driven
+    by a stand-in ``open_clip`` whose text tower maps each prompt to a fixed vector: it checks
+    the plumbing (prompts per genre, prototypes, scoring of CLIP frame embeddings), not CLIP."""
+    import sys
+    import types
+
+    import torch
+
+    from trailertagger.core.classify import zero_shot as zs
+
+    western = torch.zeros(512)
+    western[0] = 1.0
+
+    class TextTower:
+        def eval(self):
+            return self
+
+        def encode_text(self, tokens):
+            out = torch.randn(len(tokens), 512, generator=torch.Generator().manual_seed(0)) * 0.1
+            for i, t in enumerate(tokens):
+                if "cowboy" in t or "western" in t:
+                    out[i] += western * 3
+            return out
+
+    fake = types.ModuleType("open_clip")
+    fake.create_model_and_transforms = lambda name, pretrained: (TextTower(), None, None)
+    fake.get_tokenizer = lambda name: (lambda prompts: list(prompts))
+    monkeypatch.setitem(sys.modules, "open_clip", fake)
+
+    class Store:
+        def resolve(self, model_id):
+            assert model_id == zs.CLIP_MODEL_ID
+            return types.SimpleNamespace(path="/nonexistent/clip.bin")
+
+    clip_head = ZeroShotHead(store)
+    clip_head._ensure_loaded()
+    clip_head.store = Store()
+    frames = np.tile(western.numpy(), (5, 1)) + 0.01
+    fs = FeatureSet("c", 5.0, {"clip": ModalityFeatures("clip", frames, np.arange(5), "image.clip_vit_b32",
+                                                       "1", zs.CLIP_MODEL_ID, "")})
+    p = clip_head.predict(fs)
+    assert max(p, key=lambda g: p[g] / MOVIENET_PREVALENCE[g]) == "Western"
+    assert clip_head.scores(fs)[1].texts == {"clip": "5 CLIP frames"}
+    # without CLIP available the same features are simply not evidence (and it is logged)
+    head._clip = None
+    monkeypatch.setitem(sys.modules, "open_clip", None)
+    assert head.predict(fs)["Western"] == pytest.approx(MOVIENET_PREVALENCE["Western"])

@@ -195,9 +195,7 @@ class _TrainBar:
                 self.post["val_mAP"] = f"{ev.metrics['val_macro_map']:.4f}"
             if ev.best is not None:
                 self.post["best"] = f"{ev.best:.4f}"
-            if not self.bar.disable:
-                pass
-            else:
+            if self.bar.disable:  # no terminal (CI, pipes): one plain line per epoch instead
                 vm = ev.metrics.get("val_macro_map") if ev.metrics else None
                 print(f"epoch {ev.epoch + 1}/{ev.epochs}: loss {ev.loss:.4f}"
                       + (f", val mAP {vm:.4f}" if vm is not None else "")
@@ -309,7 +307,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         modalities = [s.name for s in head.model_config.modalities]
     else:
         if args.head:
-            head = OnnxHead(args.head)
+            try:
+                head = OnnxHead(args.head)
+            except (ValueError, FileNotFoundError) as err:
+                raise ConfigError(f"cannot load head {args.head}: {err}") from err
         elif args.zero_shot:
             from ..core.classify.zero_shot import ZeroShotHead
             from .common import model_store
@@ -326,11 +327,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     items = [samples.features(i) for i in range(len(samples))]
     steps = 1 + (0 if args.no_ablation else len(modalities))
     with progress_bar(steps, "evaluating", unit="pass") as bar:
-        def tick(label: str) -> None:
+        started = [0]
+
+        def tick(label: str) -> None:  # called before each pass: the previous one is done
+            if started[0]:
+                bar.update(1)
+            started[0] += 1
             bar.set_postfix_str(label)
-            bar.update(0 if bar.n == 0 and label == "all modalities" else 1)
+
         report = evaluate(predictor_for(head), items, samples.labels, thresholds,
                           () if args.no_ablation else modalities, name, tick)
+        bar.update(1)
     print(report.table())
     if args.csv:
         report.write_csv(args.csv)

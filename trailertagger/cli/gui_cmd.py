@@ -39,4 +39,7 @@ def run_gui(args: argparse.Namespace) -> int:
         print(f"error: the desktop app needs PySide6 ({err}); install it with "
               "pip install 'trailertagger[gui]'", file=sys.stderr)
         return 2
-    return run_app(args.library, args.workers, watch=not args.no_watch)
+    code = run_app(args.library, args.workers, watch=not args.no_watch)
+    if code == 130:
+        print("interrupted: workers stopped, their jobs are back in the queue", file=sys.stderr)
+    return code

@@ -215,7 +215,9 @@ def _process(lib_path: Path, args: argparse.Namespace, cfg: dict[str, Any], labe
     pool = WorkerPool(lib_path, _pool_options(args, cfg))
     try:
         with _sigterm_as_interrupt():
-            summary = pool.run_until_idle(on_event)
+            summary = pool.run_until_idle(on_event, on_stopping=lambda: bar.write(
+                "stopping: jobs in progress go back to the queue (Ctrl-C again to force)",
+                file=sys.stderr))
     finally:
         bar.close()
         pool.stop()

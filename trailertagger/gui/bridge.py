@@ -28,7 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from ..core.jobs import events as ev
-from ..core.jobs.queue import CLASSIFY_PLAN, JobQueue
+from ..core.jobs.queue import CLASSIFY_PLAN, JobQueue, active_job_ids
 from ..core.jobs.watcher import FolderWatcher, ScanResult
 from ..core.jobs.worker import PoolOptions, WorkerPool
 from ..core.library.db import Library
@@ -219,6 +219,14 @@ class JobBridge(QObject):
                                   reason="re-run requested")
         self.wake()
         return jobs
+
+    def cancel_videos(self, video_ids: list[int]) -> int:
+        """Cancel the active jobs of these videos (queued now, running at their next step)."""
+        with self.lib.read() as s:
+            jobs: list[int] = []
+            for start in range(0, len(video_ids), 900):
+                jobs.extend(active_job_ids(s, video_ids[start:start + 900]).values())
+        return self.queue.cancel(jobs) if jobs else 0
 
     def rescan(self) -> None:
         if self.watcher is not None:

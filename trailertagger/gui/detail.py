@@ -40,6 +40,8 @@ THUMB_W, THUMB_H = 320, 180
 AUTO_CHIP = QColor("#dfe8f3")
 MANUAL_CHIP = QColor("#cdebd3")
 REJECTED_CHIP = QColor("#f6d5d1")
+ON_BAR = "QProgressBar { text-align: center; } QProgressBar::chunk { background: #3a8ee6; }"
+OFF_BAR = "QProgressBar { text-align: center; } QProgressBar::chunk { background: #aab4c0; }"
 
 
 class GenreRow:
@@ -77,6 +79,9 @@ class GenreRow:
         thr = state.threshold if state is not None else None
         self.bar.setToolTip("" if prob is None else
                             f"model probability {prob:.3f}" + (f", threshold {thr:.2f}" if thr is not None else ""))
+        # the bar is blue where the model says yes (probability >= its threshold), grey where no
+        model_on = prob is not None and thr is not None and prob >= thr
+        self.bar.setStyleSheet(ON_BAR if model_on else OFF_BAR)
         manual = bool(state and state.source == SOURCE_MANUAL)
         self.reset.setEnabled(manual)
         font = self.check.font()
@@ -175,8 +180,6 @@ class DetailPanel(QWidget):
             bits.append(format_duration(rec.duration))
         if rec.size:
             bits.append(f"{rec.size / 1e6:.1f} MB")
-        if rec.container:
-            bits.append(rec.container)
         self.info.setText(" · ".join(bits))
         if rec.error_reason and rec.status in (VIDEO_FAILED, VIDEO_MISSING):
             self.error.setText(("Failed: " if rec.status == VIDEO_FAILED else "Missing: ")
@@ -210,8 +213,9 @@ class GenreChipDelegate(QStyledItemDelegate):
         if style is not None:
             option.text = ""
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
-        chips = [(g, "manual" if g in rec.manual_on else "auto") for g in rec.genres]
-        chips += [(g, "rejected") for g in rec.manual_off]
+        # corrections first, so they stay visible when the cell is too narrow for all chips
+        chips = [(g, "manual") for g in rec.manual_on] + [(g, "rejected") for g in rec.manual_off]
+        chips += [(g, "auto") for g in rec.genres if g not in rec.manual_on]
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         font = QFont(option.font)
@@ -221,12 +225,14 @@ class GenreChipDelegate(QStyledItemDelegate):
         h = min(option.rect.height() - 4, fm.height() + 4)
         y = option.rect.y() + (option.rect.height() - h) // 2
         right = option.rect.right() - 3
-        for genre, kind in chips:
+        more = fm.horizontalAdvance("…") + 2
+        for n, (genre, kind) in enumerate(chips):
             label = genre + (" ✎" if kind == "manual" else "")
             w = fm.horizontalAdvance(label) + 10
-            if x + w > right:
+            if x + w > right - (0 if n == len(chips) - 1 else more):
                 painter.setPen(option.palette.text().color())
-                painter.drawText(QRect(x, y, right - x, h), Qt.AlignmentFlag.AlignVCenter, "…")
+                painter.setFont(font)
+                painter.drawText(QRect(x, y, max(right - x, 4), h), Qt.AlignmentFlag.AlignVCenter, "…")
                 break
             color = {"auto": AUTO_CHIP, "manual": MANUAL_CHIP, "rejected": REJECTED_CHIP}[kind]
             painter.setPen(Qt.PenStyle.NoPen)

@@ -38,6 +38,7 @@ from ..core.library.schema import (
 )
 
 PAGE = 200  # rows whose genre states are read together
+CHUNK = queries.CHUNK  # ids per IN (...) list
 MAX_PAGES = 64  # pages kept in memory (12,800 rows)
 RecordRole = Qt.ItemDataRole.UserRole + 1  # the row's VideoRecord (None until its page loads)
 VideoIdRole = Qt.ItemDataRole.UserRole + 2
@@ -157,17 +158,34 @@ class LibraryTableModel(QAbstractTableModel):
         present = [i for i in dict.fromkeys(ids) if i in self._index]
         if not present:
             return
+        few = len(present) <= PAGE  # many (a correction on 10,000 rows): pages reload lazily
+        light: dict[int, Row] = {}
+        records: dict[int, VideoRecord] = {}
         with self.lib.read() as s:
-            light = {r[0]: Row(*r) for r in s.execute(self._light_query(present)).all()}
-            records = {r.id: r for r in queries.iter_videos(s, queries.video_query(ids=present))}
+            for start in range(0, len(present), CHUNK):
+                part = present[start:start + CHUNK]
+                light.update((r[0], Row(*r)) for r in s.execute(self._light_query(part)).all())
+                if few:
+                    records.update((r.id, r) for r in queries.iter_videos(
+                        s, queries.video_query(ids=part)))
+        rows = []
         for vid in present:
             n = self._index[vid]
+            rows.append(n)
             if vid in light:
                 self._rows[n] = light[vid]
-            page = self._pages.get(n // PAGE)
-            if page is not None:
-                page[n % PAGE] = records.get(vid)
-            self.dataChanged.emit(self.index(n, 0), self.index(n, len(self.COLUMNS) - 1))
+            if few:
+                page = self._pages.get(n // PAGE)
+                if page is not None:
+                    page[n % PAGE] = records.get(vid)
+            else:
+                self._pages.pop(n // PAGE, None)
+        last = len(self.COLUMNS) - 1
+        if few:
+            for n in rows:
+                self.dataChanged.emit(self.index(n, 0), self.index(n, last))
+        else:
+            self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), last))
 
     def _page(self, number: int) -> list[VideoRecord | None]:
         page = self._pages.get(number)

@@ -13,7 +13,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import (
+    QByteArray,
+    QItemSelection,
+    QItemSelectionModel,
+    QSettings,
+    Qt,
+    QTimer,
+    QUrl,
+    Slot,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -50,6 +59,7 @@ from ..core.jobs.watcher import remove_watched_folder, scan_folder, watched_fold
 from ..core.library import corrections, queries
 from ..core.library.db import Library
 from ..core.library.export import export_nfo, export_table
+from ..core.library.identity import purge_missing
 from ..core.library.schema import JOB_FAILED, JOB_QUEUED, JOB_RUNNING
 from ..core.paths import app_dirs
 from .bridge import JobBridge
@@ -88,7 +98,10 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.lib = lib
         self.bridge = bridge
-        self.settings = settings or QSettings(ORG, APP)
+        # window geometry only (settings proper live in the TOML file), beside that file so
+        # TRAILERTAGGER_HOME keeps portable installs and tests away from the user's folders
+        self.settings = settings or QSettings(str(app_dirs().config / "gui.ini"),
+                                              QSettings.Format.IniFormat)
         self.setWindowTitle(f"trailertagger — {lib.path}")
         self.undo_stack = QUndoStack(self)
         self.model = LibraryTableModel(lib, self)
@@ -96,6 +109,8 @@ class MainWindow(QMainWindow):
         self._reload_pending = False
         self._batch_done = 0
         self._closing = False
+        self._counting = self._count_again = False
+        self._status_reading = self._status_again = False
         self._build()
         self._actions()
         bridge.jobEvent.connect(self.on_job_event)
@@ -118,7 +133,7 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(state)
         self.model.reload()
         self.refresh_folders()
-        self.refresh_genre_counts()
+        self.refresh_genre_counts(sync=True)
         self.refresh_status()
 
     # -- layout ----------------------------------------------------------------------------
@@ -255,8 +270,16 @@ class MainWindow(QMainWindow):
         self.act_pause = self._action("&Pause processing", self.toggle_pause, "Ctrl+P")
         self.act_pause.setCheckable(True)
         self.act_open = self._action("&Open file location", self.open_location, "Ctrl+L")
-        for a in (self.act_rerun, self.act_rerun_all, self.act_retry, self.act_pause, self.act_open):
+        self.act_cancel = self._action("&Cancel processing of selected", self.cancel_selected)
+        self.act_purge = self._action("Erase &missing videos…", self.purge_missing,
+                                      tip="erase rows whose file is gone (selected, or all)")
+        for a in (self.act_rerun, self.act_rerun_all, self.act_retry, self.act_pause,
+                  self.act_cancel, self.act_open, self.act_purge):
             lib.addAction(a)
+        # the same actions on the table's context menu
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for a in (self.act_open, self.act_rerun, self.act_cancel, self.act_purge):
+            self.table.addAction(a)
         h = mb.addMenu("&Help")
         h.addAction(self._action("&About", self.about))
         tb = self.addToolBar("Main")
@@ -279,8 +302,26 @@ class MainWindow(QMainWindow):
         self.reselect(selected)
         self.refresh_status()
 
-    def refresh_genre_counts(self) -> None:
-        counts = genre_counts(self.lib)
+    def refresh_genre_counts(self, sync: bool = False) -> None:
+        """Update the numbers beside the genres.  On a big library the count scans every
+        positive row, so after start-up it runs in the background, one at a time."""
+        if sync:
+            self._show_genre_counts(genre_counts(self.lib))
+            return
+        if self._counting:
+            self._count_again = True
+            return
+        self._counting = True
+        self.bridge.run_task(lambda: genre_counts(self.lib), self._show_genre_counts,
+                             lambda _err: self._show_genre_counts(None))
+
+    def _show_genre_counts(self, counts: dict[str, int] | None) -> None:
+        self._counting = False
+        if self._count_again and not self._closing:
+            self._count_again = False
+            self.refresh_genre_counts()
+        if counts is None or self._closing:
+            return
         self.genre_list.blockSignals(True)
         for i in range(self.genre_list.count()):
             item = self.genre_list.item(i)
@@ -294,18 +335,24 @@ class MainWindow(QMainWindow):
         return [self.model.video_id(r) for r in rows if r < self.model.rowCount()]
 
     def reselect(self, ids: list[int]) -> None:
+        """Select these videos again (after a reload), as row ranges in one call."""
+        rows = sorted(r for vid in ids if (r := self.model.row_of(vid)) is not None)
         sm = self.table.selectionModel()
-        first = True
-        for vid in ids:
-            row = self.model.row_of(vid)
-            if row is None:
-                continue
-            flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
-            if first:
-                sm.setCurrentIndex(self.model.index(row, 0), flags)
-                first = False
-            else:
-                sm.select(self.model.index(row, 0), flags)
+        if rows:
+            selection = QItemSelection()
+            last_col = self.model.columnCount() - 1
+            start = prev = rows[0]
+            for r in rows[1:] + [None]:
+                if r is not None and r == prev + 1:
+                    prev = r
+                    continue
+                selection.select(self.model.index(start, 0), self.model.index(prev, last_col))
+                if r is not None:
+                    start = prev = r
+            sm.setCurrentIndex(self.model.index(rows[0], 0),
+                               QItemSelectionModel.SelectionFlag.NoUpdate)
+            sm.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                      | QItemSelectionModel.SelectionFlag.Rows)
         self.show_current()
 
     def current_record(self) -> queries.VideoRecord | None:
@@ -420,6 +467,35 @@ class MainWindow(QMainWindow):
         self.bridge.run_task(self.bridge.pause if pause else self.bridge.resume,
                              lambda _r: self.refresh_status())
 
+    def cancel_selected(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            self.bridge.run_task(lambda: self.bridge.cancel_videos(ids), lambda n: (
+                self.activity.setText(f"{n} job(s) cancelled"), self.model.refresh_ids(ids),
+                self.refresh_status()))
+
+    def purge_missing(self, confirm: bool = True) -> None:
+        """Erase missing videos (the selected ones, or every missing one) with their tags."""
+        ids = self.selected_ids() or None
+        if confirm:
+            scope = f"the {len(ids)} selected videos" if ids else "every video"
+            box = QMessageBox(QMessageBox.Icon.Question, "Erase missing videos",
+                              f"Erase {scope} whose file is missing, with their genres and "
+                              "corrections? Videos whose file is present are kept.",
+                              QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                              self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.finished.connect(lambda code: code == QMessageBox.StandardButton.Yes
+                                 and self.purge_missing(confirm=False))
+            box.open()
+            return
+
+        def done(n: int) -> None:
+            self.activity.setText(f"erased {n} missing video(s)")
+            self.schedule_reload()
+
+        self.bridge.run_task(lambda: purge_missing(self.lib, ids), done)
+
     def open_location(self) -> None:
         rec = self.current_record()
         if rec is not None:
@@ -471,6 +547,8 @@ class MainWindow(QMainWindow):
             self.activity.setText(f"{e.stage} {Path(e.path).name}{frac}")
         elif e.kind == ev.STARTED and e.path:
             self.activity.setText(f"{e.stage} {Path(e.path).name}")
+        elif e.kind == ev.DONE and e.path:
+            self.activity.setText(f"done: {Path(e.path).name}")
         elif e.kind == ev.FAILED:
             self.activity.setText(f"failed: {Path(e.path).name if e.path else e.job_id}: {e.message}")
         elif e.kind == ev.SCAN:
@@ -509,16 +587,36 @@ class MainWindow(QMainWindow):
         self.refresh_status()
 
     def refresh_status(self) -> None:
+        """Queue and library counts for the status bar, read in the background (the counts
+        scan indexes that grow with the library; the GUI thread only shows the result)."""
         if self._closing:
             return
-        with self.lib.read() as s:
-            jc = queries.job_counts(s)
-            c = queries.counts(s)
+        if self._status_reading:
+            self._status_again = True  # show the newest state once this read is back
+            return
+        self._status_reading = True
+
+        def work() -> tuple[dict[tuple[str, str], int], Any, bool]:
+            with self.lib.read() as s:
+                return queries.job_counts(s), queries.counts(s), self.bridge.is_paused()
+
+        def failed(_err: BaseException) -> None:
+            self._status_reading = False
+
+        self.bridge.run_task(work, self._show_status, failed)
+
+    def _show_status(self, result: tuple[dict[tuple[str, str], int], Any, bool]) -> None:
+        self._status_reading = False
+        if self._closing:
+            return
+        if self._status_again:
+            self._status_again = False
+            self.refresh_status()
+        jc, c, paused = result
         by: dict[str, int] = {}
         for (status, _stage), n in jc.items():
             by[status] = by.get(status, 0) + n
         queued, running, failed = by.get(JOB_QUEUED, 0), by.get(JOB_RUNNING, 0), by.get(JOB_FAILED, 0)
-        paused = self.bridge.is_paused()
         self.act_pause.setChecked(paused)
         self.act_pause.setText("Resume processing" if paused else "Pause processing")
         shown = self.model.rowCount()

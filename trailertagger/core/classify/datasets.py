@@ -330,11 +330,20 @@ Extractor = Callable[[Path], FeatureSet]
 
 
 def pipeline_extractor(profile: str = "default") -> Extractor:
-    """Features for a video via the app pipeline (cached by content hash); imported lazily."""
-    def run(path: Path) -> FeatureSet:
-        from ..pipeline import extract_features  # the app's extraction pipeline
+    """Features for a video via the app pipeline (cached by content hash), imported lazily.
 
-        return extract_features(path, profile=profile).features
+    One extraction session serves every video, so the extractors' models load once rather
+    than once per video.
+    """
+    session = None
+
+    def run(path: Path) -> FeatureSet:
+        nonlocal session
+        if session is None:
+            from ..pipeline import ExtractionSession  # the app's extraction pipeline
+
+            session = ExtractionSession(profile)
+        return session.run(Path(path)).features
     return run
 
 

@@ -13,10 +13,13 @@ posterior, then a normal tail probability):
 * **spread** evidence: every row of modality ``m`` carries ``a * (z_g + eta) * u_g`` for its
   genres plus isotropic noise; the time-mean is a sufficient statistic, so averaging heads
   can reach the Bayes score.
-* **order** evidence: for some genres an observation ``r_g = z_g + eta`` is written as two
-  short events (3 rows each) at random places in a long sequence: ``+|r_g| v_g`` then
-  ``-|r_g| v_g`` when ``r_g > 0``, the reverse order otherwise.  The two events cancel in the
-  time-mean, so averaging loses ``r_g`` entirely; a transformer with positions can read it.
+* **event** evidence (``event_code="pair"``): for some genres an observation
+  ``r_g = z_g + eta`` is written as two short events (3 rows each) at random places in a long
+  sequence, ``+|r_g| e`` and ``-|r_g| e`` with ``e = (v_g + sign(r_g) w_g) / sqrt(2)``.  The two
+  events cancel in the time-mean, so averaging loses ``r_g`` entirely; a per-row nonlinearity
+  (``(x.v)(x.w) = sign(r) r^2 / 2`` on event rows, 0 elsewhere) pooled by attention reads it.
+* **order** evidence (``event_code="order"``): the same two events along ``v_g`` only, with
+  the sign of ``r_g`` told by which comes first: a harder, purely positional read.
 
 A modality can be missing for a fraction of videos; the Bayes score then drops that
 modality's evidence, as a head must.  The Bayes score is computed on exactly the rows a head
@@ -81,6 +84,7 @@ class PlantedTask:
     order_modality: str | None = None
     order_genres: tuple[str, ...] = ()
     order_amplitude: float = 3.0
+    event_code: str = "order"  # "order" (sign by which event comes first) | "pair" (see doc)
     missing: dict[str, float] = field(default_factory=dict)  # modality -> P(missing)
     noise: float = 1.0  # per-row isotropic noise std
     latent_noise: float = 0.6  # per-video noise on each observation of z_g
@@ -100,7 +104,7 @@ def default_spread() -> dict[str, dict[str, float]]:
 
 
 def make_task(name: str, scale: str = "bench") -> PlantedTask:
-    """The benchmark's tasks: ``spread``, ``order`` and ``missing`` (see module doc)."""
+    """The benchmark's tasks: ``spread``, ``event``, ``order`` and ``missing`` (module doc)."""
     if scale == "seed":  # the seed paper's dimensions and lengths (timing runs)
         dims = {"clip": 512, "ocr": 384, "asr": 384, "audio": 521, "music": 50}
         lengths = {k: (100, 200) for k in dims}
@@ -110,16 +114,16 @@ def make_task(name: str, scale: str = "bench") -> PlantedTask:
         spread["ocr"] = {"Documentary": 0.4, "Biography": 0.4, "History": 0.4}
         return PlantedTask(name, dims, lengths, max_len, spread)
     dims = {"image": 96, "audio": 48, "asr": 48, "music": 24}
-    lengths = {"image": (60, 120), "audio": (20, 80), "asr": (4, 30), "music": (10, 40)}
-    max_len = {"image": 80, "audio": 64, "asr": 32, "music": 32}
+    lengths = {"image": (40, 80), "audio": (10, 40), "asr": (2, 16), "music": (5, 20)}
+    max_len = {"image": 64, "audio": 32, "asr": 16, "music": 16}
     spread = default_spread()
     if name == "spread":
         return PlantedTask(name, dims, lengths, max_len, spread)
-    if name == "order":
+    if name in ("order", "event"):
         order = ("Horror", "Mystery", "Thriller", "Western", "War", "Sci-Fi")
         spread = {m: {g: a for g, a in gs.items() if g not in order} for m, gs in spread.items()}
         return PlantedTask(name, dims, lengths, max_len, spread, order_modality="image",
-                           order_genres=order)
+                           order_genres=order, event_code="order" if name == "order" else "pair")
     if name == "missing":
         return PlantedTask(name, dims, lengths, max_len, spread, missing={"audio": 0.5, "music": 0.3})
     raise ValueError(f"unknown planted task {name!r}")
@@ -152,12 +156,15 @@ class PlantedData(Sequence):
         self.labels = (self.z > self.thresholds).astype(np.float32)
         self.basis: dict[str, np.ndarray] = {}
         self.order_basis: np.ndarray | None = None
+        self.pair_basis: np.ndarray | None = None
         for m, d in task.dims.items():
-            k = len(task.spread.get(m, {})) + (len(task.order_genres) if m == task.order_modality else 0)
+            k = len(task.spread.get(m, {})) + (2 * len(task.order_genres) if m == task.order_modality else 0)
             q, _ = np.linalg.qr(basis_rng.normal(size=(d, max(k, 1))))
             self.basis[m] = q[:, : len(task.spread.get(m, {}))]
             if m == task.order_modality:
-                self.order_basis = q[:, len(task.spread.get(m, {})) : k]
+                first = len(task.spread.get(m, {}))
+                self.order_basis = q[:, first : first + len(task.order_genres)]
+                self.pair_basis = q[:, first + len(task.order_genres) : k]
         self.lengths = {m: rng.integers(lo, hi + 1, size=n) for m, (lo, hi) in task.lengths.items()}
         self.is_missing = {m: rng.random(n) < task.missing.get(m, 0.0) for m in task.dims}
 
@@ -181,17 +188,22 @@ class PlantedData(Sequence):
                 coef = a * (np.array([z[GENRE_INDEX[g]] for g, _ in gs]) + eta)
                 x += coef @ self.basis[m].T
             eta_o = rng.normal(scale=t.latent_noise, size=len(t.order_genres))
-            if m == t.order_modality and self.order_basis is not None:
-                v = self.order_basis
-                x -= (x @ v) @ v.T  # background carries nothing along the event directions
+            if m == t.order_modality and self.order_basis is not None and self.pair_basis is not None:
+                v, w = self.order_basis, self.pair_basis
+                both = np.concatenate([v, w], axis=1)
+                x -= (x @ both) @ both.T  # background carries nothing along the event directions
                 k = t.event_len
                 slots = rng.permutation(length // k)[: 2 * len(t.order_genres)]
                 for j, g in enumerate(t.order_genres):
                     r = z[GENRE_INDEX[g]] + eta_o[j]
                     first, second = sorted(slots[2 * j : 2 * j + 2])
-                    sign_first = 1.0 if r > 0 else -1.0
-                    x[first * k : first * k + k] += sign_first * t.order_amplitude * abs(r) * v[:, j]
-                    x[second * k : second * k + k] -= sign_first * t.order_amplitude * abs(r) * v[:, j]
+                    sign = 1.0 if r > 0 else -1.0
+                    if t.event_code == "pair":
+                        e = t.order_amplitude * abs(r) * (v[:, j] + sign * w[:, j]) / np.sqrt(2.0)
+                    else:  # "order": the sign is which event comes first
+                        e = sign * t.order_amplitude * abs(r) * v[:, j]
+                    x[first * k : first * k + k] += e
+                    x[second * k : second * k + k] -= e
             if self.is_missing[m][i]:
                 continue
             arrays[m] = x.astype(np.float32)

@@ -298,7 +298,7 @@ class ZeroShotHead:
             if vec is not None and words:
                 add(source, vec, text, min(1.0, words / TEXT_WORDS_FULL))
         tag_texts: list[tuple[str, str]] = []
-        for source, prefix in (("audio", "sounds of "), ("image", "pictures of "), ("music", "music: ")):
+        for source in ("audio", "image", "music"):  # tag lists, compared with tag-list facets
             mod = fs.modalities.get(source)
             tags = top_tags(mod) if mod is not None else []
             if tags:
@@ -334,7 +334,7 @@ class ZeroShotHead:
 
     def explain(self, fs: FeatureSet, top: int = 3) -> str:
         """One line: the top genres and the evidence they rest on."""
-        probs = self.probabilities(fs)
-        _, desc = self.scores(fs)
+        s, desc = self.scores(fs)
+        probs = 1.0 / (1.0 + np.exp(-(_logit(self.priors) + TEMPERATURE * s)))
         best = ", ".join(f"{GENRES[i]} {probs[i]:.2f}" for i in np.argsort(-probs)[:top])
         return f"{best} (from {desc.summary()})"

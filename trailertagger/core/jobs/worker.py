@@ -123,6 +123,7 @@ class RunSummary:
 def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection,
                  control: Connection) -> None:  # pragma: no cover - runs in a child process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     from ..logsetup import setup_logging
 
     setup_logging(opts.log_verbose)
@@ -262,7 +263,8 @@ class WorkerPool:
         proc = self._mp.Process(target=_worker_main, name=f"trailertagger-worker-{index}",
                                 args=(str(self.lib.path), index, self.options, ev_w, ctl_r),
                                 daemon=True)
-        proc.start()
+        with _sigint_ignored():
+            proc.start()
         ev_w.close()
         ctl_r.close()
         w = _Worker(index, proc, ev_r, ctl_w)
@@ -282,20 +284,28 @@ class WorkerPool:
             with contextlib.suppress(OSError, BrokenPipeError):
                 w.control.send("stop")
         deadline = time.monotonic() + grace
-        for w in self._workers.values():
-            w.process.join(max(0.0, deadline - time.monotonic()))
-        stragglers = [w for w in self._workers.values() if w.process.is_alive()]
-        for w in stragglers:
-            w.process.terminate()
-        for w in stragglers:
-            w.process.join(2.0)
-            if w.process.is_alive():
-                w.process.kill()
+        forced = False
+        try:
+            for w in self._workers.values():
+                w.process.join(max(0.0, deadline - time.monotonic()))
+        except KeyboardInterrupt:
+            # Ctrl-C again while waiting: stop waiting, but still hand the jobs back below
+            # (otherwise they stay "running" and the next start counts a failed attempt)
+            forced = True
+        with _sigint_deferred() as deferred:  # a few seconds at most; must not be cut short
+            stragglers = [w for w in self._workers.values() if w.process.is_alive()]
+            for w in stragglers:
+                w.process.terminate()
+            for w in stragglers:
                 w.process.join(2.0)
-        owners = [w.owner for w in self._workers.values()]
-        if owners:
-            self.queue.recover(owners=owners, reason="the worker pool stopped; will resume",
-                               count_attempt=False)
+                if w.process.is_alive():
+                    w.process.kill()
+                    w.process.join(2.0)
+            owners = [w.owner for w in self._workers.values()]
+            if owners:
+                self.queue.recover(owners=owners, reason="the worker pool stopped; will resume",
+                                   count_attempt=False)
+        forced = forced or deferred[0]
         if self._monitor is not None:
             self._monitor.join(2.0)
         for w in self._workers.values():
@@ -304,6 +314,8 @@ class WorkerPool:
                     c.close()
         self._workers.clear()
         self.lib.close()
+        if forced:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> WorkerPool:
         return self.start()
@@ -375,9 +387,12 @@ class WorkerPool:
         return True
 
     def run_until_idle(self, on_event: Callable[[ev.JobEvent], None] | None = None,
-                       timeout: float | None = None) -> RunSummary:
+                       timeout: float | None = None,
+                       on_stopping: Callable[[], None] | None = None) -> RunSummary:
         """Process everything queued; the caller sees each event.  Ctrl-C stops the pool
-        cleanly (jobs go back to the queue) and re-raises ``KeyboardInterrupt``."""
+        cleanly (jobs go back to the queue) and re-raises ``KeyboardInterrupt``;
+        ``on_stopping`` is called first, so a user knows why the stop takes a moment (a
+        busy worker gets ``stop_grace_seconds`` to give its job back)."""
         summary = RunSummary()
 
         def listen(e: ev.JobEvent) -> None:
@@ -396,6 +411,8 @@ class WorkerPool:
             self.wait_idle(timeout)
         except KeyboardInterrupt:
             summary.interrupted = True
+            if on_stopping is not None:
+                on_stopping()
             self.stop()
             raise
         finally:
@@ -563,6 +580,57 @@ class WorkerPool:
         for job_id in list(self._cancel_seen):
             if job_id not in seen:
                 del self._cancel_seen[job_id]
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start children with SIGINT ignored (an ignored signal stays ignored across exec).
+
+    Ctrl-C goes to the whole process group: a worker still importing torch when it arrives
+    would print a KeyboardInterrupt traceback before ``_worker_main`` could ignore it.  Only
+    the main thread may change handlers; a worker re-spawned by the monitor thread is started
+    as is (it ignores SIGINT from its first line on).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[list[bool]]:
+    """Hold Ctrl-C back during a short critical section; the flag says one arrived."""
+    seen = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        seen[0] = True
+
+    try:
+        old = signal.signal(signal.SIGINT, note)
+    except (ValueError, OSError):  # pragma: no cover
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:  # pragma: no cover - in a worker
+    """The pool terminates a worker that does not stop in time: exit through Python, so
+    transactions roll back and multiprocessing cleans up (no leaked-semaphore warnings)."""
+    raise SystemExit(128 + signum)
 
 
 def _host() -> str:
