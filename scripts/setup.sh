@@ -10,7 +10,8 @@ VENV=${VENV:-.venv}
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=""
-  for pkg in espeak-ng sox libsox-fmt-all fonts-dejavu-core; do
+  # espeak-ng/sox make test media; the libs are what Qt (the desktop app) links against.
+  for pkg in espeak-ng sox libsox-fmt-all fonts-dejavu-core libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
   done
   if [ -n "$need" ]; then

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .common import progress_bar, settings
+from .common import progress_bar, settings, shown
 
 
 def _add_library(p: argparse.ArgumentParser) -> None:
@@ -208,9 +208,9 @@ def _process(lib_path: Path, args: argparse.Namespace, cfg: dict[str, Any], labe
         if e.kind in ev.TERMINAL:
             bar.update(1)
         if e.kind == ev.FAILED:
-            bar.write(f"failed: {e.path or e.job_id}: {e.message}", file=sys.stderr)
+            bar.write(f"failed: {shown(e.path or e.job_id)}: {e.message}", file=sys.stderr)
         elif e.kind == ev.STARTED and e.path:
-            bar.set_postfix_str(f"{e.stage} {Path(e.path).name[:30]}", refresh=False)
+            bar.set_postfix_str(f"{e.stage} {shown(Path(e.path).name)[:30]}", refresh=False)
 
     pool = WorkerPool(lib_path, _pool_options(args, cfg))
     try:
@@ -259,7 +259,8 @@ def run_scan(args: argparse.Namespace) -> int:
             folders = [Path(p) for _, p, _ in known if Path(p).is_dir()]
             for _, p, _ in known:
                 if not Path(p).is_dir():
-                    print(f"skipped {p}: folder not found (unmounted drive?)", file=sys.stderr)
+                    print(f"skipped {shown(p)}: folder not found (unmounted drive?)",
+                          file=sys.stderr)
         for folder in folders:
             bar = progress_bar(None, f"scan {folder.name[:30]}", unit="file")
 
@@ -275,9 +276,9 @@ def run_scan(args: argparse.Namespace) -> int:
     finally:
         lib.close()
     for folder, r in results.items():
-        print(f"{folder}: {r.summary()}", file=sys.stderr)
+        print(f"{shown(folder)}: {r.summary()}", file=sys.stderr)
         for path, why in r.unreadable:
-            print(f"  unreadable: {path}: {why}", file=sys.stderr)
+            print(f"  unreadable: {shown(path)}: {why}", file=sys.stderr)
     code = 0
     if not args.no_process:
         code = _process(lib_path, args, cfg, "processing")
@@ -339,7 +340,7 @@ def run_watch(args: argparse.Namespace) -> int:
             bar.update(1)
         elif e.kind == ev.FAILED:
             failed[0] += 1
-            bar.write(f"failed: {e.path or e.job_id}: {e.message}", file=sys.stderr)
+            bar.write(f"failed: {shown(e.path or e.job_id)}: {e.message}", file=sys.stderr)
         elif e.kind == ev.SCAN:
             bar.write(e.message, file=sys.stderr)
 
@@ -347,7 +348,8 @@ def run_watch(args: argparse.Namespace) -> int:
     watcher = FolderWatcher(lib, settle_seconds=settle, rescan_seconds=minutes * 60 or None,
                             profile=profile, polling=args.polling, bus=pool.bus,
                             on_change=lambda r: pool.wake())
-    print("watching " + ", ".join(p for _, p, _ in folders) + " (Ctrl-C to stop)", file=sys.stderr)
+    print("watching " + ", ".join(shown(p) for _, p, _ in folders) + " (Ctrl-C to stop)",
+          file=sys.stderr)
     try:
         with _sigterm_as_interrupt():
             if opts.workers > 0:
@@ -364,11 +366,14 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"error: cannot watch: {err}; try --polling", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        bar.write("stopping: jobs in progress go back to the queue", file=sys.stderr)
-        watcher.stop()
-        pool.stop()
-        lib.close()
-        bar.close()
+        bar.write("stopping: jobs in progress go back to the queue (Ctrl-C again to force)",
+                  file=sys.stderr)
+        try:
+            watcher.stop()
+        finally:  # even on a second Ctrl-C: the pool must hand its jobs back
+            pool.stop()
+            lib.close()
+            bar.close()
         print("interrupted", file=sys.stderr)
         return 130
     finally:
@@ -415,7 +420,7 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"library: {data['library']}")
     vs = ", ".join(f"{n} {k}" for k, n in sorted(counts.by_status.items())) or "none"
     print(f"videos: {counts.videos} ({vs}); {counts.corrected} corrected, {counts.stale} stale")
-    print(f"watched folders: {', '.join(data['watched_folders']) or 'none'}")
+    print(f"watched folders: {', '.join(map(shown, data['watched_folders'])) or 'none'}")
     js = ", ".join(f"{n} {k}" for k, n in sorted(by_status.items())) or "none"
     print(f"jobs: {js}" + ("  [PAUSED]" if paused else ""))
     for status, stages in sorted(active_by_stage.items()):
@@ -424,7 +429,7 @@ def run_status(args: argparse.Namespace) -> int:
     if failures:
         print("recent failures:")
         for f in data["failures"]:
-            print(f"  #{f['job']} {f['path']}: {f['reason']}")
+            print(f"  #{f['job']} {shown(f['path'])}: {f['reason']}")
     return 0
 
 
@@ -509,7 +514,8 @@ def run_jobs_list(args: argparse.Namespace) -> int:
         return 0
     for j in rows:
         extra = j.error_reason or j.message or ""
-        print(f"#{j.id:<6} {j.status:<9} {j.stage:<8} {j.path}" + (f"  ({extra})" if extra else ""))
+        print(f"#{j.id:<6} {j.status:<9} {j.stage:<8} {shown(j.path)}"
+              + (f"  ({extra})" if extra else ""))
     return 0
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from .common import progress_bar
+from .common import progress_bar, shown
 
 FORMATS = ("nfo", "csv", "json")
 
@@ -169,7 +170,7 @@ def _query(session, args: argparse.Namespace) -> tuple[Any, list[str]]:  # noqa:
 
 def _report_unknown(unknown: list[str]) -> None:
     for item in unknown:
-        print(f"{item}: not in the library (scan its folder first)", file=sys.stderr)
+        print(f"{shown(item)}: not in the library (scan its folder first)", file=sys.stderr)
 
 
 def format_record(rec) -> str:  # noqa: ANN001 - a VideoRecord
@@ -179,7 +180,7 @@ def format_record(rec) -> str:  # noqa: ANN001 - a VideoRecord
     flags = [rec.status] if rec.status != "ready" else []
     if rec.stale:
         flags.append("stale")
-    return (f"{rec.path}\t{genres}" + (f"\t[{marks}]" if marks else "")
+    return (f"{shown(rec.path)}\t{genres}" + (f"\t[{marks}]" if marks else "")
             + (f"\t({', '.join(flags)})" if flags else ""))
 
 
@@ -232,8 +233,12 @@ def split_set_items(items: list[str]) -> tuple[list[str], list[str]]:
     if late:
         raise ConfigError(f"options go before PATH: trailertagger set {' '.join(late)} PATH ... "
                           "+Genre -Genre")
-    paths = [i for i in items if i[:1] not in ("+", "-", "=")]
-    changes = [i for i in items if i[:1] in ("+", "-", "=")]
+    def is_change(item: str) -> bool:
+        # a file really named "-trailer.mp4" (or "+1.mkv") is a path, not a change
+        return item[:1] in ("+", "-", "=") and not os.path.lexists(item)
+
+    paths = [i for i in items if not is_change(i)]
+    changes = [i for i in items if is_change(i)]
     return paths, changes
 
 
@@ -290,11 +295,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                                 progress=lambda rec: bar.update(1))
     verb = "would write" if args.dry_run else "wrote"
     for path in report.written:
-        print(f"{verb} {path}")
+        print(f"{verb} {shown(path)}")
     for path, why in report.skipped:
-        print(f"skipped {path}: {why}", file=sys.stderr)
+        print(f"skipped {shown(path)}: {why}", file=sys.stderr)
     for path, why in report.failed:
-        print(f"FAILED {path}: {why}", file=sys.stderr)
+        print(f"FAILED {shown(path)}: {why}", file=sys.stderr)
     _report_unknown(unknown)
     print(f"{len(report.written)} NFO(s) {'to write' if args.dry_run else 'written'}, "
           f"{len(report.unchanged)} already "
@@ -314,7 +319,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 where, unknown = resolve_paths(s, args.paths)
             gone = find_videos(s, missing=True, where=where)
         for rec in gone:
-            print(f"{'purging' if args.yes else 'missing'} {rec.path}")
+            print(f"{'purging' if args.yes else 'missing'} {shown(rec.path)}")
         if not gone:
             print("no missing videos", file=sys.stderr)
         elif args.yes:

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except Exception as err:  # noqa: BLE001 - a bug: one clear line, the traceback in the log
-        log.error("unexpected error in %s", args.command, exc_info=True)
+        # DEBUG: the traceback goes to the log file only (the console shows WARNING and up)
+        log.debug("internal error in %s", args.command, exc_info=True)
         where = f"; details in {log_path}" if log_path else ""
         print(f"error: internal error: {type(err).__name__}: {err}{where}", file=sys.stderr)
         if args.verbose > 1:

@@ -169,12 +169,15 @@ class ZeroShotHead:
         self.genres: tuple[str, ...] = GENRES
         self.priors = np.array([self.desc.priors[g] for g in GENRES])
         self.thresholds = {g: float(min(0.5, 2 * self.desc.priors[g])) for g in GENRES}
+        # Stable from construction on (the library keys stored predictions by it); the MiniLM
+        # weights are pinned by checksum in their manifest, so scoring code + descriptions
+        # identify the head.
         self.version = f"{ZERO_SHOT_VERSION}-{self.desc.sha256[:12]}"
         self._lock = threading.Lock()
         self._embedder: Any = None
         self._protos: dict[str, np.ndarray] = {}  # facet -> [21, 384] prototypes
         self._neutral: dict[str, np.ndarray] = {}  # facet -> z-scores of a neutral description
-        self._clip: Any = None  # (model, tokenizer) or False when unavailable
+        self._clip: Any = None  # (prototypes, neutral z-scores), False when unavailable
 
     # ------------------------------------------------------------------ embedding
 
@@ -185,7 +188,6 @@ class ZeroShotHead:
             from ..extractors.text_embed import get_text_embedder
 
             emb = get_text_embedder(self.store, self.device)
-            self.version = f"{ZERO_SHOT_VERSION}-{self.desc.sha256[:12]}-{emb.weights_sha256[:8]}"
             for facet in ("story", "sounds", "imagery", "music"):
                 self._protos[facet], self._neutral[facet] = self._prototypes(
                     emb.embed, self.desc.facets[facet])

@@ -589,7 +589,9 @@ def _sigint_ignored() -> Iterator[None]:
     Ctrl-C goes to the whole process group: a worker still importing torch when it arrives
     would print a KeyboardInterrupt traceback before ``_worker_main`` could ignore it.  Only
     the main thread may change handlers; a worker re-spawned by the monitor thread is started
-    as is (it ignores SIGINT from its first line on).
+    as is (it ignores SIGINT from its first line on).  The price: a Ctrl-C landing in the
+    few milliseconds of fork+exec is dropped (pressing it again works); a traceback on every
+    Ctrl-C in the first seconds of a run was the worse deal.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
