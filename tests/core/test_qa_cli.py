@@ -176,3 +176,81 @@ def test_an_unexpected_error_is_one_line_pointing_at_the_log(monkeypatch, capsys
     assert err.strip() == f"error: internal error: RuntimeError: something broke; details in {log}"
     assert "Traceback" in log.read_text(encoding="utf-8")
 
+
+
+def test_cancel_and_retry_say_which_ids_they_could_not_act_on(tmp_path, real_clips, capsys):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    shutil.copyfile(real_clips["bbb"], folder / "a.mp4")
+    write_config()
+    assert main(["scan", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["jobs", "cancel", "1", "999"]) == 1  # used to say "0 jobs cancelled", exit 0
+    err = capsys.readouterr().err
+    assert "job #1: is done; nothing to cancel" in err and "job #999: no such job" in err
+    assert main(["jobs", "retry", "1"]) == 1
+    assert "job #1: is done; not retried" in capsys.readouterr().err
+    assert main(["jobs", "cancel", "--all"]) == 0
+
+
+def test_export_out_must_be_a_writable_file_path(tmp_path, capsys):
+    write_config()
+    assert main(["export", "--format", "csv", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["export", "--format", "json", "--out", str(tmp_path / "no" / "x.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["jobs", "list", "--limit", "-5"], ["tags", "--limit", "-1"], ["status", "--failures", "-2"],
+    ["scan", "--workers", "-3"], ["watch", "--settle", "nan"], ["watch", "--rescan-minutes", "-1"],
+])
+def test_negative_counts_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "must be" in capsys.readouterr().err
+
+
+def test_a_failed_job_is_explained_in_the_log_file(tmp_path, real_clips, capsys):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    (folder / "empty.mp4").write_bytes(b"")
+    shutil.copyfile(real_clips["bbb"], folder / "good.mp4")
+    write_config()
+    assert main(["scan", str(folder)]) == 1
+    assert "failed: " + str(folder / "empty.mp4") in capsys.readouterr().err
+    log = (app_dirs().log / "trailertagger.log").read_text(encoding="utf-8")
+    line = next(ln for ln in log.splitlines() if "failed at stage" in ln)
+    assert str(folder / "empty.mp4") in line and "cannot decode the video" in line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX-only")
+def test_a_named_pipe_called_mp4_is_reported_not_read(tmp_path, real_clips, capsys):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.mp4")  # opening it for reading would block the worker forever
+    shutil.copyfile(real_clips["bbb"], folder / "good.mp4")
+    write_config()
+    assert main(["scan", str(folder), "--json"]) == 1
+    entry = json.loads(capsys.readouterr().out)["folders"][str(folder)]
+    assert entry["new"] == 1 and entry["unreadable"] == [
+        {"path": str(folder / "pipe.mp4"), "reason": "not a regular file (a pipe, socket or device)"}]
+
+
+def test_rerun_of_a_missing_file_says_so(tmp_path, real_clips, capsys):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    shutil.copyfile(real_clips["bbb"], folder / "gone.mp4")
+    shutil.copyfile(real_clips["speech"], folder / "here.mp4")
+    write_config()
+    assert main(["scan", str(folder)]) == 0
+    (folder / "gone.mp4").unlink()
+    assert main(["scan"]) == 0
+    capsys.readouterr()
+    assert main(["rerun", str(folder / "gone.mp4")]) == 1  # used to be "0 queued", exit 0
+    assert "gone.mp4: the file is missing" in capsys.readouterr().err
+    assert main(["rerun", str(folder)]) == 0  # a folder: the present videos, missing noted
+    err = capsys.readouterr().err
+    assert "1 videos queued" in err and "gone.mp4: the file is missing" in err

@@ -14,6 +14,7 @@ moment costs a few seconds; processes, queue, library and CLI are the real ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -101,10 +102,8 @@ def ctrl_c(p: subprocess.Popen, again_after: float | None = None) -> tuple[int, 
     os.killpg(p.pid, signal.SIGINT)
     if again_after is not None:
         time.sleep(again_after)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
     try:
         _, err = p.communicate(timeout=60)
     finally:

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .common import progress_bar, settings, shown
+from .common import count_arg, progress_bar, seconds_arg, settings, shown
 
 
 def _add_library(p: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def _add_library(p: argparse.ArgumentParser) -> None:
 
 
 def _add_pool(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=count_arg, default=None, metavar="N",
                    help="worker processes (default: [jobs] workers in the settings; 0 = in this process)")
     p.add_argument("--profile", default=None,
                    help="extractor profile for new jobs (default: [extract] profile)")
@@ -58,9 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "code 130; jobs in progress go back to the queue).")
     p.add_argument("folders", nargs="*", type=Path, metavar="DIR",
                    help="folders to add (default: the library's watched folders)")
-    p.add_argument("--settle", type=float, default=None, metavar="S",
+    p.add_argument("--settle", type=seconds_arg, default=None, metavar="S",
                    help="seconds a file's size must stay unchanged before it is read")
-    p.add_argument("--rescan-minutes", type=float, default=None, metavar="M",
+    p.add_argument("--rescan-minutes", type=seconds_arg, default=None, metavar="M",
                    help="full rescan period (0 = never; default: [jobs] rescan_minutes)")
     p.add_argument("--polling", action="store_true",
                    help="poll instead of OS notifications (network shares)")
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Videos by status, jobs by status and stage, pause state, "
                                    "stage limits and the most recent failures with their reasons.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--failures", type=int, default=10, metavar="N", help="failures to list (default 10)")
+    p.add_argument("--failures", type=count_arg, default=10, metavar="N", help="failures to list (default 10)")
     _add_library(p)
     p.set_defaults(func=run_status)
 
@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
     j = jsub.add_parser("list", help="list jobs (newest first)")
     j.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
-    j.add_argument("--limit", type=int, default=50)
+    j.add_argument("--limit", type=count_arg, default=50)
     j.add_argument("--json", action="store_true")
     _add_library(j)
     j.set_defaults(func=run_jobs_list)
@@ -451,6 +451,7 @@ def run_rerun(args: argparse.Namespace) -> int:
     lib_path = lib.path
     try:
         with lib.read() as s:
+            named: set[int] = set()  # videos named as files (not found under a folder)
             if args.all:
                 ids = queries.video_ids(s, missing=False)
             else:
@@ -463,13 +464,16 @@ def run_rerun(args: argparse.Namespace) -> int:
                     else:
                         row = identity.video_by_path(s, norm)
                         found = [row.id] if row is not None else []
+                        named.update(found)
                     if not found:
                         unknown.append(str(p))
                     ids.extend(found)
                 if unknown:
                     return _usage("not in the library (scan it first): " + ", ".join(unknown))
-            rows = s.execute(select(Video.id, Video.status).where(Video.id.in_(ids))).all()
-            ids = [i for i, st in rows if st != VIDEO_MISSING]
+            rows = s.execute(select(Video.id, Video.status, Video.path)
+                             .where(Video.id.in_(ids))).all()
+            ids = [i for i, st, _ in rows if st != VIDEO_MISSING]
+            gone = [(p, i in named) for i, st, p in rows if st == VIDEO_MISSING]
             if args.stale:
                 ids = [i for i in ids if _is_stale(s, i)]
         jobs = JobQueue(lib).enqueue(ids, PROCESS_PLAN if args.full else CLASSIFY_PLAN,
@@ -478,9 +482,11 @@ def run_rerun(args: argparse.Namespace) -> int:
         lib.close()
     print(f"{len(jobs)} videos queued for {'processing' if args.full else 'classification'}",
           file=sys.stderr)
-    if args.no_process:
-        return 0
-    return _process(lib_path, args, cfg, "classifying")
+    for p, _ in gone:
+        print(f"skipped {shown(p)}: the file is missing (scan its folder once it is back)",
+              file=sys.stderr)
+    code = 0 if args.no_process else _process(lib_path, args, cfg, "classifying")
+    return code or (1 if any(was_named for _, was_named in gone) else 0)
 
 
 def _is_stale(s: Any, video_id: int) -> bool:
@@ -547,11 +553,26 @@ def run_jobs_cancel(args: argparse.Namespace) -> int:
         return _usage("give job ids or --all")
     lib = _open(args)
     try:
+        skipped = [] if args.all else _not_in_state(lib, args.ids, ("queued", "running"))
         n = JobQueue(lib).cancel(None if args.all else args.ids)
     finally:
         lib.close()
     print(f"{n} jobs cancelled (running ones stop at their next step)", file=sys.stderr)
-    return 0
+    for jid, why in skipped:
+        print(f"job #{jid}: {why}; nothing to cancel", file=sys.stderr)
+    return 1 if skipped else 0
+
+
+def _not_in_state(lib: Any, ids: list[int], states: tuple[str, ...]) -> list[tuple[int, str]]:
+    """The job ids the user named that do not exist or are not in one of ``states``."""
+    from sqlalchemy import select
+
+    from ..core.library.schema import Job
+
+    with lib.read() as s:
+        found = dict(s.execute(select(Job.id, Job.status).where(Job.id.in_(ids))).all())
+    return [(i, f"is {found[i]}" if i in found else "no such job")
+            for i in dict.fromkeys(ids) if found.get(i) not in states]
 
 
 def run_jobs_retry(args: argparse.Namespace) -> int:
@@ -559,13 +580,22 @@ def run_jobs_retry(args: argparse.Namespace) -> int:
 
     if not args.ids and not args.all:
         return _usage("give job ids or --all")
+    states = ("failed", "cancelled") if args.cancelled else ("failed",)
     lib = _open(args)
     try:
+        skipped = [] if args.all else _not_in_state(lib, args.ids, states)
         ids = JobQueue(lib).retry(None if args.all else args.ids, include_cancelled=args.cancelled)
+        if not args.all:  # failed, but its video is missing or already has an active job
+            skipped += [(i, "its video is missing or already queued")
+                        for i in dict.fromkeys(args.ids)
+                        if i not in ids and i not in {j for j, _ in skipped}]
     finally:
         lib.close()
     print(f"{len(ids)} jobs queued again; 'trailertagger jobs run' processes them", file=sys.stderr)
-    return 0
+    for jid, why in skipped:
+        hint = " (add --cancelled to retry cancelled jobs)" if why == "is cancelled" else ""
+        print(f"job #{jid}: {why}; not retried{hint}", file=sys.stderr)
+    return 1 if skipped else 0
 
 
 def run_jobs_limits(args: argparse.Namespace) -> int:

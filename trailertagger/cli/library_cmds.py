@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from .common import progress_bar, shown
+from .common import count_arg, progress_bar, shown
 
 FORMATS = ("nfo", "csv", "json")
 
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "over predictions). +G/-G mark genres you added/removed by hand.")
     _add_filters(p)
     p.add_argument("--json", action="store_true", help="JSON array with probabilities and provenance")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N videos")
+    p.add_argument("--limit", type=count_arg, metavar="N", help="at most N videos")
     _add_library_arg(p)
     p.set_defaults(func=cmd_tags)
 
@@ -280,8 +280,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_lib(args) as lib, lib.read() as s:
         q, unknown = _query(s, args)
         if args.format in ("csv", "json"):
-            n = export_table(iter_videos(s, q), args.format, args.out, sys.stdout,
-                             probabilities=not args.no_probabilities)
+            if args.out is not None and args.out.is_dir():
+                raise ConfigError(f"--out {shown(args.out)} is a folder; name the file to write")
+            if args.out is not None and not args.out.parent.is_dir():
+                raise ConfigError(f"--out {shown(args.out)}: the folder "
+                                  f"{shown(args.out.parent)} does not exist")
+            try:
+                n = export_table(iter_videos(s, q), args.format, args.out, sys.stdout,
+                                 probabilities=not args.no_probabilities)
+            except OSError as err:
+                if args.out is None:  # stdout went away (e.g. a closed pipe)
+                    raise
+                print(f"error: cannot write {shown(args.out)}: {err.strerror or err}",
+                      file=sys.stderr)
+                return 1
             if args.out:
                 print(f"wrote {n} video(s) to {args.out}", file=sys.stderr)
             _report_unknown(unknown)

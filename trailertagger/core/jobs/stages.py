@@ -550,6 +550,8 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
             job_row = _owned(s, job, ctx.owner)
             next_plan, message = apply(s, job_row)
             done = complete_stage_in(s, job_row, next_plan, message)
+        log.debug("job %s stage %s done%s: %s", job.id, job.stage, " (job done)" if done else "",
+                  message or "")
         return event(ev.DONE if done else ev.STAGE_DONE, message or "", 1.0)
     except StageFailed as err:
         if err.missing and _moved_meanwhile(ctx.lib, job):
@@ -568,6 +570,10 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
                 fail_in(s, job_row, err.reason, err.detail)
         except LostJob:
             return event(ev.REQUEUED, "job was taken over elsewhere")
+        # INFO: into the log file only (the console shows WARNING+; the CLI prints failures)
+        log.info("job %s failed at stage %s: %s: %s", job.id, job.stage, job.path, err.reason)
+        if err.detail:
+            log.debug("job %s detail:\n%s", job.id, err.detail)
         return event(ev.FAILED, err.reason)
     except Restart as err:
         try:
@@ -577,6 +583,7 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
             ctx.queue.restart(job.id, ctx.owner, err.plan, err.reason, err.delay, count_attempt=True)
         except LostJob:
             pass
+        log.info("job %s re-queued at stage %s: %s: %s", job.id, job.stage, job.path, err.reason)
         return event(ev.REQUEUED, err.reason)
     except JobCancelled:
         ctx.queue.mark_cancelled(job.id, ctx.owner)

@@ -17,13 +17,16 @@ shares, changes while the app was closed); ``rescan()`` asks for one now.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -173,6 +176,9 @@ def ingest_files(s: Session, paths: Iterable[str], *, folders: Sequence[tuple[in
         except OSError as err:
             result.unreadable.append((path, err.strerror or str(err)))
             continue
+        if not stat.S_ISREG(st.st_mode):  # a named pipe would block the reader forever
+            result.unreadable.append((path, "not a regular file (a pipe, socket or device)"))
+            continue
         size, mtime_ns = st.st_size, st.st_mtime_ns
         age = t - mtime_ns / 1e9
         settle_until = t + (settle_seconds - age) if 0 <= age < settle_seconds else None
@@ -294,6 +300,9 @@ class FolderWatcher:
         self._rescan_now = threading.Event()
         self._thread: threading.Thread | None = None
         self._observer = None
+        self._handler: _Handler | None = None
+        self._watches: dict[str, tuple[Any, int]] = {}  # folder -> (watchdog watch, inode)
+        self.folder_check_seconds = 2.0
         self.totals = ScanResult()
         self.errors: list[str] = []
 
@@ -303,11 +312,9 @@ class FolderWatcher:
         from watchdog.observers.polling import PollingObserver
 
         self._observer = PollingObserver() if self.polling else Observer()
-        handler = _Handler(self)
+        self._handler = _Handler(self)
         for _, path, recursive in self._folders:
-            if os.path.isdir(path):
-                self._observer.schedule(handler, path, recursive=recursive)
-            else:
+            if not self._schedule(path, recursive):
                 self._error(f"watched folder not found: {path}")
         self._observer.start()
         if initial_scan:
@@ -370,10 +377,55 @@ class FolderWatcher:
             self._moves.append((src, dest, is_dir))
 
     # -- the watcher thread --------------------------------------------------------------------
+    def _schedule(self, path: str, recursive: bool) -> bool:
+        """Observe ``path`` (again); False when it is not a folder right now."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode) or self._observer is None or self._handler is None:
+            return False
+        old = self._watches.pop(path, None)
+        if old is not None:
+            with contextlib.suppress(Exception):  # its emitter may be gone with the folder
+                self._observer.unschedule(old[0])
+        watch = self._observer.schedule(self._handler, path, recursive=recursive)
+        self._watches[path] = (watch, st.st_ino)
+        return True
+
+    def _check_folders(self) -> None:
+        """Watch again a folder that was deleted or unmounted and is back (the OS dropped
+        its watch with the old folder), and start watching folders another program added
+        to the library (a folder removed from the library is no longer watched); what is in
+        a (re)watched folder is picked up like a folder moved in."""
+        self._folders = watched_folder_paths(self.lib)
+        wanted = {path for _, path, _ in self._folders}
+        for path in [p for p in self._watches if p not in wanted]:
+            watch, _ = self._watches.pop(path)
+            with contextlib.suppress(Exception):
+                self._observer.unschedule(watch)
+        for _, path, recursive in self._folders:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            known = self._watches.get(path)
+            if not stat.S_ISDIR(st.st_mode) or (known is not None and known[1] == st.st_ino):
+                continue
+            if self._schedule(path, recursive):
+                log.info("watching %s again", path)
+                if self.bus is not None:
+                    self.bus.publish(ev.JobEvent(ev.SCAN, message=f"watching {path} again"))
+                self.touched_dir(path)
+
     def _loop(self) -> None:
         last_scan = time.monotonic()
+        last_check = time.monotonic()
         while not self._stop.is_set():
             try:
+                if time.monotonic() - last_check >= self.folder_check_seconds:
+                    last_check = time.monotonic()
+                    self._check_folders()
                 if self._rescan_now.is_set() or (
                         self.rescan_seconds and time.monotonic() - last_scan > self.rescan_seconds):
                     self._rescan_now.clear()
