@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,38 @@ def test_rerun_of_a_missing_file_says_so(tmp_path, real_clips, capsys):
     assert main(["rerun", str(folder)]) == 0  # a folder: the present videos, missing noted
     err = capsys.readouterr().err
     assert "1 videos queued" in err and "gone.mp4: the file is missing" in err
+
+
+def test_a_watched_folder_deleted_and_created_again_is_watched_again(tmp_path, real_clips):
+    from trailertagger.core.jobs.watcher import FolderWatcher
+    from trailertagger.core.library.identity import video_by_path
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    lib = open_library(app_dirs().library_db)
+    w = FolderWatcher(lib, [folder], settle_seconds=0.1, rescan_seconds=None, tick_seconds=0.05)
+    w.folder_check_seconds = 0.1
+    try:
+        w.start(initial_scan=False)
+        shutil.rmtree(folder)  # an unmounted drive, a folder replaced by a sync tool, ...
+        time.sleep(0.5)
+        folder.mkdir()
+        shutil.copyfile(real_clips["bbb"], folder / "early.mp4")  # before the new watch
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with lib.read() as s:
+                if video_by_path(s, str(folder / "early.mp4")) is not None:
+                    break
+            time.sleep(0.1)
+        shutil.copyfile(real_clips["bbb"], folder / "late.mp4")  # seen by the new watch
+        while time.monotonic() < deadline:
+            with lib.read() as s:
+                if video_by_path(s, str(folder / "late.mp4")) is not None:
+                    break
+            time.sleep(0.1)
+        with lib.read() as s:
+            assert video_by_path(s, str(folder / "early.mp4")) is not None
+            assert video_by_path(s, str(folder / "late.mp4")) is not None
+    finally:
+        w.stop()
+        lib.close()

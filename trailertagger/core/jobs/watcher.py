@@ -359,6 +359,15 @@ class FolderWatcher:
     def touched_dir(self, path: str) -> None:
         with self._lock:
             self._pending_dirs[path] = time.monotonic()
+            if path in self._watches and not os.path.isdir(path):
+                self._forget_inode(path)
+
+    def _forget_inode(self, path: str) -> None:
+        """The watched folder itself went away: when a folder is back at that path, watch it
+        again even if the file system gave it the old inode number (inodes are reused)."""
+        entry = self._watches.get(path)
+        if entry is not None:
+            self._watches[path] = (entry[0], -1)
 
     def moved(self, src: str, dest: str, is_dir: bool) -> None:
         src_ok, dest_ok = identity.storable_path(src), identity.storable_path(dest)
@@ -408,6 +417,9 @@ class FolderWatcher:
             try:
                 st = os.stat(path)
             except OSError:
+                if path in self._watches:
+                    with self._lock:
+                        self._forget_inode(path)
                 continue
             known = self._watches.get(path)
             if not stat.S_ISDIR(st.st_mode) or (known is not None and known[1] == st.st_ino):
