@@ -19,12 +19,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.test_jobs_support import SPEC
+from tests.core.test_jobs_support import SPEC, FakeServices
 from trailertagger.cli.main import main
 from trailertagger.core.library.db import open_library
 from trailertagger.core.paths import app_dirs
 
 UTF8_FS = sys.platform != "win32" and sys.getfilesystemencoding().lower() in ("utf-8", "utf8")
+
+
+class _NoWeightsSession:
+    def run(self, path: Path, progress: object = None) -> None:
+        from trailertagger.core.errors import ModelMissingError
+
+        raise ModelMissingError("model 'clip-vit-b32' is not installed: put its files in ...")
+
+
+class MissingModelServices(FakeServices):
+    """Fake services whose extraction needs a model that is not installed."""
+
+    def extraction_session(self, profile: str) -> _NoWeightsSession:  # type: ignore[override]
+        return _NoWeightsSession()
 
 
 def write_config(text: str = "") -> Path:
@@ -290,3 +304,43 @@ def test_a_watched_folder_deleted_and_created_again_is_watched_again(tmp_path, r
     finally:
         w.stop()
         lib.close()
+
+
+def test_nfo_export_beside_a_video_with_a_very_long_name(tmp_path, real_clips, capsys):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    name = "L" * 240 + ".mp4"  # 244 bytes: the NFO fits the 255-byte limit, a long temp name not
+    shutil.copyfile(real_clips["bbb"], folder / name)
+    write_config()
+    assert main(["scan", str(folder)]) == 0
+    assert main(["set", str(folder), "+Horror"]) == 0
+    capsys.readouterr()
+    assert main(["export", "--format", "nfo"]) == 0  # used to fail: "File name too long"
+    nfo = folder / ("L" * 240 + ".nfo")
+    assert "<genre>Horror</genre>" in nfo.read_text(encoding="utf-8")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([name, nfo.name])
+
+
+def test_scan_exits_4_when_every_failure_is_a_missing_model(tmp_path, real_clips, capsys):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    shutil.copyfile(real_clips["bbb"], folder / "a.mp4")
+    shutil.copyfile(real_clips["speech"], folder / "b.mp4")
+    cfg = write_config()
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        SPEC, "tests.core.test_qa_cli:MissingModelServices"), encoding="utf-8")
+    assert main(["scan", str(folder)]) == 4  # the setup is wrong, not the videos
+    err = capsys.readouterr().err
+    assert err.count("model 'clip-vit-b32' is not installed") == 2
+    write_config()  # the model "installed": the failures are retried and succeed
+    assert main(["jobs", "retry", "--all"]) == 0
+    assert main(["jobs", "run"]) == 0
+    # a broken file beside missing-model failures: some items are bad, exit 1
+    (folder / "c.mp4").write_bytes(b"")
+    shutil.copyfile(real_clips["music"], folder / "d.mp4")
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        SPEC, "tests.core.test_qa_cli:MissingModelServices")
+        + "[jobs.services_kwargs]\nreal_probe = true\n", encoding="utf-8")
+    assert main(["scan", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "c.mp4: not a usable video" in err and "d.mp4: model 'clip-vit-b32'" in err

@@ -5,6 +5,7 @@ done by the same worker pool the desktop app uses, so the queue is shared: a sca
 is finished by the app and the other way round, and ``jobs pause`` pauses both.
 
 Exit codes: 0 ok, 1 some videos failed (each is listed with its reason), 2 usage/config,
+4 every failure was a missing model (install or fetch it: 'trailertagger models list'),
 130 interrupted (Ctrl-C: jobs in hand go back to the queue, nothing is half-written).
 """
 
@@ -233,6 +234,8 @@ def _process(lib_path: Path, args: argparse.Namespace, cfg: dict[str, Any], labe
             "a stage limit of 0, or another program holds them; see 'trailertagger status'"
         print(f"error: {left} jobs could not be processed ({why})", file=sys.stderr)
         return 1
+    if summary.failed and all(c == 4 for c in summary.failed_codes):
+        return 4  # every failure was a missing model: the setup, not the videos
     return 1 if summary.failed else 0
 
 

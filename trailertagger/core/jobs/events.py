@@ -47,6 +47,7 @@ class JobEvent:
     message: str = ""
     worker: str | None = None
     time: float = field(default_factory=time.time)
+    code: int | None = None  # FAILED: the CLI exit code of the cause (4: a model is missing)
 
     def describe(self) -> str:
         what = self.path or (f"job {self.job_id}" if self.job_id else "")

@@ -210,11 +210,13 @@ class JobInterrupted(Exception):
 
 
 class StageFailed(Exception):
-    def __init__(self, reason: str, detail: str | None = None, missing: bool = False) -> None:
+    def __init__(self, reason: str, detail: str | None = None, missing: bool = False,
+                 code: int = 1) -> None:
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
         self.missing = missing  # also mark the video's file missing
+        self.code = code  # the CLI exit code this cause maps to (4: a model is missing)
 
 
 class Restart(Exception):
@@ -398,7 +400,7 @@ def stage_extract(ctx: StageContext, job: ClaimedJob, report: Callable[..., None
             raise _missing_fail("file deleted while it was being processed") from None
         raise StageFailed(f"cannot decode the video: {_media_reason(err)}") from None
     except TrailerTaggerError as err:  # read-only cache, missing model weights, ...
-        raise StageFailed(str(err), traceback.format_exc()) from None
+        raise StageFailed(str(err), traceback.format_exc(), code=err.exit_code) from None
     except MemoryError:
         raise StageFailed("out of memory while extracting features") from None
     except Exception as err:  # noqa: BLE001 - an extractor bug must fail one job, not the pool
@@ -539,8 +541,10 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
     report = ctx.reporter(job)
     func = STAGE_FUNCS.get(job.stage)
 
-    def event(kind: str, message: str = "", fraction: float | None = None) -> ev.JobEvent:
-        return ev.JobEvent(kind, job.id, job.video_id, job.path, job.stage, fraction, message, ctx.owner)
+    def event(kind: str, message: str = "", fraction: float | None = None,
+              code: int | None = None) -> ev.JobEvent:
+        return ev.JobEvent(kind, job.id, job.video_id, job.path, job.stage, fraction, message,
+                           ctx.owner, code=code)
 
     try:
         if func is None:
@@ -574,7 +578,7 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
         log.info("job %s failed at stage %s: %s: %s", job.id, job.stage, job.path, err.reason)
         if err.detail:
             log.debug("job %s detail:\n%s", job.id, err.detail)
-        return event(ev.FAILED, err.reason)
+        return event(ev.FAILED, err.reason, code=err.code)
     except Restart as err:
         try:
             if job.attempts >= MAX_RESTARTS:
@@ -593,6 +597,15 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
         return event(ev.REQUEUED, "pool stopping")
     except LostJob as err:
         return event(ev.REQUEUED, str(err))
+    except TrailerTaggerError as err:  # e.g. the active head's model file is missing
+        log.info("job %s failed at stage %s: %s: %s", job.id, job.stage, job.path, err)
+        try:
+            ctx.queue.fail(job.id, ctx.owner, str(err), traceback.format_exc())
+        except LostJob:
+            return event(ev.REQUEUED, "job was taken over elsewhere")
+        except Exception:  # noqa: BLE001 - e.g. the database itself is gone
+            log.exception("could not record the failure of job %s", job.id)
+        return event(ev.FAILED, str(err), code=err.exit_code)
     except Exception as err:  # noqa: BLE001 - e.g. a bug in a stage; the job records it
         log.exception("job %s stage %s crashed", job.id, job.stage)
         reason = f"internal error in stage {job.stage}: {type(err).__name__}: {err}"

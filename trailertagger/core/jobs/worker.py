@@ -99,6 +99,7 @@ class RunSummary:
 
     done: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    failed_codes: list[int] = field(default_factory=list)  # exit code of each failure's cause
     cancelled: int = 0
     requeued: int = 0
     paused: bool = False
@@ -110,6 +111,7 @@ class RunSummary:
             self.done += 1
         elif e.kind == ev.FAILED:
             self.failed.append((e.path or f"job {e.job_id}", e.message))
+            self.failed_codes.append(e.code or 1)
         elif e.kind == ev.CANCELLED:
             self.cancelled += 1
         elif e.kind == ev.REQUEUED:

@@ -43,13 +43,14 @@ class ExportReport:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a same-folder temp file, fsync and rename.
 
-    An existing file keeps its permission bits.
+    An existing file keeps its permission bits.  The temp name holds only the start of the
+    file's name: a name near the 255-byte limit plus a random part would be too long.
     """
     path = Path(path)
     mode = None
     with contextlib.suppress(FileNotFoundError):
         mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
