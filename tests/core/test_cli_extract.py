@@ -5,7 +5,9 @@ exit codes 4 (model missing/corrupt) and 130 (Ctrl-C, nothing half-written)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +185,28 @@ def test_models_fetch_downloads_into_the_cache(capsys, tmp_path, monkeypatch):
     finally:
         server.close()
     assert main(["models", "fetch", "nope"]) == 2
+
+
+def test_named_pipe_is_refused_not_read(capsys, tmp_path):
+    """Opening a FIFO blocks until a writer appears; extract must refuse it at once."""
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    rc, records, _ = run_json(capsys, "extract", "--profile", "minimal", "--json", str(fifo))
+    assert rc == 3, "every file failed as media: exit 3"
+    assert records[0]["reason"] == "unreadable"
+    assert "not a regular file" in records[0]["error"]
+
+
+def test_only_media_failures_exit_3_and_json_stays_valid_for_non_utf8_names(capsys, tmp_path):
+    bad = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff\xfe name.mp4"))
+    bad.write_bytes(b"")
+    rc = main(["extract", "--profile", "minimal", "--json", str(bad)])
+    raw = capsys.readouterr().out
+    assert rc == 3
+    raw.encode("utf-8")  # no lone surrogates: the line is valid UTF-8
+    record = json.loads(raw)
+    assert record["reason"] == "empty" and os.fsencode(record["path"]).endswith(b"bad\xff\xfe name.mp4")
+
+    rc = main(["extract", "--profile", "minimal", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 3 and "\\xff\\xfe" in err, "text output escapes bytes that are not UTF-8"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core.errors import MediaError, ModelChecksumError, ModelMissingError, TrailerTaggerError
 from ..core.extractors.base import PROFILES
-from .common import progress_bar, settings
+from .common import progress_bar, settings, shown
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compute per-modality feature sequences for videos (cached)",
         description="Decode each video once, detect scenes, run the profile's frozen extractors and "
                     "cache one feature file per video. Folders are searched for videos. "
-                    "A bad file is reported and the batch goes on; exit code 1 when any failed.",
+                    "A bad file is reported and the batch goes on. Exit code 0 when every video "
+                    "was processed, 3 when every video failed as media (unreadable, empty, not "
+                    "a video...), 1 for any other mix of failures, 4 when a needed model is "
+                    "missing or corrupt.",
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="video files or folders")
     p.add_argument("--profile", default=None, choices=sorted(PROFILES),
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print("no videos found", file=sys.stderr)
         return 1
     session = ExtractionSession(profile, cfg, device)
-    failed = 0
+    failed = media_failed = 0
     outer = progress_bar(len(videos), "videos", unit="video", leave=True)
     for path in videos:
         stage_bar = progress_bar(None, path.name[:40])
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         except (MediaError, ModelMissingError, ModelChecksumError) as err:
             failed += 1
             model_problem = not isinstance(err, MediaError)
+            media_failed += not model_problem
             _emit(args, {"path": str(path), "ok": False, "error": str(err),
                          "reason": getattr(err, "reason", "model_missing")})
             if model_problem:  # affects every file: stop the batch, exit 4
@@ -89,19 +93,22 @@ def run(args: argparse.Namespace) -> int:
             "seconds": {k: round(v, 2) for k, v in result.timings.items()},
         })
     outer.close()
+    if failed and media_failed == len(videos):
+        return MediaError.exit_code  # nothing could be read: the input is the problem
     return 1 if failed else 0
 
 
 def _emit(args: argparse.Namespace, record: dict) -> None:
     if args.json:
-        print(json.dumps(record, ensure_ascii=False), flush=True)
+        # ASCII escapes keep the output valid JSON even for names that are not UTF-8.
+        print(json.dumps(record), flush=True)
         return
     if not record["ok"]:
-        print(f"FAILED  {record['path']}: {record['error']}", file=sys.stderr, flush=True)
+        print(f"FAILED  {shown(record['path'])}: {shown(record['error'])}", file=sys.stderr, flush=True)
         return
     lengths = ", ".join(f"{k}={v}" for k, v in sorted(record["lengths"].items())) or "none"
     tag = "cached" if record["cached"] else f"{record['seconds'].get('total', 0):.1f}s"
-    print(f"ok      {record['path']}  [{tag}]  {lengths}", flush=True)
+    print(f"ok      {shown(record['path'])}  [{tag}]  {lengths}", flush=True)
     for mod, why in sorted(record["missing"].items()):
         print(f"        missing {mod}: {why}", flush=True)
     for w in record["warnings"]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 import av
@@ -39,8 +40,11 @@ def _check_file(path: Path) -> os.stat_result:
         raise MediaError(path, "unreadable", "permission denied") from err
     except OSError as err:
         raise MediaError(path, "unreadable", err.strerror or str(err)) from err
-    if path.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise MediaError(path, "unreadable", "is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        # Opening a named pipe blocks until a writer appears: never read one.
+        raise MediaError(path, "unreadable", "not a regular file (a pipe, socket or device)")
     try:
         with path.open("rb") as fh:
             fh.read(1)
