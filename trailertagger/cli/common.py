@@ -7,6 +7,7 @@ import math
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -67,3 +68,16 @@ def seconds_arg(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
     return value
+
+
+def add_library_arg(p: argparse.ArgumentParser) -> None:
+    """``--library FILE``: every command that reads or writes the library takes it."""
+    p.add_argument("--library", type=Path, default=None, metavar="FILE",
+                   help="library database (default: library.sqlite3 in the user data folder)")
+
+
+def open_library_arg(args: argparse.Namespace):  # noqa: ANN201 - a Library
+    """The library named by ``--library`` (default: the app's); migrated on open."""
+    from ..core.library.db import open_library
+
+    return open_library(getattr(args, "library", None))

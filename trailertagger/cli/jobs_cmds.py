@@ -22,12 +22,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .common import count_arg, progress_bar, seconds_arg, settings, shown
-
-
-def _add_library(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--library", type=Path, default=None, metavar="FILE",
-                   help="library database (default: library.sqlite3 in the user data folder)")
+from .common import (
+    add_library_arg,
+    count_arg,
+    open_library_arg,
+    progress_bar,
+    seconds_arg,
+    settings,
+    shown,
+)
 
 
 def _add_pool(p: argparse.ArgumentParser) -> None:
@@ -48,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-process", action="store_true", help="only scan and queue; do not process")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_pool(p)
-    _add_library(p)
+    add_library_arg(p)
     p.set_defaults(func=run_scan)
 
     p = sub.add_parser(
@@ -66,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--polling", action="store_true",
                    help="poll instead of OS notifications (network shares)")
     _add_pool(p)
-    _add_library(p)
+    add_library_arg(p)
     p.set_defaults(func=run_watch)
 
     p = sub.add_parser("status", help="library and queue counts, recent failures",
@@ -74,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "stage limits and the most recent failures with their reasons.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--failures", type=count_arg, default=10, metavar="N", help="failures to list (default 10)")
-    _add_library(p)
+    add_library_arg(p)
     p.set_defaults(func=run_status)
 
     p = sub.add_parser(
@@ -89,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--full", action="store_true", help="probe and re-extract too, not just classify")
     p.add_argument("--no-process", action="store_true", help="only queue")
     _add_pool(p)
-    _add_library(p)
+    add_library_arg(p)
     p.set_defaults(func=run_rerun)
 
     p = sub.add_parser("jobs", help="the job queue: list, run, pause, resume, cancel, retry, limits",
@@ -99,44 +102,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
     j.add_argument("--limit", type=count_arg, default=50)
     j.add_argument("--json", action="store_true")
-    _add_library(j)
+    add_library_arg(j)
     j.set_defaults(func=run_jobs_list)
     j = jsub.add_parser("run", help="process the queue until it is empty")
     _add_pool(j)
-    _add_library(j)
+    add_library_arg(j)
     j.set_defaults(func=run_jobs_run)
     for name, helptext in (("pause", "stop starting new jobs (running ones finish)"),
                            ("resume", "start jobs again")):
         j = jsub.add_parser(name, help=helptext)
-        _add_library(j)
+        add_library_arg(j)
         j.set_defaults(func=run_jobs_pause, pause=name == "pause")
     j = jsub.add_parser("cancel", help="cancel jobs (queued now, running at their next step)")
     j.add_argument("ids", nargs="*", type=int, metavar="ID")
     j.add_argument("--all", action="store_true", help="every queued and running job")
-    _add_library(j)
+    add_library_arg(j)
     j.set_defaults(func=run_jobs_cancel)
     j = jsub.add_parser("retry", help="queue failed jobs again")
     j.add_argument("ids", nargs="*", type=int, metavar="ID")
     j.add_argument("--all", action="store_true", help="every failed job")
     j.add_argument("--cancelled", action="store_true", help="cancelled jobs too")
-    _add_library(j)
+    add_library_arg(j)
     j.set_defaults(func=run_jobs_retry)
     j = jsub.add_parser("limits", help="show or set how many jobs of each stage run at once",
                         description="e.g. 'trailertagger jobs limits extract=2 probe=4'; applies to "
                                     "every running pool at its next claim.")
     j.add_argument("limits", nargs="*", metavar="STAGE=N")
-    _add_library(j)
+    add_library_arg(j)
     j.set_defaults(func=run_jobs_limits)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 # -- shared helpers ---------------------------------------------------------------------------
-def _open(args: argparse.Namespace):  # noqa: ANN202 - Library
-    from ..core.library.db import open_library
-
-    return open_library(args.library)
-
-
 def _pool_options(args: argparse.Namespace, cfg: dict[str, Any]):  # noqa: ANN202 - PoolOptions
     from ..core.jobs.worker import PoolOptions
 
@@ -248,7 +245,7 @@ def run_scan(args: argparse.Namespace) -> int:
     bad = _bad_folders(args.folders)
     if bad:
         return _usage(bad)
-    lib = _open(args)
+    lib = open_library_arg(args)
     lib_path = lib.path
     results = {}
     try:
@@ -325,7 +322,7 @@ def run_watch(args: argparse.Namespace) -> int:
     bad = _bad_folders(args.folders)
     if bad:
         return _usage(bad)
-    lib = _open(args)
+    lib = open_library_arg(args)
     for f in args.folders:
         add_watched_folder(lib, f)
     folders = watched_folder_paths(lib)
@@ -389,7 +386,7 @@ def run_status(args: argparse.Namespace) -> int:
     from ..core.jobs.watcher import watched_folder_paths
     from ..core.library import queries
 
-    lib = _open(args)
+    lib = open_library_arg(args)
     try:
         q = JobQueue(lib)
         with lib.read() as s:
@@ -450,7 +447,7 @@ def run_rerun(args: argparse.Namespace) -> int:
         return _usage("give PATHs or --all, not both")
     cfg = settings()
     profile = _profile(args, cfg)
-    lib = _open(args)
+    lib = open_library_arg(args)
     lib_path = lib.path
     try:
         with lib.read() as s:
@@ -509,7 +506,7 @@ def _is_stale(s: Any, video_id: int) -> bool:
 def run_jobs_list(args: argparse.Namespace) -> int:
     from ..core.library import queries
 
-    lib = _open(args)
+    lib = open_library_arg(args)
     try:
         with lib.read() as s:
             rows = queries.jobs(s, status=args.status, limit=args.limit)
@@ -530,7 +527,7 @@ def run_jobs_list(args: argparse.Namespace) -> int:
 
 def run_jobs_run(args: argparse.Namespace) -> int:
     cfg = settings()
-    lib = _open(args)
+    lib = open_library_arg(args)
     path = lib.path
     lib.close()
     return _process(path, args, cfg, "processing")
@@ -539,7 +536,7 @@ def run_jobs_run(args: argparse.Namespace) -> int:
 def run_jobs_pause(args: argparse.Namespace) -> int:
     from ..core.jobs.queue import JobQueue
 
-    lib = _open(args)
+    lib = open_library_arg(args)
     try:
         q = JobQueue(lib)
         (q.pause if args.pause else q.resume)()
@@ -554,7 +551,7 @@ def run_jobs_cancel(args: argparse.Namespace) -> int:
 
     if not args.ids and not args.all:
         return _usage("give job ids or --all")
-    lib = _open(args)
+    lib = open_library_arg(args)
     try:
         skipped = [] if args.all else _not_in_state(lib, args.ids, ("queued", "running"))
         n = JobQueue(lib).cancel(None if args.all else args.ids)
@@ -584,7 +581,7 @@ def run_jobs_retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.all:
         return _usage("give job ids or --all")
     states = ("failed", "cancelled") if args.cancelled else ("failed",)
-    lib = _open(args)
+    lib = open_library_arg(args)
     try:
         skipped = [] if args.all else _not_in_state(lib, args.ids, states)
         ids = JobQueue(lib).retry(None if args.all else args.ids, include_cancelled=args.cancelled)
@@ -610,7 +607,7 @@ def run_jobs_limits(args: argparse.Namespace) -> int:
         if not n.isdigit():
             return _usage(f"expected STAGE=N, got {item!r}")
         wanted[stage] = int(n)
-    lib = _open(args)
+    lib = open_library_arg(args)
     try:
         q = JobQueue(lib)
         try:

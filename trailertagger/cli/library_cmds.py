@@ -18,14 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from .common import count_arg, progress_bar, shown
+from .common import add_library_arg, count_arg, open_library_arg, progress_bar, shown
 
 FORMATS = ("nfo", "csv", "json")
-
-
-def _add_library_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--library", type=Path, metavar="FILE",
-                   help="library database (default: the app's library.sqlite3)")
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
@@ -49,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_filters(p)
     p.add_argument("--json", action="store_true", help="JSON array with probabilities and provenance")
     p.add_argument("--limit", type=count_arg, metavar="N", help="at most N videos")
-    _add_library_arg(p)
+    add_library_arg(p)
     p.set_defaults(func=cmd_tags)
 
     p = sub.add_parser(
@@ -59,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "always win: re-runs, model changes, renames and moves keep them. Options go "
                     "before PATH.",
         usage="%(prog)s [--library FILE] PATH [PATH ...] {+G,-G,=G} [...]")
-    _add_library_arg(p)
+    add_library_arg(p)
     p.add_argument("items", nargs=argparse.REMAINDER, metavar="PATH|+G|-G|=G")
     p.set_defaults(func=cmd_set)
 
@@ -78,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="name new NFOs movie.nfo when the video is alone in its folder")
     p.add_argument("--dry-run", action="store_true", help="say which NFOs would change; write nothing")
     p.add_argument("--no-probabilities", action="store_true", help="csv/json without probabilities")
-    _add_library_arg(p)
+    add_library_arg(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
@@ -87,17 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "case the file comes back; purge erases them for good.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="only these missing videos / folders")
     p.add_argument("--yes", action="store_true", help="really erase (otherwise only list them)")
-    _add_library_arg(p)
+    add_library_arg(p)
     p.set_defaults(func=cmd_purge)
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def open_lib(args: argparse.Namespace):  # noqa: ANN201 - a Library
-    from ..core.library.db import open_library
-
-    return open_library(getattr(args, "library", None))
 
 
 def _genres(names: list[str]) -> list[str]:
@@ -191,7 +180,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
     from ..core.library.export import write_json
     from ..core.library.queries import iter_videos
 
-    with open_lib(args) as lib, lib.read() as s:
+    with open_library_arg(args) as lib, lib.read() as s:
         q, unknown = _query(s, args)
         records = iter_videos(s, q, limit=args.limit)
         try:
@@ -254,7 +243,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         changes = parse_changes(tokens)
     except CorrectionError as err:
         raise ConfigError(str(err)) from None
-    with open_lib(args) as lib:
+    with open_library_arg(args) as lib:
         with lib.session() as s:
             where, unknown = resolve_paths(s, paths)
             ids = list(s.execute(_ids_query(where).order_by(Video.id)).scalars())
@@ -277,7 +266,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError("--dry-run and --movie-nfo apply to --format nfo only")
     if args.format == "nfo" and args.out:
         raise ConfigError("--out applies to csv/json; NFO files go beside each video")
-    with open_lib(args) as lib, lib.read() as s:
+    with open_library_arg(args) as lib, lib.read() as s:
         q, unknown = _query(s, args)
         if args.format in ("csv", "json"):
             if args.out is not None and args.out.is_dir():
@@ -323,7 +312,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from ..core.library.identity import purge_missing
     from ..core.library.queries import find_videos
 
-    with open_lib(args) as lib:
+    with open_library_arg(args) as lib:
         with lib.read() as s:
             unknown: list[str] = []
             where = None
@@ -390,7 +379,7 @@ def train_from_library(args: argparse.Namespace) -> int:
         grad_clip=args.grad_clip, modality_dropout=args.modality_dropout, seed=args.seed,
         device=args.device, amp=args.amp, threads=args.threads,
     )
-    with open_lib(args) as lib, progress_bar(None, "personal head", unit="fit") as bar:
+    with open_library_arg(args) as lib, progress_bar(None, "personal head", unit="fit") as bar:
         def progress(label: str, done: int, total: int) -> None:
             bar.total = total
             bar.n = done

@@ -90,6 +90,21 @@ def _set_row(session: Session, video_id: int, genre: str, rejected: bool | None,
         row.created_at = created_at or now()
 
 
+def _manual_rows(session: Session, video_ids: Sequence[int],
+                 genres: set[str]) -> dict[tuple[int, str], GenreAssignment]:
+    """The manual rows of these videos and genres, keyed by (video, genre), read in chunks
+    (SQLite caps the number of bound parameters) instead of one query per video and genre."""
+    rows: dict[tuple[int, str], GenreAssignment] = {}
+    wanted = sorted(genres)
+    for start in range(0, len(video_ids), _CHUNK):
+        for row in session.execute(select(GenreAssignment).where(
+                GenreAssignment.video_id.in_(video_ids[start:start + _CHUNK]),
+                GenreAssignment.genre.in_(wanted),
+                GenreAssignment.source == SOURCE_MANUAL)).scalars():
+            rows[(row.video_id, row.genre)] = row
+    return rows
+
+
 def apply_changes_in(session: Session, video_ids: Sequence[int], changes: Sequence[GenreChange],
                      progress: Callable[[int], None] | None = None) -> Edit:
     """Apply ``changes`` to every video in ``video_ids`` inside the caller's transaction.
@@ -100,15 +115,8 @@ def apply_changes_in(session: Session, video_ids: Sequence[int], changes: Sequen
     with the number of videos done, every 1,000 videos and at the end.
     """
     edit = Edit()
-    genres = sorted({ch.genre for ch in changes})
     ids = list(dict.fromkeys(video_ids))
-    rows: dict[tuple[int, str], GenreAssignment] = {}
-    for start in range(0, len(ids), _CHUNK):
-        for row in session.execute(select(GenreAssignment).where(
-                GenreAssignment.video_id.in_(ids[start:start + _CHUNK]),
-                GenreAssignment.genre.in_(genres),
-                GenreAssignment.source == SOURCE_MANUAL)).scalars():
-            rows[(row.video_id, row.genre)] = row
+    rows = _manual_rows(session, ids, {ch.genre for ch in changes})
     t = now()
     for n, vid in enumerate(ids, 1):
         for ch in changes:
@@ -155,15 +163,7 @@ def undo(lib: Library, edit: Edit) -> None:
     for st in edit.before:
         first.setdefault((st.video_id, st.genre), st)
     with lib.session() as s:
-        ids = sorted({vid for vid, _ in first})
-        genres = sorted({g for _, g in first})
-        rows: dict[tuple[int, str], GenreAssignment] = {}
-        for start in range(0, len(ids), _CHUNK):
-            for row in s.execute(select(GenreAssignment).where(
-                    GenreAssignment.video_id.in_(ids[start:start + _CHUNK]),
-                    GenreAssignment.genre.in_(genres),
-                    GenreAssignment.source == SOURCE_MANUAL)).scalars():
-                rows[(row.video_id, row.genre)] = row
+        rows = _manual_rows(s, sorted({vid for vid, _ in first}), {g for _, g in first})
         for key, st in first.items():
             row = rows.get(key)
             if st.rejected is None:
