@@ -17,6 +17,7 @@ from trailertagger.core.classify.datasets import (
     load_simple_dataset,
     parse_genre_literal,
     read_seed_labels,
+    read_simple_labels,
     read_splits,
 )
 from trailertagger.core.errors import ConfigError
@@ -187,3 +188,26 @@ def test_simple_csv_with_real_videos_extracts_features(real_clips, tmp_path: Pat
     assert fs.modalities["image"].dim == 1280 and fs.modalities["audio"].dim == 521
     assert fs.modalities["audio"].length > 0 and y[GENRE_INDEX["Music"]] == 1
     assert ds["trn"][0][0].modalities["image"].length > 0
+
+
+def test_coldstart_labels_are_the_scripts_genres() -> None:
+    from trailertagger.core.classify import coldstart_set as cs
+
+    y = cs.labels_matrix()
+    assert y.shape == (len(cs.SCRIPTS), 21) and y.dtype == np.float32
+    for row, script in zip(y, cs.SCRIPTS, strict=True):
+        assert {g for g, i in GENRE_INDEX.items() if row[i] == 1} == set(script.genres)
+        assert row.sum() == len(script.genres)
+    assert cs.labels_matrix(()).shape == (0, 21)
+
+
+def test_label_file_not_in_utf8_is_a_config_error(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.csv"
+    seed.write_bytes("imdb_id,youtube_id,genres,title,duration\ntt1,yt1,\"['Drama']\",Café,1\n"
+                     .encode("latin-1"))
+    simple = tmp_path / "simple.csv"
+    simple.write_bytes("path,genres\nCafé.mp4,Drama\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        read_seed_labels(seed)
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        read_simple_labels(simple)

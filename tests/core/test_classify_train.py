@@ -152,3 +152,15 @@ def test_featuresets_train_export_and_onnx_head(tmp_path) -> None:
     other = _featureset(rng, "x")
     other.modalities["image"].extractor_version = "3"
     assert any("v3" in n for n in head.describe_mismatch(other))
+
+
+def test_json_files_are_replaced_whole(tmp_path) -> None:
+    from trailertagger.core.classify.card import write_json_atomic
+
+    path = tmp_path / "result.json"
+    write_json_atomic(path, {"map": float("nan"), "n": np.int64(3)})
+    assert json.loads(path.read_text(encoding="utf-8")) == {"map": None, "n": 3}
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"bad": object()})
+    assert json.loads(path.read_text(encoding="utf-8")) == {"map": None, "n": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp file left behind

@@ -115,24 +115,23 @@ def test_active_head_falls_back_to_zero_shot(tmp_path, store) -> None:
     assert rows[0].model_id == "zero-shot" and any(r.error for r in rows[1:])
 
 
-def test_clip_prompt_path_with_a_stand_in_open_clip(head, store, monkeypatch) -> None:
+def test_clip_prompt_path_with_a_stand_in_open_clip(head, store, monkeypatch, tmp_path) -> None:
     """open-clip-torch and CLIP weights are not installed here, so the CLIP branch is driven
     by a stand-in ``open_clip`` whose text tower maps each prompt to a fixed vector: it checks
-    the plumbing (prompts per genre, prototypes, scoring of CLIP frame embeddings), not CLIP."""
+    the plumbing (the CLIP extractor's text tower, prompts per genre, prototypes, scoring of
+    CLIP frame embeddings), not CLIP."""
     import sys
     import types
 
     import torch
+    from torch import nn
 
     from trailertagger.core.classify import zero_shot as zs
 
     western = torch.zeros(512)
     western[0] = 1.0
 
-    class TextTower:
-        def eval(self):
-            return self
-
+    class TextTower(nn.Module):  # no weights of its own: loads the empty state dict strictly
         def encode_text(self, tokens):
             out = torch.randn(len(tokens), 512, generator=torch.Generator().manual_seed(0)) * 0.1
             for i, t in enumerate(tokens):
@@ -140,15 +139,21 @@ def test_clip_prompt_path_with_a_stand_in_open_clip(head, store, monkeypatch) ->
                     out[i] += western * 3
             return out
 
+    class Tokens(list):  # the prompts themselves, movable like a token tensor
+        def to(self, device):
+            return self
+
     fake = types.ModuleType("open_clip")
-    fake.create_model_and_transforms = lambda name, pretrained: (TextTower(), None, None)
-    fake.get_tokenizer = lambda name: (lambda prompts: list(prompts))
+    fake.create_model = lambda arch, pretrained=None: TextTower()
+    fake.get_tokenizer = lambda arch: Tokens
     monkeypatch.setitem(sys.modules, "open_clip", fake)
+    weights = tmp_path / "clip.bin"
+    torch.save({}, weights)
 
     class Store:
         def resolve(self, model_id):
             assert model_id == zs.CLIP_MODEL_ID
-            return types.SimpleNamespace(path="/nonexistent/clip.bin")
+            return types.SimpleNamespace(path=weights, model_id=model_id, sha256="", source="stand-in")
 
     clip_head = ZeroShotHead(store)
     clip_head._ensure_loaded()

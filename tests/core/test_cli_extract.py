@@ -187,6 +187,18 @@ def test_models_fetch_downloads_into_the_cache(capsys, tmp_path, monkeypatch):
     assert main(["models", "fetch", "nope"]) == 2
 
 
+
+def test_models_broken_manifest_exits_2(capsys, tmp_path, monkeypatch):
+    from trailertagger.core.models import specs
+
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "broken.toml").write_text('id = "broken"\n', encoding="utf-8")
+    monkeypatch.setattr(specs, "builtin_manifest_dir", lambda: tmp_path / "manifests")
+    for action in ("list", "check"):
+        assert main(["models", action]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "broken.toml" in err and "[[files]]" in err
+
 def test_named_pipe_is_refused_not_read(capsys, tmp_path):
     """Opening a FIFO blocks until a writer appears; extract must refuse it at once."""
     fifo = tmp_path / "pipe.mp4"

@@ -59,6 +59,33 @@ def test_effnet_on_bbb_gives_one_sane_row_per_scene(effnet, real_clips):
     assert len(feats.labels) == 1000
 
 
+
+def test_folding_batchnorm_keeps_the_outputs():
+    """``fold_batchnorm`` (and the SAME padding done inside the convolution) give the same
+    embeddings and logits as the unfolded network, on an odd-sized input that needs
+    asymmetric padding."""
+    import copy
+
+    import torch
+
+    from trailertagger.core.extractors.image import build_effnet_lite0
+
+    torch.manual_seed(0)
+    model = build_effnet_lite0(10)
+    for m in model.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    folded = copy.deepcopy(model).fold_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 3, 225, 199)
+    with torch.inference_mode():
+        (emb, logits), (emb_f, logits_f) = model(x), folded(x)
+    torch.testing.assert_close(emb_f, emb, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logits_f, logits, rtol=1e-4, atol=1e-4)
+
 # ----------------------------------------------------------------------------- CLIP
 
 

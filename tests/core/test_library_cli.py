@@ -161,3 +161,19 @@ def test_train_from_library_cli(capsys) -> None:
     assert len(heads) == 1 and (heads[0] / "model.onnx").exists()
     code, _, err = run(capsys, "train", "--from-library", "--library", str(app_dirs().data / "x.db"))
     assert code == 2 and "only 0 corrected video(s)" in err
+
+
+def test_rerun_stale_queues_stale_and_unclassified_present_videos(films: Path, capsys) -> None:
+    """``rerun --stale``: videos never classified or with a stale automatic row; missing
+    videos are skipped, fresh ones are left alone."""
+    from trailertagger.core.library.schema import Job
+
+    with open_library(app_dirs().library_db) as lib, lib.session() as s:
+        head, _ = note_active_head(s, "m2", "v1", "onnx")  # every m1 row goes stale
+        store_predictions(s, s.get(Video, 1), head, {"Horror": 0.9})  # alien: fresh again
+        (films / "new.mp4").write_bytes(b"x")
+        new_id = new_video(s, str(films / "new.mp4"), 1, 1).id  # never classified
+    code, _, err = run(capsys, "rerun", "--all", "--stale", "--no-process")
+    assert code == 0 and "2 videos queued" in err
+    with open_library(app_dirs().library_db) as lib, lib.read() as s:
+        assert sorted(j.video_id for j in s.query(Job)) == [2, new_id]

@@ -233,6 +233,7 @@ def test_job_queries(lib: Library) -> None:
         assert [j.status for j in recent] == ["queued", "failed"]  # newest first
         assert recent[0].stages == ("extract", "classify") and recent[1].path == "/films/film 0.mp4"
         assert [j.error_reason for j in jobs(s, status="failed")] == ["cannot decode the video"]
+        assert jobs(s, limit=0) == [] and len(jobs(s, limit=None)) == 2  # 0 is none, not all
         assert job_counts(s) == {("failed", "extract"): 1, ("queued", "extract"): 1}
         assert job_history(s, recent[1].id) == [(5.0, "failed", "extract", "cannot decode the video")]
 

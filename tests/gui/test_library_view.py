@@ -86,3 +86,26 @@ def test_stale_filter_after_model_change(qtbot, lib) -> None:
     model.set_filter(LibraryFilter(stale=True))
     assert sorted(model.all_ids()) == sorted(ids)
     assert model.data(model.index(0, LibraryTableModel.STATUS)) == "ready (stale)"
+
+
+def test_refresh_reads_genre_states_only_for_pages_in_memory(qtbot, lib, monkeypatch) -> None:
+    ids = fill(lib, 2 * PAGE + 50)
+    model = LibraryTableModel(lib)
+    model.reload()
+    first, last = ids[0], ids[-1]
+    assert model.record(model.row_of(first)) is not None  # page 0 in memory, page 2 not
+    read: list[list[int]] = []
+    real = queries.iter_videos
+
+    def counting(s, q=None, **kw):  # noqa: ANN001, ANN202
+        recs = list(real(s, q, **kw))
+        read.append([r.id for r in recs])
+        return iter(recs)
+
+    monkeypatch.setattr(queries, "iter_videos", counting)
+    apply_changes(lib, [first, last], parse_changes(["+Western"]))
+    model.refresh_ids([first, last])
+    assert read == [[first]]  # the row on page 2 is read when it is shown
+    assert "Western" in model.record(model.row_of(first)).manual_on
+    monkeypatch.setattr(queries, "iter_videos", real)
+    assert "Western" in model.record(model.row_of(last)).manual_on

@@ -145,3 +145,30 @@ def test_cancel_selected_and_purge_missing(qtbot, make_window, lib) -> None:
     qtbot.waitUntil(lambda: win.model.rowCount() == 3, timeout=5000)
     assert ids[0] not in win.model.all_ids()
     assert lib.integrity_check() == []
+
+
+def test_folder_list_is_read_in_background_and_flags_missing_folders(qtbot, make_window, lib,
+                                                                     tmp_path: Path) -> None:
+    from trailertagger.core.jobs.watcher import add_watched_folder
+
+    here, gone = tmp_path / "here", tmp_path / "gone"
+    for folder in (here, gone):
+        folder.mkdir()
+        add_watched_folder(lib, folder)
+    gone.rmdir()  # e.g. an unmounted share
+    win = make_window(start=False)
+    qtbot.waitUntil(lambda: win.folder_list.count() == 2, timeout=5000)
+    texts = sorted(win.folder_list.item(i).text() for i in range(2))
+    assert texts == [f"{gone}  (not found)", str(here)]
+    assert sorted(win.folder_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(2)) \
+        == [str(gone), str(here)]
+
+
+def test_export_of_view_uses_the_applied_filter(qtbot, make_window, lib, tmp_path: Path) -> None:
+    fill(lib, 12)
+    win = make_window(start=False)
+    win.search.setText("film 00003")  # typed, not applied yet (the search waits 250 ms)
+    out = tmp_path / "view.json"
+    win.export("json", out)
+    qtbot.waitUntil(out.exists, timeout=5000)
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 12  # the 12 rows in view

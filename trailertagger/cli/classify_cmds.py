@@ -217,14 +217,9 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.from_library:
-        try:
-            from . import library_cmds
-        except ImportError:
-            library_cmds = None
-        handler = getattr(library_cmds, "train_from_library", None)
-        if handler is None:
-            raise ConfigError("training from the library is not available in this version")
-        return int(handler(args) or 0)
+        from .library_cmds import train_from_library
+
+        return train_from_library(args)
     from ..core.classify.runtime import activate_head
     from ..core.classify.train import TrainConfig, export_head, fit
 

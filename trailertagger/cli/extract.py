@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             "seconds": {k: round(v, 2) for k, v in result.timings.items()},
         })
     outer.close()
-    if failed and media_failed == len(videos):
+    if media_failed == len(videos):
         return MediaError.exit_code  # nothing could be read: the input is the problem
     return 1 if failed else 0
 

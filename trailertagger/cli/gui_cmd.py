@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from .common import add_library_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "be corrected by hand (Ctrl+Z undoes). Settings come from the TOML settings "
                     "file; closing the window or Ctrl-C stops workers and puts their jobs back "
                     "in the queue.")
-    p.add_argument("--library", type=Path, default=None, metavar="FILE",
-                   help="library database (default: library.sqlite3 in the user data folder)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes (default: [jobs] workers; 0 = in the app's process)")
     p.add_argument("--no-watch", action="store_true",
                    help="do not watch folders for changes (use File > Rescan)")
+    add_library_arg(p)
     p.set_defaults(func=run_gui)
 
 

@@ -301,10 +301,14 @@ def _failures(lib_path: Path, limit: int) -> list[dict[str, Any]]:
     lib = open_library(lib_path)
     try:
         with lib.read() as s:
-            return [{"job": j.id, "path": j.path, "stage": j.stage, "reason": j.error_reason}
-                    for j in queries.jobs(s, status="failed", limit=limit)]
+            return [_failure(j) for j in queries.jobs(s, status="failed", limit=limit)]
     finally:
         lib.close()
+
+
+def _failure(j: Any) -> dict[str, Any]:
+    """A failed job (a ``JobRecord``) as ``scan --json`` and ``status --json`` show it."""
+    return {"job": j.id, "path": j.path, "stage": j.stage, "reason": j.error_reason}
 
 
 # -- watch ----------------------------------------------------------------------------------------
@@ -411,8 +415,7 @@ def run_status(args: argparse.Namespace) -> int:
         "watched_folders": [p for _, p, _ in folders],
         "jobs": by_status, "active_by_stage": active_by_stage,
         "paused": paused, "stage_limits": {k: limits[k] for k in STAGES},
-        "failures": [{"job": j.id, "path": j.path, "stage": j.stage, "reason": j.error_reason}
-                     for j in failures],
+        "failures": [_failure(j) for j in failures],
     }
     if args.json:
         print(json.dumps(data, indent=2))
@@ -470,12 +473,15 @@ def run_rerun(args: argparse.Namespace) -> int:
                     ids.extend(found)
                 if unknown:
                     return _usage("not in the library (scan it first): " + ", ".join(unknown))
-            rows = s.execute(select(Video.id, Video.status, Video.path)
-                             .where(Video.id.in_(ids))).all()
-            ids = [i for i, st, _ in rows if st != VIDEO_MISSING]
-            gone = [(p, i in named) for i, st, p in rows if st == VIDEO_MISSING]
-            if args.stale:
-                ids = [i for i in ids if _is_stale(s, i)]
+            # never classified, or some automatic genre row is stale
+            stale = (Video.classified_head_id.is_(None) | queries.stale_clause()).label("stale")
+            ids = sorted(set(ids))
+            rows = [row for start in range(0, len(ids), queries.CHUNK)
+                    for row in s.execute(select(Video.id, Video.status, Video.path, stale).where(
+                        Video.id.in_(ids[start:start + queries.CHUNK]))).all()]
+            ids = [i for i, st, _, old in rows
+                   if st != VIDEO_MISSING and (old or not args.stale)]
+            gone = [(p, i in named) for i, st, p, _ in rows if st == VIDEO_MISSING]
         jobs = JobQueue(lib).enqueue(ids, PROCESS_PLAN if args.full else CLASSIFY_PLAN,
                                      profile=profile, reason="re-run requested")
     finally:
@@ -487,19 +493,6 @@ def run_rerun(args: argparse.Namespace) -> int:
               file=sys.stderr)
     code = 0 if args.no_process else _process(lib_path, args, cfg, "classifying")
     return code or (1 if any(was_named for _, was_named in gone) else 0)
-
-
-def _is_stale(s: Any, video_id: int) -> bool:
-    from sqlalchemy import select
-
-    from ..core.library.schema import SOURCE_AUTO, GenreAssignment, Video
-
-    v = s.get(Video, video_id)
-    if v is None or v.classified_head_id is None:
-        return True
-    return s.execute(select(GenreAssignment.id).where(
-        GenreAssignment.video_id == video_id, GenreAssignment.source == SOURCE_AUTO,
-        GenreAssignment.stale == True).limit(1)).first() is not None  # noqa: E712
 
 
 # -- jobs ----------------------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def _ids_query(where):  # noqa: ANN001, ANN201
 
 def _query(session, args: argparse.Namespace) -> tuple[Any, list[str]]:  # noqa: ANN001
     """The SELECT for the filter options, and the PATH arguments not in the library."""
-    from ..core.library.queries import video_query
+    from ..core.library.queries import stale_clause, video_query
 
     filters: dict[str, Any] = {"genres": _genres(args.genre), "text": args.search}
     if args.missing:
@@ -147,13 +147,7 @@ def _query(session, args: argparse.Namespace) -> tuple[Any, list[str]]:  # noqa:
         filters["where"], unknown = resolve_paths(session, args.paths)
     q = video_query(**filters)
     if args.stale:
-        from sqlalchemy import select
-
-        from ..core.library.schema import SOURCE_AUTO, GenreAssignment, Video
-
-        q = q.where(select(GenreAssignment.id).where(
-            GenreAssignment.video_id == Video.id, GenreAssignment.source == SOURCE_AUTO,
-            GenreAssignment.stale == True).exists())  # noqa: E712 (partial index)
+        q = q.where(stale_clause())
     return q, unknown
 
 
@@ -183,35 +177,19 @@ def cmd_tags(args: argparse.Namespace) -> int:
     with open_library_arg(args) as lib, lib.read() as s:
         q, unknown = _query(s, args)
         records = iter_videos(s, q, limit=args.limit)
-        try:
-            if args.json:
-                write_json(records, sys.stdout)
-            else:
-                n = 0
-                for rec in records:
-                    print(format_record(rec))
-                    n += 1
-                if n == 0 and not unknown:
-                    print("no videos match", file=sys.stderr)
-            sys.stdout.flush()
-        except BrokenPipeError:  # `trailertagger tags | head`: the reader had enough
-            _silence_stdout()
-            return 0
+        # `trailertagger tags | head`: a BrokenPipeError ends the command quietly in main()
+        if args.json:
+            write_json(records, sys.stdout)
+        else:
+            n = 0
+            for rec in records:
+                print(format_record(rec))
+                n += 1
+            if n == 0 and not unknown:
+                print("no videos match", file=sys.stderr)
+        sys.stdout.flush()
     _report_unknown(unknown)
     return 1 if unknown else 0
-
-
-def _silence_stdout() -> None:
-    """After a broken pipe, point stdout at devnull so the interpreter's final flush is quiet."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # not a real file (e.g. captured by a test)
-        pass
-    finally:
-        os.close(devnull)
 
 
 def split_set_items(items: list[str]) -> tuple[list[str], list[str]]:

@@ -79,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _silence_stdout() -> None:
     """After a broken pipe, point stdout at devnull so the interpreter's final flush is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
     except (OSError, ValueError):  # not a real file (e.g. captured by a test)
         pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,9 +16,9 @@ import json
 import sys
 from typing import Any
 
-from ..core.errors import ConfigError, ModelChecksumError, ModelMissingError
+from ..core.errors import ModelChecksumError, ModelMissingError
 from ..core.extractors import base as extractor_base
-from .common import progress_bar, settings
+from .common import model_store, progress_bar, settings
 
 EXIT_OK, EXIT_USAGE, EXIT_MODEL = 0, 2, 4
 
@@ -70,12 +70,6 @@ def _usage(p: argparse.ArgumentParser) -> int:
     return EXIT_USAGE
 
 
-def _store(cfg: dict[str, Any] | None = None, **kwargs: Any):
-    from ..core.models.store import ModelStore
-
-    return ModelStore.from_config(cfg or settings(), **kwargs)
-
-
 def _human(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -113,11 +107,7 @@ def describe(store, spec) -> dict[str, Any]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    try:
-        store = _store()
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    store = model_store()  # a broken manifest is a ConfigError: main reports it, exit 2
     specs = store.specs()
     bar = progress_bar(len(specs), "checking models", unit="model")
     rows = []
@@ -152,11 +142,7 @@ def required_models(store, profile: str) -> set[str]:
 
 def run_check(args: argparse.Namespace) -> int:
     cfg = settings()
-    try:
-        store = _store(cfg)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    store = model_store(cfg)
     known = {s.id for s in store.specs()}
     unknown = [i for i in args.ids if i not in known]
     if unknown:
@@ -209,7 +195,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_path(args: argparse.Namespace) -> int:
-    store = _store()
+    store = model_store()
     if not args.model:
         print(f"override: {store.override_dir or '(not set: [models] override_dir or TRAILERTAGGER_MODELS)'}")
         print(f"cache:    {store.cache_dir}")
@@ -245,7 +231,9 @@ def run_fetch(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
-    store = _store(progress=progress)
+    from ..core.models.store import ModelStore
+
+    store = ModelStore.from_config(settings(), progress=progress)
     try:
         store.spec(args.model)
     except ModelMissingError as err:

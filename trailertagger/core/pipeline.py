@@ -265,7 +265,7 @@ def torch_threads(n: int) -> Iterator[None]:
     """torch's intra-op thread count set to ``n`` for the block, then restored: the
     setting is process-wide, and whatever runs after extraction in the same process (a
     training run, say) should get the machine back.  Extractors that size their own pools
-    (ONNX Runtime, CTranslate2) read it at load time (``extractors.asr.cpu_threads``)."""
+    (ONNX Runtime, CTranslate2) read it at load time (``extractors.base.cpu_threads``)."""
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is part of the extract extra

@@ -20,10 +20,8 @@ from .main_window import APP, ORG, MainWindow
 def make_bridge(lib: Any, cfg: dict[str, Any], workers: int | None = None,
                 watch: bool = True) -> JobBridge:
     """The bridge for ``lib`` with the ``[jobs]``/``[extract]`` settings of ``cfg``."""
-    opts = PoolOptions.from_config(cfg, workers=workers)
-    jobs = cfg.get("jobs", {})
-    minutes = float(jobs.get("rescan_minutes", 30) or 0)
-    opts.settle_seconds = float(jobs.get("settle_seconds", 2.0))
+    opts = PoolOptions.from_config(cfg, workers=workers)  # reads [jobs] settle_seconds too
+    minutes = float(cfg.get("jobs", {}).get("rescan_minutes", 30) or 0)
     return JobBridge(lib, opts, watch=watch, settle_seconds=opts.settle_seconds,
                      rescan_seconds=minutes * 60 or None,
                      profile=str(cfg.get("extract", {}).get("profile", "default")))

@@ -3,8 +3,8 @@
 Why one object: the worker pool, the folder watcher and short interactive tasks all report
 from threads that must never touch a widget.  Everything they say comes through here and is
 re-emitted as a Qt signal on the GUI thread (a signal emitted from another thread is queued
-to the receiver's thread), so widgets only ever see ``jobEvent``, ``scanEvent`` and
-``task callbacks`` on their own thread.
+to the receiver's thread), so widgets only ever see ``jobEvent``, ``taskError`` and
+task callbacks on their own thread.
 
 * ``run_task(func, callback, on_error)``: Picard's pattern.  ``func`` runs on a small pool
   (one thread: interactive writes such as corrections stay in the order the user made them
@@ -29,9 +29,10 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from ..core.jobs import events as ev
 from ..core.jobs.queue import CLASSIFY_PLAN, JobQueue, active_job_ids
-from ..core.jobs.watcher import FolderWatcher, ScanResult
+from ..core.jobs.watcher import FolderWatcher
 from ..core.jobs.worker import PoolOptions, WorkerPool
 from ..core.library.db import Library
+from ..core.library.queries import CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,7 @@ class _Runnable(QRunnable):
 class JobBridge(QObject):
     """Owns pool + watcher of one window; core events in, Qt signals out (GUI thread)."""
 
-    jobEvent = Signal(object)  # ev.JobEvent, delivered on the GUI thread
-    scanFinished = Signal(object)  # ScanResult of a watcher batch that queued jobs
+    jobEvent = Signal(object)  # ev.JobEvent (a watcher batch arrives as SCAN), GUI thread
     taskError = Signal(str)  # a background task failed without its own handler
     _posted = Signal(object, object)  # (callable, argument): run on the GUI thread
     _event = Signal(object)
@@ -112,9 +112,6 @@ class JobBridge(QObject):
         with self._task_lock:
             return self._pending_tasks > 0
 
-    def wait_tasks(self, msecs: int = 30000) -> bool:
-        return self._tasks.waitForDone(msecs)
-
     @Slot(object, object)
     def _run_posted(self, func: Callable[[Any], None], arg: Any) -> None:
         func(arg)
@@ -124,7 +121,8 @@ class JobBridge(QObject):
 
     # -- processing -------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the workers (and the watcher); jobs left running by a crash are re-queued."""
+        """Start the workers (and, as a background task, the watcher); jobs left running by
+        a crash are re-queued."""
         if self.started:
             return
         self.started = True
@@ -136,24 +134,24 @@ class JobBridge(QObject):
                                                    name="tt-gui-inline", daemon=True)
             self._inline_thread.start()
         if self.watch:
-            self._start_watcher(initial_scan=True)
+            # off the GUI thread: OS notifications are set up by walking every watched tree
+            self.run_task(lambda: self._start_watcher(initial_scan=True))
 
     def _start_watcher(self, initial_scan: bool) -> None:
+        def started(polling: bool) -> FolderWatcher:
+            return FolderWatcher(
+                self.lib, settle_seconds=self.settle_seconds, rescan_seconds=self.rescan_seconds,
+                profile=self.profile, bus=self.bus, on_change=lambda _result: self.wake(),
+                polling=polling).start(initial_scan=initial_scan)
+
         with self._watcher_lock:
             if self._stop.is_set():
                 return
-            self.watcher = FolderWatcher(
-                self.lib, settle_seconds=self.settle_seconds, rescan_seconds=self.rescan_seconds,
-                profile=self.profile, bus=self.bus, on_change=self._watcher_changed)
             try:
-                self.watcher.start(initial_scan=initial_scan)
+                self.watcher = started(polling=False)
             except OSError as err:  # e.g. the inotify limit: poll instead
                 log.warning("cannot watch with OS notifications (%s); polling", err)
-                self.watcher = FolderWatcher(
-                    self.lib, settle_seconds=self.settle_seconds,
-                    rescan_seconds=self.rescan_seconds, profile=self.profile, bus=self.bus,
-                    on_change=self._watcher_changed, polling=True)
-                self.watcher.start(initial_scan=initial_scan)
+                self.watcher = started(polling=True)
 
     def restart_watcher(self) -> None:
         """Watch the current folder list (after a folder was added or removed).  Blocking:
@@ -165,10 +163,6 @@ class JobBridge(QObject):
         if old is not None:
             old.stop()
         self._start_watcher(initial_scan=False)
-
-    def _watcher_changed(self, result: ScanResult) -> None:  # watcher thread
-        self.scanFinished.emit(result)
-        self.wake()
 
     def wake(self) -> None:
         """New work was queued: tell the workers now instead of at their next poll."""
@@ -224,8 +218,8 @@ class JobBridge(QObject):
         """Cancel the active jobs of these videos (queued now, running at their next step)."""
         with self.lib.read() as s:
             jobs: list[int] = []
-            for start in range(0, len(video_ids), 900):
-                jobs.extend(active_job_ids(s, video_ids[start:start + 900]).values())
+            for start in range(0, len(video_ids), CHUNK):
+                jobs.extend(active_job_ids(s, video_ids[start:start + CHUNK]).values())
         return self.queue.cancel(jobs) if jobs else 0
 
     def rescan(self) -> None:

@@ -159,15 +159,16 @@ class LibraryTableModel(QAbstractTableModel):
         if not present:
             return
         few = len(present) <= PAGE  # many (a correction on 10,000 rows): pages reload lazily
+        # genre states only for rows on a page in memory; the others are read when shown
+        shown = [vid for vid in present if self._index[vid] // PAGE in self._pages] if few else []
         light: dict[int, Row] = {}
         records: dict[int, VideoRecord] = {}
         with self.lib.read() as s:
             for start in range(0, len(present), CHUNK):
                 part = present[start:start + CHUNK]
                 light.update((r[0], Row(*r)) for r in s.execute(self._light_query(part)).all())
-                if few:
-                    records.update((r.id, r) for r in queries.iter_videos(
-                        s, queries.video_query(ids=part)))
+            if shown:  # at most PAGE ids: one query
+                records = {r.id: r for r in queries.iter_videos(s, queries.video_query(ids=shown))}
         rows = []
         for vid in present:
             n = self._index[vid]

@@ -10,6 +10,7 @@ burst of events costs one refresh.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,37 @@ from .detail import DetailPanel, GenreChipDelegate
 from .library_model import LibraryFilter, LibraryTableModel, genre_counts
 
 ORG, APP = "trailertagger", "trailertagger"
-_CHUNK = 900
+
+
+class BackgroundRead:
+    """A read for the window that runs on the bridge's task thread, one at a time: asked
+    for again while it runs, it runs once more when it is back, so the newest state is
+    shown and a burst of requests costs two reads.  ``show(result)`` runs on the GUI thread."""
+
+    def __init__(self, window: MainWindow, read: Callable[[], Any],
+                 show: Callable[[Any], None]) -> None:
+        self.window, self.read, self.show = window, read, show
+        self.running = self.again = False
+
+    def __call__(self) -> None:
+        if self.window._closing:
+            return
+        if self.running:
+            self.again = True
+            return
+        self.running = True
+        self.window.bridge.run_task(self.read, self._done, lambda _err: self._back())
+
+    def _done(self, result: Any) -> None:
+        self._back()
+        if not self.window._closing:
+            self.show(result)
+
+    def _back(self) -> None:
+        self.running = False
+        if self.again and not self.window._closing:
+            self.again = False
+            self()
 
 
 class CorrectionCommand(QUndoCommand):
@@ -109,12 +140,12 @@ class MainWindow(QMainWindow):
         self._reload_pending = False
         self._batch_done = 0
         self._closing = False
-        self._counting = self._count_again = False
-        self._status_reading = self._status_again = False
+        self._read_counts = BackgroundRead(self, lambda: genre_counts(lib), self._show_genre_counts)
+        self._read_status = BackgroundRead(self, self._status_now, self._show_status)
+        self._read_folders = BackgroundRead(self, self._folders_now, self._show_folders)
         self._build()
         self._actions()
         bridge.jobEvent.connect(self.on_job_event)
-        bridge.scanFinished.connect(lambda _r: self.schedule_reload())
         bridge.taskError.connect(self.report_error)
         self._refresh_timer = QTimer(self, singleShot=True, interval=250)
         self._refresh_timer.timeout.connect(self._apply_refresh)
@@ -307,21 +338,10 @@ class MainWindow(QMainWindow):
         positive row, so after start-up it runs in the background, one at a time."""
         if sync:
             self._show_genre_counts(genre_counts(self.lib))
-            return
-        if self._counting:
-            self._count_again = True
-            return
-        self._counting = True
-        self.bridge.run_task(lambda: genre_counts(self.lib), self._show_genre_counts,
-                             lambda _err: self._show_genre_counts(None))
+        else:
+            self._read_counts()
 
-    def _show_genre_counts(self, counts: dict[str, int] | None) -> None:
-        self._counting = False
-        if self._count_again and not self._closing:
-            self._count_again = False
-            self.refresh_genre_counts()
-        if counts is None or self._closing:
-            return
+    def _show_genre_counts(self, counts: dict[str, int]) -> None:
         self.genre_list.blockSignals(True)
         for i in range(self.genre_list.count()):
             item = self.genre_list.item(i)
@@ -424,12 +444,18 @@ class MainWindow(QMainWindow):
         self.bridge.run_task(lambda: remove_watched_folder(self.lib, path), done)
 
     def refresh_folders(self) -> None:
+        """The watched folders, read in the background: a folder on an unmounted network
+        share can take seconds to say it is not there."""
+        self._read_folders()
+
+    def _folders_now(self) -> list[tuple[str, bool]]:
+        return [(path, os.path.isdir(path)) for _, path, _rec in watched_folder_paths(self.lib)]
+
+    def _show_folders(self, folders: list[tuple[str, bool]]) -> None:
         self.folder_list.clear()
-        for _, path, _rec in watched_folder_paths(self.lib):
-            item = QListWidgetItem(path)
+        for path, found in folders:
+            item = QListWidgetItem(path if found else f"{path}  (not found)")
             item.setData(Qt.ItemDataRole.UserRole, path)
-            if not os.path.isdir(path):
-                item.setText(f"{path}  (not found)")
             self.folder_list.addItem(item)
 
     def rescan(self) -> None:
@@ -511,7 +537,7 @@ class MainWindow(QMainWindow):
     def export(self, fmt: str, dest: Path | None = None) -> None:
         """Export the selected videos (or, with none selected, every video in view)."""
         ids = self.selected_ids()
-        flt = self.current_filter()
+        flt = self.model.filter  # what the view shows (a search being typed is not applied yet)
         if fmt in ("csv", "json") and dest is None:
             name, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}",
                                                   f"trailertagger.{fmt}", f"{fmt.upper()} (*.{fmt})")
@@ -521,8 +547,8 @@ class MainWindow(QMainWindow):
 
         def records(s: Any) -> Any:
             if ids:
-                for i in range(0, len(ids), _CHUNK):
-                    yield from queries.iter_videos(s, queries.video_query(ids=ids[i:i + _CHUNK]))
+                for i in range(0, len(ids), queries.CHUNK):
+                    yield from queries.iter_videos(s, queries.video_query(ids=ids[i:i + queries.CHUNK]))
             else:
                 yield from queries.iter_videos(s, queries.video_query(**flt.query_kwargs()))
 
@@ -589,29 +615,13 @@ class MainWindow(QMainWindow):
     def refresh_status(self) -> None:
         """Queue and library counts for the status bar, read in the background (the counts
         scan indexes that grow with the library; the GUI thread only shows the result)."""
-        if self._closing:
-            return
-        if self._status_reading:
-            self._status_again = True  # show the newest state once this read is back
-            return
-        self._status_reading = True
+        self._read_status()
 
-        def work() -> tuple[dict[tuple[str, str], int], Any, bool]:
-            with self.lib.read() as s:
-                return queries.job_counts(s), queries.counts(s), self.bridge.is_paused()
-
-        def failed(_err: BaseException) -> None:
-            self._status_reading = False
-
-        self.bridge.run_task(work, self._show_status, failed)
+    def _status_now(self) -> tuple[dict[tuple[str, str], int], Any, bool]:
+        with self.lib.read() as s:
+            return queries.job_counts(s), queries.counts(s), self.bridge.is_paused()
 
     def _show_status(self, result: tuple[dict[tuple[str, str], int], Any, bool]) -> None:
-        self._status_reading = False
-        if self._closing:
-            return
-        if self._status_again:
-            self._status_again = False
-            self.refresh_status()
         jc, c, paused = result
         by: dict[str, int] = {}
         for (status, _stage), n in jc.items():

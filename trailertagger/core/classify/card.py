@@ -78,16 +78,26 @@ class HeadCard:
         return card
 
 
+def write_json_atomic(path: Path, obj: Any, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON atomically: a same-folder temp file renamed over ``path``, so a
+    reader never sees half a file (the temp file is removed if writing fails)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".json.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(obj), fh, indent=indent, allow_nan=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def save_card(card: HeadCard, head_dir: Path) -> Path:
     """Write ``card.json`` atomically (a half-written card would make the head unloadable)."""
     head_dir = Path(head_dir)
     head_dir.mkdir(parents=True, exist_ok=True)
-    path = head_dir / CARD_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".card-", suffix=".json", dir=head_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(_jsonable(card.to_dict()), fh, indent=2, sort_keys=False, allow_nan=False)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(head_dir / CARD_FILE, card.to_dict())
 
 
 def load_card(head_dir: Path) -> HeadCard:

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..features.types import FeatureSet
-from ..genres import GENRE_INDEX, GENRES
+from ..genres import GENRES
+from .datasets import labels_vector
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,7 @@ SCRIPTS: tuple[Script, ...] = (
 
 
 def labels_matrix(scripts: tuple[Script, ...] = SCRIPTS) -> np.ndarray:
-    y = np.zeros((len(scripts), len(GENRES)), dtype=np.float32)
-    for i, s in enumerate(scripts):
-        for g in s.genres:
-            y[i, GENRE_INDEX[g]] = 1.0
-    return y
+    return np.array([labels_vector(s.genres) for s in scripts], dtype=np.float32).reshape(-1, len(GENRES))
 
 
 def make_clips(folder: Path, scripts: tuple[Script, ...] = SCRIPTS) -> list[Path]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -132,12 +133,16 @@ def canonical_genres(names: Sequence[str], unknown: str = "skip-row") -> tuple[t
     return tuple(g for g in GENRES if g in known), bad
 
 
-def _open_csv(path: Path) -> tuple[csv.DictReader, object]:
+def _open_csv(path: Path) -> csv.DictReader:
+    """A reader over the whole label file, read at once (label files are small); a file that
+    cannot be read or is not UTF-8 is a ``ConfigError`` naming it."""
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by caller
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as err:
         raise ConfigError(f"cannot read label file {path}: {err}") from err
-    return csv.DictReader(fh), fh
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err}); save the label file as UTF-8") from err
+    return csv.DictReader(io.StringIO(text, newline=""))
 
 
 def read_seed_labels(path: Path, unknown: str = "skip-row") -> tuple[list[LabelledItem], LoadReport]:
@@ -148,45 +153,44 @@ def read_seed_labels(path: Path, unknown: str = "skip-row") -> tuple[list[Labell
     """
     path = Path(path)
     report = LoadReport(str(path))
-    reader, fh = _open_csv(path)
+    reader = _open_csv(path)
     items: list[LabelledItem] = []
     first_row: dict[str, int] = {}
-    with fh:  # type: ignore[attr-defined]
+    try:  # the header is read here too: a broken one is a csv.Error like any other row
         cols = [c.strip() for c in (reader.fieldnames or [])]
         if "youtube_id" not in cols or "genres" not in cols:
             raise ConfigError(f"{path}: not a seed label file; need columns {', '.join(SEED_COLUMNS)}"
                               f" (found: {', '.join(cols) or 'none'})")
         reader.fieldnames = cols
-        try:
-            for rec in reader:
-                row = reader.line_num
-                report.rows += 1
-                key = (rec.get("youtube_id") or "").strip()
-                if not key:
-                    report.add(row, "", "no youtube_id")
+        for rec in reader:
+            row = reader.line_num
+            report.rows += 1
+            key = (rec.get("youtube_id") or "").strip()
+            if not key:
+                report.add(row, "", "no youtube_id")
+                continue
+            if key in first_row:
+                report.add(row, key, f"duplicate youtube_id (first at row {first_row[key]}); skipped")
+                continue
+            first_row[key] = row
+            try:
+                names = parse_genre_literal(rec.get("genres") or "")
+            except ValueError as err:
+                report.add(row, key, str(err))
+                continue
+            genres, bad = canonical_genres(names)
+            if bad:
+                report.add(row, key, f"unknown genre(s) {', '.join(map(repr, bad))}"
+                           + ("" if unknown == "drop" and genres else "; row skipped"))
+                if unknown != "drop":
                     continue
-                if key in first_row:
-                    report.add(row, key, f"duplicate youtube_id (first at row {first_row[key]}); skipped")
-                    continue
-                first_row[key] = row
-                try:
-                    names = parse_genre_literal(rec.get("genres") or "")
-                except ValueError as err:
-                    report.add(row, key, str(err))
-                    continue
-                genres, bad = canonical_genres(names)
-                if bad:
-                    report.add(row, key, f"unknown genre(s) {', '.join(map(repr, bad))}"
-                               + ("" if unknown == "drop" and genres else "; row skipped"))
-                    if unknown != "drop":
-                        continue
-                if not genres:
-                    if not bad:
-                        report.add(row, key, "no genres")
-                    continue
-                items.append(LabelledItem(key, genres, row, (rec.get("title") or "").strip()))
-        except csv.Error as err:
-            raise ConfigError(f"{path}: CSV broken near line {reader.line_num}: {err}") from err
+            if not genres:
+                if not bad:
+                    report.add(row, key, "no genres")
+                continue
+            items.append(LabelledItem(key, genres, row, (rec.get("title") or "").strip()))
+    except csv.Error as err:
+        raise ConfigError(f"{path}: CSV broken near line {reader.line_num}: {err}") from err
     report.kept = len(items)
     return items, report
 
@@ -196,40 +200,39 @@ def read_simple_labels(path: Path, root: Path | None = None) -> tuple[list[Label
     path = Path(path)
     root = Path(root) if root is not None else path.parent
     report = LoadReport(str(path))
-    reader, fh = _open_csv(path)
+    reader = _open_csv(path)
     items: list[LabelledItem] = []
     first_row: dict[str, int] = {}
-    with fh:  # type: ignore[attr-defined]
+    try:
         cols = [c.strip().lower() for c in (reader.fieldnames or [])]
         if "path" not in cols or "genres" not in cols:
             raise ConfigError(f"{path}: need columns path,genres (found: {', '.join(cols) or 'none'})")
         reader.fieldnames = cols
-        try:
-            for rec in reader:
-                row = reader.line_num
-                report.rows += 1
-                rel = (rec.get("path") or "").strip()
-                if not rel:
-                    report.add(row, "", "no path")
-                    continue
-                video = Path(rel) if Path(rel).is_absolute() else root / rel
-                key = str(video)
-                if key in first_row:
-                    report.add(row, rel, f"duplicate path (first at row {first_row[key]}); skipped")
-                    continue
-                first_row[key] = row
-                names = [g for g in (rec.get("genres") or "").split("|") if g.strip()]
-                genres, bad = canonical_genres(names)
-                if bad:
-                    report.add(row, rel, f"unknown genre(s) {', '.join(map(repr, bad))}; row skipped")
-                    continue
-                if not genres:
-                    report.add(row, rel, "no genres")
-                    continue
-                split = _SPLIT_ALIASES.get((rec.get("split") or "").strip().lower(), "")
-                items.append(LabelledItem(rel, genres, row, video_path=video, split=split))
-        except csv.Error as err:
-            raise ConfigError(f"{path}: CSV broken near line {reader.line_num}: {err}") from err
+        for rec in reader:
+            row = reader.line_num
+            report.rows += 1
+            rel = (rec.get("path") or "").strip()
+            if not rel:
+                report.add(row, "", "no path")
+                continue
+            video = Path(rel) if Path(rel).is_absolute() else root / rel
+            key = str(video)
+            if key in first_row:
+                report.add(row, rel, f"duplicate path (first at row {first_row[key]}); skipped")
+                continue
+            first_row[key] = row
+            names = [g for g in (rec.get("genres") or "").split("|") if g.strip()]
+            genres, bad = canonical_genres(names)
+            if bad:
+                report.add(row, rel, f"unknown genre(s) {', '.join(map(repr, bad))}; row skipped")
+                continue
+            if not genres:
+                report.add(row, rel, "no genres")
+                continue
+            split = _SPLIT_ALIASES.get((rec.get("split") or "").strip().lower(), "")
+            items.append(LabelledItem(rel, genres, row, video_path=video, split=split))
+    except csv.Error as err:
+        raise ConfigError(f"{path}: CSV broken near line {reader.line_num}: {err}") from err
     report.kept = len(items)
     return items, report
 

@@ -23,7 +23,8 @@ import numpy as np
 from ..features.types import FeatureSet
 from ..genres import GENRES
 from .batching import Arrays
-from .metrics import per_genre_ap, precision_recall, summary
+from .card import _jsonable
+from .metrics import macro_map, per_genre_ap, precision_recall, summary
 
 Item = FeatureSet | Arrays
 Predictor = Callable[[Sequence[Item]], np.ndarray]
@@ -73,8 +74,6 @@ class EvalReport:
         return asdict(self)
 
     def write_json(self, path: Path) -> None:
-        from .card import _jsonable
-
         Path(path).write_text(json.dumps(_jsonable(self.to_dict()), indent=2), encoding="utf-8")
 
     def write_csv(self, path: Path) -> None:
@@ -165,7 +164,7 @@ def evaluate(predict: Predictor, items: Sequence[Item], labels: np.ndarray,
         if progress:
             progress(f"without {name}")
         dropped = predict([drop_modality(it, name) for it in items])
-        mm = summary(y, dropped)["macro_map"]
+        mm = macro_map(y, dropped)
         ablation.append({"modality": name, "present": sum(_present(it, name) for it in items),
                          "macro_map": mm, "delta": mm - metrics["macro_map"]})
     return EvalReport(head_name, len(items), metrics, per_genre, ablation, constant)

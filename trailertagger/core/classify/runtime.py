@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import numpy as np
 from ..features.types import FeatureSet
 from ..genres import GENRES
 from .batching import Arrays, arrays_from_featureset, pack_batch
-from .card import CARD_FILE, MODEL_FILE, HeadCard, load_card
+from .card import CARD_FILE, MODEL_FILE, HeadCard, load_card, write_json_atomic
 
 if TYPE_CHECKING:
     from ..models.store import ModelStore
@@ -232,10 +230,7 @@ def activate_head(dirs: AppDirs, head_dir: Path | str | None) -> Path | None:
             rel = str(target.resolve().relative_to(heads.resolve()))
         except ValueError:
             rel = str(target.resolve())
-    fd, tmp = tempfile.mkstemp(prefix=".active-", suffix=".json", dir=heads)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"head": rel}, fh)
-    os.replace(tmp, heads / ACTIVE_FILE)
+    write_json_atomic(heads / ACTIVE_FILE, {"head": rel}, indent=None)
     return target
 
 

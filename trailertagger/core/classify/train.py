@@ -44,7 +44,7 @@ from torch import nn
 from .. import genres as _genres
 from ..features.types import FeatureSet
 from .batching import DEFAULT_MAX_LEN, Arrays, ModalitySpec, as_arrays, pack_batch, sample_indices
-from .card import HeadCard, ModalityProvenance, save_card
+from .card import HeadCard, ModalityProvenance, save_card, write_json_atomic
 from .metrics import macro_map, summary, tune_thresholds
 from .models import GenreModel, ModelConfig, build_model, count_parameters, to_tensors
 
@@ -311,14 +311,6 @@ def _schedule(total: int, warmup: int) -> Callable[[int], float]:
     return f
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    from .card import _jsonable
-
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=2), encoding="utf-8")
-    tmp.replace(path)
-
-
 # ----------------------------------------------------------------------------- fit
 
 
@@ -375,8 +367,8 @@ def fit(train: Sequence[Sample], val: Sequence[Sample], cfg: TrainConfig | None 
             best_state = state.get("best_model")
             history = json.loads(state["history"])
             log.info("resumed %s at epoch %d", ckpt_dir, start_epoch)
-        _write_json(ckpt_dir / TRAIN_CONFIG, cfg.to_dict())
-        _write_json(ckpt_dir / MODEL_CONFIG, mcfg.to_dict())
+        write_json_atomic(ckpt_dir / TRAIN_CONFIG, cfg.to_dict())
+        write_json_atomic(ckpt_dir / MODEL_CONFIG, mcfg.to_dict())
 
     log.info("training %s head (%d parameters) on %d videos, validating on %d, device %s%s",
              cfg.model, count_parameters(model), len(train), len(val), device,
@@ -460,7 +452,7 @@ def fit(train: Sequence[Sample], val: Sequence[Sample], cfg: TrainConfig | None 
     )
     if ckpt_dir is not None:
         torch.save(model.state_dict(), ckpt_dir / BEST_WEIGHTS)
-        _write_json(ckpt_dir / RESULT_FILE, result.summary_dict())
+        write_json_atomic(ckpt_dir / RESULT_FILE, result.summary_dict())
     return result
 
 

@@ -42,6 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..extractors.image_clip import EMBED_DIM as CLIP_DIM
+from ..extractors.image_clip import MODEL_ID as CLIP_MODEL_ID
+from ..extractors.text_embed import MODEL_ID as TEXT_MODEL_ID
 from ..features.types import FeatureSet, ModalityFeatures
 from ..genres import GENRES
 
@@ -66,8 +69,6 @@ STOP_TAGS = frozenset({"speech", "music", "silence", "inside, small room", "insi
                        "sound effect", "narration, monologue", "conversation", "male speech, man speaking",
                        "female speech, woman speaking", "static", "hum", "mains hum", "white noise"})
 TEXT_WORDS_FULL = 15  # a transcript this long counts fully; shorter ones proportionally
-CLIP_MODEL_ID = "clip-vit-b32"
-CLIP_DIM = 512
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,14 @@ def _neutral_scores(protos: np.ndarray, sentences: np.ndarray) -> np.ndarray:
     sims = _normalise(sentences) @ protos.T  # [S, 21]
     z = (sims - sims.mean(1, keepdims=True)) / np.maximum(sims.std(1, keepdims=True), 1e-6)
     return z.mean(0)
+
+
+def _genre_prototypes(vecs: np.ndarray, owner: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised mean embedding per genre (``owner[i]`` is row ``i``'s genre index), and the
+    neutral z-scores of those same description embeddings."""
+    owner_arr = np.asarray(owner)
+    protos = _normalise(np.stack([vecs[owner_arr == gi].mean(0) for gi in range(len(GENRES))]))
+    return protos, _neutral_scores(protos, vecs)
 
 
 def top_tags(mod: ModalityFeatures, k: int = TOP_TAGS) -> list[str]:
@@ -204,36 +213,29 @@ class ZeroShotHead:
             for s in per_genre.get(g) or genre_descriptions().facets["story"][g]:
                 sentences.append(s)
                 owner.append(gi)
-        vecs = embed(sentences)
-        owner_arr = np.array(owner)
-        protos = _normalise(np.stack([vecs[owner_arr == gi].mean(0) for gi in range(len(GENRES))]))
-        return protos, _neutral_scores(protos, vecs)
+        return _genre_prototypes(embed(sentences), owner)
 
     def _clip_text(self) -> Any:
-        """CLIP text prototypes per genre, or None when CLIP cannot be used here."""
+        """CLIP text prototypes per genre, or None when CLIP cannot be used here.
+
+        The text tower is the one of the extractor that made the ``clip`` frame embeddings
+        (same weights, loaded the same strict, pickle-free way).
+        """
         if self._clip is not None:
             return self._clip or None
         try:
-            import open_clip  # type: ignore[import-not-found]
-            import torch
+            from ..extractors.image_clip import OpenClipExtractor
 
-            res = self.store.resolve(CLIP_MODEL_ID)
-            model, _, _ = open_clip.create_model_and_transforms("ViT-B-32", pretrained=str(res.path))
-            tokenizer = open_clip.get_tokenizer("ViT-B-32")
-            model.eval()
+            clip = OpenClipExtractor()
+            clip.load(self.store, self.device)
             per_genre = self.desc.facets["clip"]
             prompts, owner = [], []
             for gi, g in enumerate(GENRES):
                 for s in per_genre.get(g) or [f"a scene from a {g.lower()} movie"]:
                     prompts.append(f"a still from a movie: {s}")
                     owner.append(gi)
-            with torch.no_grad():
-                vecs = model.encode_text(tokenizer(prompts)).float().numpy()
-            vecs = _normalise(vecs)
-            owner_arr = np.array(owner)
-            protos = _normalise(np.stack([vecs[owner_arr == gi].mean(0) for gi in range(len(GENRES))]))
-            self._clip = (protos, _neutral_scores(protos, vecs))
-        except Exception as err:  # noqa: BLE001 - ImportError, ModelMissingError, bad weights
+            self._clip = _genre_prototypes(clip.embed_texts(prompts), owner)  # L2-normalised rows
+        except Exception as err:  # noqa: BLE001 - ModelMissingError (no open_clip/weights), bad weights
             log.warning("CLIP features present but CLIP text prompts unavailable (%s); "
                         "scoring without them", err)
             self._clip = False
@@ -247,7 +249,7 @@ class ZeroShotHead:
         if not texts:
             return None, "", 0
         words = sum(len(t.split()) for t in texts)
-        if mod.model_id == "minilm-l6-v2" and mod.dim == self._embedder.dim and mod.length == len(mod.texts or []):
+        if mod.model_id == TEXT_MODEL_ID and mod.dim == self._embedder.dim and mod.length == len(mod.texts or []):
             vec = np.asarray(mod.values, dtype=np.float64)[[i for i, t in enumerate(mod.texts or [])
                                                              if t and t.strip()]].mean(0)
         else:
@@ -323,10 +325,12 @@ class ZeroShotHead:
 
     # ------------------------------------------------------------------ GenreHead
 
+    def _probs(self, scores: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(_logit(self.priors) + TEMPERATURE * scores)))
+
     def probabilities(self, fs: FeatureSet) -> np.ndarray:
         """``[21]`` probabilities in GENRES order."""
-        s, _ = self.scores(fs)
-        return 1.0 / (1.0 + np.exp(-(_logit(self.priors) + TEMPERATURE * s)))
+        return self._probs(self.scores(fs)[0])
 
     def predict(self, fs: FeatureSet) -> dict[str, float]:
         return dict(zip(GENRES, map(float, self.probabilities(fs)), strict=True))
@@ -337,6 +341,6 @@ class ZeroShotHead:
     def explain(self, fs: FeatureSet, top: int = 3) -> str:
         """One line: the top genres and the evidence they rest on."""
         s, desc = self.scores(fs)
-        probs = 1.0 / (1.0 + np.exp(-(_logit(self.priors) + TEMPERATURE * s)))
+        probs = self._probs(s)
         best = ", ".join(f"{GENRES[i]} {probs[i]:.2f}" for i in np.argsort(-probs)[:top])
         return f"{best} (from {desc.summary()})"

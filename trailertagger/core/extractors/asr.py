@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,7 +31,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, cpu_threads
+from .text_embed import MODEL_ID as TEXT_MODEL_ID
+from .text_embed import get_text_embedder
 
 if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
@@ -44,17 +45,6 @@ log = logging.getLogger(__name__)
 ASR_RATE = 16000
 DEFAULT_MODEL = "whisper-tiny-en"
 EMBED_DIM = 384
-
-
-def cpu_threads() -> int:
-    """Threads for native runtimes: torch's setting (the pipeline sets it from
-    ``extract.threads``) so every extractor honours the same knob."""
-    try:
-        import torch
-
-        return max(1, int(torch.get_num_threads()))
-    except ImportError:  # pragma: no cover - torch is part of the extract extra
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -97,7 +87,7 @@ class FasterWhisperExtractor(ExtractorBase):
     modality: ClassVar[str] = "asr"
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=ASR_RATE)
-    model_ids: ClassVar[tuple[str, ...]] = (DEFAULT_MODEL, "minilm-l6-v2")
+    model_ids: ClassVar[tuple[str, ...]] = (DEFAULT_MODEL, TEXT_MODEL_ID)
 
     def __init__(self, model_id: str = DEFAULT_MODEL, beam_size: int = 1) -> None:
         super().__init__()
@@ -119,8 +109,6 @@ class FasterWhisperExtractor(ExtractorBase):
                 "speech recognition needs the faster-whisper package: "
                 "pip install 'trailertagger[extract]'"
             ) from err
-        from .text_embed import get_text_embedder
-
         res = store.resolve(self.asr_model_id)
         model_dir = Path(res.path)
         if model_dir.is_file():

@@ -44,8 +44,7 @@ import numpy as np
 
 from ..errors import ModelMissingError
 from ..paths import app_dirs
-from .asr import cpu_threads
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, cpu_threads
 from .logmel import YAMNET_RATE, yamnet_patches
 from .music import proto_fields
 

@@ -9,6 +9,7 @@ named list of extractor names (``default`` runs offline on weights shipped in pa
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,17 @@ class Extractor(Protocol):
 
     def provenance(self) -> dict[str, str]:
         """{"model_id": ..., "weights_sha256": ...} of the weights actually loaded."""
+
+
+def cpu_threads() -> int:
+    """Threads for native runtimes (ONNX Runtime, CTranslate2): torch's setting, which the
+    pipeline sets from ``extract.threads``, so every extractor honours the same knob."""
+    try:
+        import torch
+
+        return max(1, int(torch.get_num_threads()))
+    except ImportError:  # pragma: no cover - torch is part of the extract extra
+        return max(1, os.cpu_count() or 1)
 
 
 class ExtractorBase:

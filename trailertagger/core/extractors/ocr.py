@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelMissingError
-from .asr import cpu_threads
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, cpu_threads
+from .text_embed import MODEL_ID as TEXT_MODEL_ID
+from .text_embed import get_text_embedder
 
 if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
@@ -87,12 +88,6 @@ def dedupe_lines(lines: list[TextLine], merge_ratio: float = 0.8, min_chars: int
     return kept
 
 
-def default_threads() -> int:
-    """Threads for OCR's ONNX sessions: the process-wide setting the pipeline makes
-    (``extract.threads``, one per lane by default), like every other extractor."""
-    return cpu_threads()
-
-
 class _OcrBase(ExtractorBase):
     """Shared part: per-frame reading is backend-specific, dedupe and embedding are not."""
 
@@ -112,8 +107,6 @@ class _OcrBase(ExtractorBase):
         return EMBED_DIM
 
     def _set_provenance(self, res: Any, store: ModelStore, device: str) -> None:
-        from .text_embed import get_text_embedder
-
         self._embedder = get_text_embedder(store, device)
         self.ocr_sha256 = res.sha256
         self.model_id = f"{res.model_id}+{self._embedder.model_id}"
@@ -154,7 +147,7 @@ class RapidOcrExtractor(_OcrBase):
 
     name = "ocr.rapidocr"
     version = "1"
-    model_ids = (PPOCR_ID, "minilm-l6-v2")
+    model_ids = (PPOCR_ID, TEXT_MODEL_ID)
 
     def __init__(self, min_confidence: float = 0.5, det_max_side: int = 640, merge_ratio: float = 0.8,
                  min_chars: int = 2, threads: int = 0) -> None:
@@ -211,7 +204,7 @@ class EasyOcrExtractor(_OcrBase):
 
     name = "ocr.easyocr"
     version = "1"
-    model_ids = (EASYOCR_ID, "minilm-l6-v2")
+    model_ids = (EASYOCR_ID, TEXT_MODEL_ID)
 
     def __init__(self, min_confidence: float = 0.5, merge_ratio: float = 0.8, min_chars: int = 2) -> None:
         super().__init__(min_confidence, merge_ratio, min_chars)

@@ -232,12 +232,6 @@ class JobQueue:
                 job.message = message
             return HeartbeatReply(cancel=bool(job.cancel_requested), lost=False)
 
-    def _owned(self, s: Session, job_id: int, owner: str | None) -> Job:
-        job = s.get(Job, job_id)
-        if job is None or job.status != JOB_RUNNING or (owner is not None and job.owner != owner):
-            raise LostJob(f"job {job_id} is no longer owned by {owner}")
-        return job
-
     # -- finishing a stage -----------------------------------------------------------------
     def complete_stage(self, job_id: int, owner: str | None, next_plan: Sequence[str] | None = None,
                        message: str | None = None) -> bool:
@@ -246,28 +240,28 @@ class JobQueue:
         Returns True when the whole job is done.
         """
         with self.lib.session() as s:
-            job = self._owned(s, job_id, owner)
+            job = owned_in(s, job_id, owner)
             return complete_stage_in(s, job, next_plan, message)
 
     def restart(self, job_id: int, owner: str | None, plan: Sequence[str], reason: str,
                 delay: float = 0.0, count_attempt: bool = False) -> None:
         """Put a running job back in the queue with a new plan (e.g. the file changed)."""
         with self.lib.session() as s:
-            job = self._owned(s, job_id, owner)
+            job = owned_in(s, job_id, owner)
             _requeue(s, job, reason, plan=plan, delay=delay, count_attempt=count_attempt)
 
     def release(self, job_id: int, owner: str | None, reason: str = "worker stopped") -> None:
         """Give a running job back untouched (pool shutting down): not an attempt."""
         with self.lib.session() as s:
             try:
-                job = self._owned(s, job_id, owner)
+                job = owned_in(s, job_id, owner)
             except LostJob:
                 return
             _requeue(s, job, reason, count_attempt=False)
 
     def fail(self, job_id: int, owner: str | None, reason: str, detail: str | None = None) -> None:
         with self.lib.session() as s:
-            job = self._owned(s, job_id, owner)
+            job = owned_in(s, job_id, owner)
             fail_in(s, job, reason, detail)
 
     def mark_cancelled(self, job_id: int, owner: str | None, reason: str = "cancelled by user") -> None:
@@ -400,6 +394,14 @@ class JobQueue:
 # -- helpers usable inside an existing transaction ----------------------------------------
 def _event(s: Session, job_id: int, event: str, stage: str | None, message: str | None) -> None:
     s.add(JobEventRow(job_id=job_id, time=now(), event=event, stage=stage, message=message))
+
+
+def owned_in(s: Session, job_id: int, owner: str | None) -> Job:
+    """The running job ``job_id`` held by ``owner`` (None: by anyone); else ``LostJob``."""
+    job = s.get(Job, job_id)
+    if job is None or job.status != JOB_RUNNING or (owner is not None and job.owner != owner):
+        raise LostJob(f"job {job_id} is no longer owned by {owner}")
+    return job
 
 
 def enqueue_in(s: Session, video_id: int, plan: Sequence[str] = PROCESS_PLAN, *,

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import MediaError, TrailerTaggerError
 from ..features.types import FeatureSet
-from ..library import identity
+from ..library import identity, queries
 from ..library.classification import (
     active_head_key,
     note_active_head,
@@ -47,12 +47,10 @@ from ..library.classification import (
 )
 from ..library.db import Library, now
 from ..library.schema import (
-    SOURCE_AUTO,
     VIDEO_MISSING,
     VIDEO_PENDING,
     VIDEO_READY,
     FeatureCacheEntry,
-    GenreAssignment,
     Job,
     JobEventRow,
     Video,
@@ -61,6 +59,7 @@ from . import events as ev
 from .queue import (
     CLASSIFY,
     EXTRACT,
+    HOST,
     PROBE,
     PROCESS_PLAN,
     ClaimedJob,
@@ -68,6 +67,7 @@ from .queue import (
     LostJob,
     complete_stage_in,
     fail_in,
+    owned_in,
 )
 
 log = logging.getLogger(__name__)
@@ -368,9 +368,7 @@ def _classification_current(s: Session, video: Video) -> bool:
     head = register_head(s, *key)
     if video.classified_head_id != head.id:
         return False
-    stale = s.execute(select(GenreAssignment.id).where(
-        GenreAssignment.video_id == video.id, GenreAssignment.source == SOURCE_AUTO,
-        GenreAssignment.stale == True).limit(1)).first()  # noqa: E712
+    stale = s.execute(select(Video.id).where(Video.id == video.id, queries.stale_clause())).first()
     return stale is None
 
 
@@ -473,12 +471,13 @@ def _predict(head: Any, fs: FeatureSet) -> dict[str, float]:
                           f"{type(err).__name__}: {err}", traceback.format_exc()) from None
 
 
-def _store(s: Session, video: Video, head: Any, probs: dict[str, float]) -> None:
+def _store(s: Session, video: Video, head: Any, probs: dict[str, float]) -> list[str]:
+    """Record ``head``'s predictions for ``video``; returns the genres that are on."""
     head_row, stale = note_active_head(s, str(head.model_id), str(getattr(head, "version", "") or ""),
                                        str(getattr(head, "kind", "") or ""))
     if stale:
         log.info("head changed to %s: %d auto rows marked stale", head.model_id, stale)
-    store_predictions(s, video, head_row, probs, dict(getattr(head, "thresholds", {}) or {}))
+    return store_predictions(s, video, head_row, probs, dict(getattr(head, "thresholds", {}) or {}))
 
 
 # -- classify ------------------------------------------------------------------------------------
@@ -512,10 +511,7 @@ def stage_classify(ctx: StageContext, job: ClaimedJob, report: Callable[..., Non
         assert video is not None
         if video.content_hash != v.content_hash:
             raise Restart("the file changed while it was being classified")
-        _store(s, video, head, probs)
-        on = [a.genre for a in s.execute(select(GenreAssignment).where(
-            GenreAssignment.video_id == video.id, GenreAssignment.source == SOURCE_AUTO,
-            GenreAssignment.positive == True)).scalars()]  # noqa: E712
+        on = _store(s, video, head, probs)
         return None, f"{head.model_id}: {', '.join(on) or 'no genre above threshold'}"
 
     return apply
@@ -551,7 +547,7 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
             raise StageFailed(f"unknown stage {job.stage!r}")
         apply = func(ctx, job, report)
         with ctx.lib.session() as s:
-            job_row = _owned(s, job, ctx.owner)
+            job_row = owned_in(s, job.id, ctx.owner)
             next_plan, message = apply(s, job_row)
             done = complete_stage_in(s, job_row, next_plan, message)
         log.debug("job %s stage %s done%s: %s", job.id, job.stage, " (job done)" if done else "",
@@ -566,7 +562,7 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
             return event(ev.REQUEUED, reason)
         try:
             with ctx.lib.session() as s:
-                job_row = _owned(s, job, ctx.owner)
+                job_row = owned_in(s, job.id, ctx.owner)
                 if err.missing:
                     video = s.get(Video, job_row.video_id)
                     if video is not None:
@@ -625,14 +621,5 @@ def _moved_meanwhile(lib: Library, job: ClaimedJob) -> bool:
     return path is not None and path != job.path and os.path.isfile(path)
 
 
-def _owned(s: Session, job: ClaimedJob, owner: str) -> Job:
-    row = s.get(Job, job.id)
-    if row is None or row.status != "running" or row.owner != owner:
-        raise LostJob(f"job {job.id} is no longer owned by {owner}")
-    return row
-
-
 def owner_name(index: int | str) -> str:
-    from .queue import HOST
-
     return f"{HOST}:{os.getpid()}:{index}"

@@ -222,6 +222,16 @@ def mark_gone(s: Session, paths: Iterable[str], reason: str = "file not found") 
     return [r.path for r in rows]
 
 
+def _ingest_batches(lib: Library, files: Sequence[str], result: ScanResult,
+                    progress: Callable[[int, int], None] | None = None, **kwargs: Any) -> None:
+    """``ingest_files`` over ``files``, ``BATCH`` files per write transaction, into ``result``."""
+    for i in range(0, len(files), BATCH):
+        with lib.session() as s:
+            result.merge(ingest_files(s, files[i:i + BATCH], **kwargs))
+        if progress is not None:
+            progress(min(i + BATCH, len(files)), len(files))
+
+
 def scan_folder(lib: Library, folder: Path | str, *, recursive: bool = True,
                 profile: str = "default", settle_seconds: float = 0.0,
                 progress: Callable[[int, int], None] | None = None,
@@ -232,12 +242,8 @@ def scan_folder(lib: Library, folder: Path | str, *, recursive: bool = True,
     folders = watched_folder_paths(lib)
     files = walk_videos(root, recursive)
     result = ScanResult()
-    for i in range(0, len(files), BATCH):
-        with lib.session() as s:
-            result.merge(ingest_files(s, files[i:i + BATCH], folders=folders, profile=profile,
-                                      settle_seconds=settle_seconds, defer=defer))
-        if progress is not None:
-            progress(min(i + BATCH, len(files)), len(files))
+    _ingest_batches(lib, files, result, progress, folders=folders, profile=profile,
+                    settle_seconds=settle_seconds, defer=defer)
     present = set(files)
     with lib.session() as s:
         known = [v.path for v in identity.rows_under(s, root)
@@ -520,11 +526,8 @@ class FolderWatcher:
                     result.missing.extend(mark_gone(s, gone, "file deleted"))
         for d in dirs:
             if os.path.isdir(d):  # a folder created or moved in: what is in it is new
-                files = walk_videos(d)
-                for i in range(0, len(files), BATCH):
-                    with self.lib.session() as s:
-                        result.merge(ingest_files(s, files[i:i + BATCH], folders=self._folders,
-                                                  profile=self.profile))
+                _ingest_batches(self.lib, walk_videos(d), result, folders=self._folders,
+                                profile=self.profile)
             else:
                 with self.lib.session() as s:
                     rows = [v.path for v in identity.rows_under(s, d) if v.status != VIDEO_MISSING]

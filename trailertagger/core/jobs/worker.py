@@ -35,9 +35,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..library.db import Library, get_meta, open_library
-from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job, Video
+from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job
 from . import events as ev
-from .queue import CLASSIFY, DEFAULT_LIMITS, EXTRACT, PAUSED_KEY, PROBE, STAGES, JobQueue
+from .queue import CLASSIFY, DEFAULT_LIMITS, EXTRACT, HOST, PAUSED_KEY, PROBE, STAGES, JobQueue
 from .stages import DEFAULT_SERVICES, StageContext, load_services, owner_name, run_claimed
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ class WorkerPool:
         ev_w.close()
         ctl_r.close()
         w = _Worker(index, proc, ev_r, ctl_w)
-        w.owner = f"{_host()}:{proc.pid}:{index}"
+        w.owner = f"{HOST}:{proc.pid}:{index}"
         self._workers[index] = w
 
     def stop(self, timeout: float | None = None) -> None:
@@ -635,14 +635,3 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:  # pragma: no cover - in 
     """The pool terminates a worker that does not stop in time: exit through Python, so
     transactions roll back and multiprocessing cleans up (no leaked-semaphore warnings)."""
     raise SystemExit(128 + signum)
-
-
-def _host() -> str:
-    from .queue import HOST
-
-    return HOST
-
-
-def video_path(lib: Library, video_id: int) -> str | None:
-    with lib.read() as s:
-        return s.execute(select(Video.path).where(Video.id == video_id)).scalar()

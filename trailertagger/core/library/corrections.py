@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import TrailerTaggerError
 from ..genres import normalize_genre
 from .db import Library, now
+from .queries import CHUNK
 from .schema import SOURCE_MANUAL, GenreAssignment
 
 ADD, REMOVE, CLEAR = "+", "-", "="
-_CHUNK = 900  # ids per IN (...) query, below every SQLite build's variable limit
 
 
 class CorrectionError(TrailerTaggerError):
@@ -65,42 +65,19 @@ class Edit:
     changed: int = 0
 
 
-def _manual_row(session: Session, video_id: int, genre: str) -> GenreAssignment | None:
-    return session.execute(
-        select(GenreAssignment).where(GenreAssignment.video_id == video_id,
-                                      GenreAssignment.genre == genre,
-                                      GenreAssignment.source == SOURCE_MANUAL)
-    ).scalar_one_or_none()
-
-
-def _set_row(session: Session, video_id: int, genre: str, rejected: bool | None,
-             created_at: float | None = None) -> None:
-    row = _manual_row(session, video_id, genre)
-    if rejected is None:
-        if row is not None:
-            session.delete(row)
-        return
-    if row is None:
-        session.add(GenreAssignment(video_id=video_id, genre=genre, source=SOURCE_MANUAL,
-                                    positive=not rejected, rejected=rejected, stale=False,
-                                    created_at=created_at or now()))
-    else:
-        row.rejected = rejected
-        row.positive = not rejected
-        row.created_at = created_at or now()
-
-
 def _manual_rows(session: Session, video_ids: Sequence[int],
-                 genres: set[str]) -> dict[tuple[int, str], GenreAssignment]:
-    """The manual rows of these videos and genres, keyed by (video, genre), read in chunks
-    (SQLite caps the number of bound parameters) instead of one query per video and genre."""
+                 genres: set[str] | None = None) -> dict[tuple[int, str], GenreAssignment]:
+    """The manual rows of these videos and genres (None: every genre), keyed by (video, genre),
+    read in chunks (SQLite caps the number of bound parameters) instead of one query per video
+    and genre."""
     rows: dict[tuple[int, str], GenreAssignment] = {}
-    wanted = sorted(genres)
-    for start in range(0, len(video_ids), _CHUNK):
-        for row in session.execute(select(GenreAssignment).where(
-                GenreAssignment.video_id.in_(video_ids[start:start + _CHUNK]),
-                GenreAssignment.genre.in_(wanted),
-                GenreAssignment.source == SOURCE_MANUAL)).scalars():
+    for start in range(0, len(video_ids), CHUNK):
+        q = select(GenreAssignment).where(
+            GenreAssignment.video_id.in_(video_ids[start:start + CHUNK]),
+            GenreAssignment.source == SOURCE_MANUAL)
+        if genres is not None:
+            q = q.where(GenreAssignment.genre.in_(sorted(genres)))
+        for row in session.execute(q).scalars():
             rows[(row.video_id, row.genre)] = row
     return rows
 
@@ -181,13 +158,9 @@ def undo(lib: Library, edit: Edit) -> None:
 def clear_all_manual(lib: Library, video_ids: Sequence[int]) -> Edit:
     """Forget every correction of these videos (the model decides again); undoable."""
     with lib.session() as s:
-        edit = Edit()
-        for vid in video_ids:
-            rows = s.execute(select(GenreAssignment).where(
-                GenreAssignment.video_id == vid, GenreAssignment.source == SOURCE_MANUAL)).scalars().all()
-            for r in rows:
-                edit.before.append(_RowState(vid, r.genre, bool(r.rejected), r.created_at))
-            edit.changed += len(rows)
-            s.execute(delete(GenreAssignment).where(GenreAssignment.video_id == vid,
-                                                    GenreAssignment.source == SOURCE_MANUAL))
+        rows = _manual_rows(s, list(dict.fromkeys(video_ids)))
+        edit = Edit([_RowState(vid, genre, bool(r.rejected), r.created_at)
+                     for (vid, genre), r in rows.items()], len(rows))
+        for r in rows.values():
+            s.delete(r)
         return edit

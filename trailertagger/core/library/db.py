@@ -315,10 +315,14 @@ def open_library(path: Path | str | None = None, *, migrate_schema: bool = True,
             migrate(path, busy_timeout=busy_timeout, backup=backup)
         lib = Library(path, busy_timeout=busy_timeout, lock_deadline=lock_deadline)
         if current is None:
-            with lib.session() as s:
-                if s.get(LibraryMeta, "library_id") is None:
-                    s.add(LibraryMeta(key="library_id", value=os.urandom(8).hex()))
-                    s.add(LibraryMeta(key="created_at", value=repr(now())))
+            try:
+                with lib.session() as s:
+                    if s.get(LibraryMeta, "library_id") is None:
+                        s.add(LibraryMeta(key="library_id", value=os.urandom(8).hex()))
+                        s.add(LibraryMeta(key="created_at", value=repr(now())))
+            except BaseException:  # e.g. locked: no engines left behind for the caller to leak
+                lib.close()
+                raise
     except (OSError, sqlite3.DatabaseError, exc.DatabaseError) as err:
         # not a database, a corrupt file, an unwritable folder: say which file, not a traceback
         if is_locked_error(err):

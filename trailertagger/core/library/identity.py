@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from .classification import mark_video_stale
 from .db import Library, now
+from .queries import CHUNK
 from .schema import (
     JOB_ACTIVE,
     SOURCE_MANUAL,
@@ -235,10 +236,6 @@ def copy_corrections(session: Session, src: Video, dst: Video) -> int:
     return n
 
 
-def exists(path: str | Path) -> bool:
-    return os.path.isfile(path)
-
-
 # -- the hash step -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class HashOutcome:
@@ -348,7 +345,7 @@ def purge_missing(lib: Library, video_ids: Sequence[int] | None = None) -> int:
             return int(s.execute(q.execution_options(synchronize_session=False)).rowcount or 0)
         ids = list(video_ids)
         n = 0
-        for start in range(0, len(ids), 900):  # below SQLite's bound-variable limit
-            part = q.where(Video.id.in_(ids[start:start + 900]))
+        for start in range(0, len(ids), CHUNK):
+            part = q.where(Video.id.in_(ids[start:start + CHUNK]))
             n += int(s.execute(part.execution_options(synchronize_session=False)).rowcount or 0)
         return n

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ..classify.datasets import labels_vector
 from ..errors import ConfigError
 from ..features.cache import FeatureCache
 from ..features.types import FeatureSet
@@ -138,10 +139,7 @@ def corrected_samples(lib: Library, cache: FeatureCache) -> tuple[list[Corrected
             if not any(m.length for m in fs.modalities.values()):
                 skipped.append((rec.path, "cached features are empty"))
                 continue
-            y = np.zeros(len(GENRES), dtype=np.float32)
-            for g in rec.genres:
-                y[GENRES.index(g)] = 1.0
-            samples.append(CorrectedSample(rec.id, rec.path, fs, y,
+            samples.append(CorrectedSample(rec.id, rec.path, fs, labels_vector(rec.genres),
                                            tuple(rec.manual_on) + tuple(rec.manual_off)))
     return samples, total, skipped
 

@@ -344,11 +344,13 @@ def _job_record(j: Job, path: str) -> JobRecord:
 
 def jobs(session: Session, *, status: str | Sequence[str] | None = None,
          limit: int | None = 100, newest_first: bool = True) -> list[JobRecord]:
+    """Jobs with their video's path; ``limit=None`` for all (0 means none, as the CLI's
+    ``--limit 0`` and ``status --failures 0`` ask)."""
     q = select(Job, Video.path).join(Video, Video.id == Job.video_id)
     if status:
         q = q.where(Job.status.in_([status] if isinstance(status, str) else list(status)))
     q = q.order_by(Job.updated_at.desc() if newest_first else Job.id, Job.id.desc())
-    if limit:
+    if limit is not None:
         q = q.limit(limit)
     return [_job_record(j, p) for j, p in session.execute(q).all()]
 
