@@ -172,3 +172,32 @@ def test_export_of_view_uses_the_applied_filter(qtbot, make_window, lib, tmp_pat
     win.export("json", out)
     qtbot.waitUntil(out.exists, timeout=5000)
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 12  # the 12 rows in view
+
+
+def test_steady_job_events_refresh_rows_during_the_burst(qtbot, make_window, lib,
+                                                         monkeypatch) -> None:
+    from PySide6.QtCore import QTimer
+
+    from trailertagger.core.jobs import events as ev
+
+    ids = fill(lib, 20)
+    win = make_window(start=False)
+    refreshed: list[int] = []
+    real = win.model.refresh_ids
+    monkeypatch.setattr(win.model, "refresh_ids", lambda vids: (refreshed.extend(vids), real(vids)))
+    sent = iter(ids)
+    during: list[int] = []
+
+    def send() -> None:  # a job finishes every 100 ms, e.g. a re-run of many videos
+        vid = next(sent, None)
+        if vid is None:
+            timer.stop()
+            during.append(len(refreshed))
+            return
+        win.on_job_event(ev.JobEvent(ev.DONE, video_id=vid, path=f"/films/{vid}.mp4"))
+
+    timer = QTimer(interval=100)
+    timer.timeout.connect(send)
+    timer.start()
+    qtbot.waitUntil(lambda: bool(during), timeout=10000)
+    assert during[0] >= 10  # rows were refreshed while events kept coming, not only after

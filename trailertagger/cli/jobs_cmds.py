@@ -135,9 +135,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # -- shared helpers ---------------------------------------------------------------------------
 def _pool_options(args: argparse.Namespace, cfg: dict[str, Any]):  # noqa: ANN202 - PoolOptions
+    """The ``[jobs]`` settings with ``--workers`` and (``watch``) ``--settle`` on top."""
     from ..core.jobs.worker import PoolOptions
 
-    return PoolOptions.from_config(cfg, workers=getattr(args, "workers", None))
+    return PoolOptions.from_config(cfg, workers=getattr(args, "workers", None),
+                                   settle_seconds=getattr(args, "settle", None))
 
 
 def _profile(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
@@ -319,10 +321,8 @@ def run_watch(args: argparse.Namespace) -> int:
 
     cfg = settings()
     profile = _profile(args, cfg)
-    jobs_cfg = cfg.get("jobs", {})
-    settle = float(args.settle if args.settle is not None else jobs_cfg.get("settle_seconds", 2.0))
     minutes = float(args.rescan_minutes if args.rescan_minutes is not None
-                    else jobs_cfg.get("rescan_minutes", 30))
+                    else cfg.get("jobs", {}).get("rescan_minutes", 30))
     bad = _bad_folders(args.folders)
     if bad:
         return _usage(bad)
@@ -334,7 +334,7 @@ def run_watch(args: argparse.Namespace) -> int:
         lib.close()
         return _usage("no folders to watch: name one (trailertagger watch DIR)")
     opts = _pool_options(args, cfg)
-    opts.settle_seconds = settle
+    settle = opts.settle_seconds
     pool = WorkerPool(lib.path, opts)
     bar = progress_bar(None, "watching", unit="video", leave=True)
     failed = [0]

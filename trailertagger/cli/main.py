@@ -9,6 +9,7 @@ Exit codes: 0 ok, 1 some items failed, 2 usage/config error, 3 media error, 4 mo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -79,13 +80,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _silence_stdout() -> None:
     """After a broken pipe, point stdout at devnull so the interpreter's final flush is quiet."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # not a real file (e.g. captured by a test)
-        pass
-    finally:
-        os.close(devnull)
+    with contextlib.suppress(OSError, ValueError):  # ValueError: not a real file (a test)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

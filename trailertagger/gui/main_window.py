@@ -4,7 +4,7 @@ Every write (correction, undo, folder scan, re-run, export) runs through
 ``JobBridge.run_task`` so the GUI thread never waits for the database's write lock or the
 file system; reads are cheap and run here (see ``library_model``).  Background progress
 arrives as ``JobBridge.jobEvent`` on the GUI thread and is coalesced by a short timer, so a
-burst of events costs one refresh.
+burst of events costs one refresh per 250 ms.
 """
 
 from __future__ import annotations
@@ -588,7 +588,9 @@ class MainWindow(QMainWindow):
             self._batch_done += 1
         if e.video_id is not None:
             self._dirty.add(e.video_id)
-        if e.kind != ev.PROGRESS or not self._refresh_timer.isActive():
+        # at most one refresh per 250 ms; an event never puts it off (a steady stream of
+        # events, e.g. a re-run of many videos, would keep the rows from updating)
+        if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
     def schedule_reload(self) -> None:

@@ -21,6 +21,15 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def _thresholds_ranked(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores sorted high to low, the index of each distinct score's last row (where a
+    threshold sits: tied scores form one), and the true positives at or above each."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    last = np.r_[np.nonzero(np.diff(s_sorted))[0], len(s_sorted) - 1]
+    return s_sorted, last, np.cumsum(y[order])[last].astype(np.float64)
+
+
 def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
     """AP of one label column; NaN when there is no positive."""
     y = np.asarray(y_true).reshape(-1) > 0.5
@@ -28,12 +37,7 @@ def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
     n_pos = int(y.sum())
     if n_pos == 0:
         return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    tp = np.cumsum(y_sorted)
-    # the last index of each run of tied scores is where a threshold sits
-    last = np.r_[np.nonzero(np.diff(s_sorted))[0], len(s_sorted) - 1]
-    tp_at = tp[last].astype(np.float64)
+    _, last, tp_at = _thresholds_ranked(y, s)
     precision = tp_at / (last + 1)
     recall = tp_at / n_pos
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
@@ -101,11 +105,7 @@ def best_f1_threshold(y_true: np.ndarray, probs: np.ndarray, default: float = 0.
     n_pos = int(y.sum())
     if n_pos == 0 or len(p) == 0:
         return default
-    order = np.argsort(-p, kind="mergesort")
-    ps, ys = p[order], y[order]
-    tp = np.cumsum(ys)
-    last = np.r_[np.nonzero(np.diff(ps))[0], len(ps) - 1]
-    tp_at = tp[last].astype(np.float64)
+    ps, last, tp_at = _thresholds_ranked(y, p)
     n_pred = last + 1
     f1 = 2 * tp_at / (n_pred + n_pos)
     below = np.r_[ps[last[:-1] + 1], ps[-1] - 1e-6]  # the next lower distinct score

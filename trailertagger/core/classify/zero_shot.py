@@ -216,13 +216,17 @@ class ZeroShotHead:
         return _genre_prototypes(embed(sentences), owner)
 
     def _clip_text(self) -> Any:
-        """CLIP text prototypes per genre, or None when CLIP cannot be used here.
+        """CLIP text prototypes per genre, or None when CLIP cannot be used here (tried once,
+        under the lock, so concurrent predictions never load CLIP twice)."""
+        with self._lock:
+            if self._clip is None:
+                self._clip = self._load_clip_text()
+        return self._clip or None
 
-        The text tower is the one of the extractor that made the ``clip`` frame embeddings
-        (same weights, loaded the same strict, pickle-free way).
-        """
-        if self._clip is not None:
-            return self._clip or None
+    def _load_clip_text(self) -> Any:
+        """``(prototypes, neutral z-scores)`` from the text tower of the extractor that made the
+        ``clip`` frame embeddings (same weights, loaded the same strict, pickle-free way), or
+        False when that is not possible."""
         try:
             from ..extractors.image_clip import OpenClipExtractor
 
@@ -234,13 +238,11 @@ class ZeroShotHead:
                 for s in per_genre.get(g) or [f"a scene from a {g.lower()} movie"]:
                     prompts.append(f"a still from a movie: {s}")
                     owner.append(gi)
-            self._clip = _genre_prototypes(clip.embed_texts(prompts), owner)  # L2-normalised rows
+            return _genre_prototypes(clip.embed_texts(prompts), owner)  # L2-normalised rows
         except Exception as err:  # noqa: BLE001 - ModelMissingError (no open_clip/weights), bad weights
             log.warning("CLIP features present but CLIP text prompts unavailable (%s); "
                         "scoring without them", err)
-            self._clip = False
-            return None
-        return self._clip
+            return False
 
     # ------------------------------------------------------------------ evidence
 

@@ -47,7 +47,7 @@ from ..features.types import FeatureSet
 from ..genres import GENRES
 from ..paths import AppDirs
 from .db import Library
-from .queries import iter_videos, video_query
+from .queries import find_videos
 
 log = logging.getLogger(__name__)
 
@@ -125,23 +125,22 @@ def corrected_samples(lib: Library, cache: FeatureCache) -> tuple[list[Corrected
     """The corrected, present videos whose features are cached; and the count and skips."""
     samples: list[CorrectedSample] = []
     skipped: list[tuple[str, str]] = []
-    total = 0
-    with lib.read() as s:
-        for rec in iter_videos(s, video_query(corrected=True, missing=False), order="id"):
-            total += 1
-            if not rec.content_hash:
-                skipped.append((rec.path, "never processed (no content hash)"))
-                continue
-            fs = cache.load(rec.content_hash)
-            if fs is None:
-                skipped.append((rec.path, "features not in the cache (process the video first)"))
-                continue
-            if not any(m.length for m in fs.modalities.values()):
-                skipped.append((rec.path, "cached features are empty"))
-                continue
-            samples.append(CorrectedSample(rec.id, rec.path, fs, labels_vector(rec.genres),
-                                           tuple(rec.manual_on) + tuple(rec.manual_off)))
-    return samples, total, skipped
+    with lib.read() as s:  # the records only: feature files are read after the transaction
+        recs = find_videos(s, corrected=True, missing=False, order="id")
+    for rec in recs:
+        if not rec.content_hash:
+            skipped.append((rec.path, "never processed (no content hash)"))
+            continue
+        fs = cache.load(rec.content_hash)
+        if fs is None:
+            skipped.append((rec.path, "features not in the cache (process the video first)"))
+            continue
+        if not any(m.length for m in fs.modalities.values()):
+            skipped.append((rec.path, "cached features are empty"))
+            continue
+        samples.append(CorrectedSample(rec.id, rec.path, fs, labels_vector(rec.genres),
+                                       tuple(rec.manual_on) + tuple(rec.manual_off)))
+    return samples, len(recs), skipped
 
 
 def harmonise_modalities(samples: Sequence[CorrectedSample],
