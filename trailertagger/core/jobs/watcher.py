@@ -518,12 +518,10 @@ class FolderWatcher:
         present = [p for p in ready if os.path.isfile(p)]
         gone = [p for p in ready if not os.path.exists(p)]
         result = ScanResult()
-        for i in range(0, max(len(present), 1), BATCH):
+        _ingest_batches(self.lib, present, result, folders=self._folders, profile=self.profile)
+        if gone:
             with self.lib.session() as s:
-                result.merge(ingest_files(s, present[i:i + BATCH], folders=self._folders,
-                                          profile=self.profile))
-                if i == 0 and gone:
-                    result.missing.extend(mark_gone(s, gone, "file deleted"))
+                result.missing.extend(mark_gone(s, gone, "file deleted"))
         for d in dirs:
             if os.path.isdir(d):  # a folder created or moved in: what is in it is new
                 _ingest_batches(self.lib, walk_videos(d), result, folders=self._folders,
