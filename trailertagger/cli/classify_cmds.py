@@ -176,6 +176,22 @@ def _pos_weight(text: str) -> str | float | None:
         raise ConfigError(f"--pos-weight expects auto, none or a number, got {text!r}") from err
 
 
+def train_config(args: argparse.Namespace):  # noqa: ANN201 - a TrainConfig
+    """The ``TrainConfig`` the ``train`` options describe (shared with ``--from-library``)."""
+    from ..core.classify.train import TrainConfig
+
+    default_len, per_len = _max_lens(args.max_len)
+    return TrainConfig(
+        model=args.model, d_model=args.d_model, layers=args.layers, heads=args.heads,
+        dropout=args.dropout, max_len=default_len, max_lens=per_len,
+        modalities=[m.strip() for m in args.modalities.split(",")] if args.modalities else None,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        pos_weight=_pos_weight(args.pos_weight), grad_clip=args.grad_clip,
+        modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
+        device=args.device, amp=args.amp, threads=args.threads, resume=not args.no_resume,
+    )
+
+
 class _TrainBar:
     """Turns ``fit``'s events into one tqdm bar with loss and validation mAP."""
 
@@ -221,7 +237,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         return train_from_library(args)
     from ..core.classify.runtime import activate_head
-    from ..core.classify.train import TrainConfig, export_head, fit
+    from ..core.classify.train import export_head, fit
 
     ds = _load_dataset(args)
     train, val = ds["trn"], ds["val"]
@@ -231,16 +247,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("warning: no validation videos: no early stopping, no tuned thresholds", file=sys.stderr)
     _materialise(train, "features (train)")
     _materialise(val, "features (val)")
-    default_len, per_len = _max_lens(args.max_len)
-    cfg = TrainConfig(
-        model=args.model, d_model=args.d_model, layers=args.layers, heads=args.heads,
-        dropout=args.dropout, max_len=default_len, max_lens=per_len,
-        modalities=[m.strip() for m in args.modalities.split(",")] if args.modalities else None,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        pos_weight=_pos_weight(args.pos_weight), grad_clip=args.grad_clip,
-        modality_dropout=args.modality_dropout, patience=args.patience, seed=args.seed,
-        device=args.device, amp=args.amp, threads=args.threads, resume=not args.no_resume,
-    )
+    cfg = train_config(args)
     dirs = _dirs()
     out = args.out or dirs.data / "training" / f"{args.model}-{datetime.now():%Y%m%d-%H%M%S}"
     cfg.checkpoint_dir = str(out)

@@ -314,11 +314,12 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def train_from_library(args: argparse.Namespace) -> int:
     """``train --from-library``: called by the ``train`` command (``classify_cmds``)."""
     try:
-        from ..core.classify.train import TrainConfig
-    except ImportError as err:  # torch is the "train" extra, not needed to tag videos
+        import torch  # noqa: F401 - the "train" extra, not needed to tag videos
+    except ImportError as err:
         raise ConfigError(f"training needs PyTorch ({err}); install trailertagger[train]") from None
     from ..core.library.personal_head import train_personal_head
     from ..core.paths import app_dirs
+    from .classify_cmds import train_config
 
     dirs = app_dirs()
 
@@ -332,31 +333,7 @@ def train_from_library(args: argparse.Namespace) -> int:
             print(f"warning: the current head cannot be loaded: {err}", file=sys.stderr)
             return None
 
-    max_len, max_lens = 150, {}
-    for v in getattr(args, "max_len", []) or []:
-        name, sep, n = v.rpartition("=")
-        try:
-            if sep:
-                max_lens[name.strip()] = int(n)
-            else:
-                max_len = int(n)
-        except ValueError:
-            raise ConfigError(f"--max-len expects N or MODALITY=N, got {v!r}") from None
-    pos_weight: Any = args.pos_weight
-    if pos_weight not in ("auto", "none"):
-        try:
-            pos_weight = float(pos_weight)
-        except ValueError:
-            raise ConfigError(f"--pos-weight expects auto, none or a number, got {pos_weight!r}") from None
-    cfg = TrainConfig(
-        model=args.model, d_model=args.d_model, layers=args.layers, heads=args.heads,
-        dropout=args.dropout, max_len=max_len, max_lens=max_lens,
-        modalities=[m.strip() for m in args.modalities.split(",")] if args.modalities else None,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, pos_weight=None if pos_weight == "none" else pos_weight,
-        grad_clip=args.grad_clip, modality_dropout=args.modality_dropout, seed=args.seed,
-        device=args.device, amp=args.amp, threads=args.threads,
-    )
+    cfg = train_config(args)
     with open_library_arg(args) as lib, progress_bar(None, "personal head", unit="fit") as bar:
         def progress(label: str, done: int, total: int) -> None:
             bar.total = total
