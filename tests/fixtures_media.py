@@ -18,8 +18,10 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from trailertagger.core.media.types import DecodedMedia, ProbeInfo, StreamInfo
 from trailertagger.devtools import mediagen
 
 CUTS_FPS = 24
@@ -99,3 +101,21 @@ def trailer(media_dir) -> tuple[Path, list[float]]:
 def trailer_clip(trailer) -> Path:
     """A short synthetic trailer: 2-4 s shots, title cards, speech over music."""
     return trailer[0]
+
+
+def audio_media(wave: np.ndarray, rate: int, name: str = "clip.wav") -> DecodedMedia:
+    """Decoded media holding only a mono soundtrack, for audio extractors tested on signals
+    made in the test (no container in between)."""
+    probe = ProbeInfo(path=name, size=0, mtime=0.0, duration=len(wave) / rate,
+                      streams=(StreamInfo("audio", "pcm_s16le", sample_rate=rate, channels=1),))
+    return DecodedMedia(probe=probe, frames=[], cuts=[], audio=wave.astype(np.float32), audio_rate=rate)
+
+
+@pytest.fixture(scope="session")
+def offline_store(tmp_path_factory):
+    """A model store with empty override and cache folders and downloads off: models resolve
+    from the installed packages only, as on a fresh offline machine."""
+    from trailertagger.core.models.store import ModelStore
+
+    root = tmp_path_factory.mktemp("store")
+    return ModelStore(override_dir=root / "override", cache_dir=root / "cache", allow_download=False)

@@ -8,18 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures_media import audio_media
 from trailertagger.core.extractors.asr import FasterWhisperExtractor, _ChunkMap
-from trailertagger.core.media.types import DecodedMedia, ProbeInfo, StreamInfo
 from trailertagger.devtools import mediagen
 
 RATE = 16000
 SECOND_SENTENCE = "Nobody knew what was waiting for them beyond the mountains."
-
-
-def audio_media(wave: np.ndarray, rate: int = RATE) -> DecodedMedia:
-    probe = ProbeInfo(path="speech.wav", size=0, mtime=0.0, duration=len(wave) / rate,
-                      streams=(StreamInfo("audio", "pcm_s16le", sample_rate=rate, channels=1),))
-    return DecodedMedia(probe=probe, frames=[], cuts=[], audio=wave.astype(np.float32), audio_rate=rate)
 
 
 def spoken(text: str) -> np.ndarray:
@@ -34,12 +28,9 @@ def onset(wave: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def asr(tmp_path_factory):
-    from trailertagger.core.models.store import ModelStore
-
-    root = tmp_path_factory.mktemp("store")
+def asr(offline_store):
     x = FasterWhisperExtractor()
-    x.load(ModelStore(override_dir=root / "override", cache_dir=root / "cache", allow_download=False))
+    x.load(offline_store)
     return x
 
 
@@ -57,7 +48,7 @@ def test_transcript_word_error_rate(asr, two_sentences):
     import jiwer
 
     wave, _ = two_sentences
-    feats = asr.extract(audio_media(wave))
+    feats = asr.extract(audio_media(wave, RATE))
     norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
                           jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
     reference = f"{mediagen.SPEECH_SENTENCE} {SECOND_SENTENCE}"
@@ -81,15 +72,15 @@ def test_segment_times_follow_the_speech(asr, two_sentences):
     assert starts == sorted(starts)
     for t in onsets:
         assert any(t - 0.8 <= s <= t + 0.3 for s in starts), (t, starts)
-    feats = asr.extract(audio_media(wave))
+    feats = asr.extract(audio_media(wave, RATE))
     np.testing.assert_allclose(feats.times, [s.start for s in segments], atol=1e-3)
 
 
 def test_silence_gives_an_empty_sequence(asr):
-    feats = asr.extract(audio_media(np.zeros(5 * RATE, np.float32)))
+    feats = asr.extract(audio_media(np.zeros(5 * RATE, np.float32), RATE))
     assert feats.length == 0 and feats.values.shape == (0, 384) and feats.texts == []
     quiet_noise = (np.random.default_rng(0).standard_normal(5 * RATE) * 1e-4).astype(np.float32)
-    assert asr.extract(audio_media(quiet_noise)).length == 0
+    assert asr.extract(audio_media(quiet_noise, RATE)).length == 0
 
 
 def test_chunk_map_puts_boundary_starts_in_the_next_chunk():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.signal import stft as scipy_stft
 
+from tests.fixtures_media import audio_media
 from trailertagger.core.errors import ModelMissingError
 from trailertagger.core.extractors import logmel
 from trailertagger.core.extractors.audio_tags import (
@@ -14,30 +15,15 @@ from trailertagger.core.extractors.audio_tags import (
     YamnetExtractor,
     onnx_scalar_initializers,
 )
-from trailertagger.core.media.types import DecodedMedia, ProbeInfo, StreamInfo
 from trailertagger.devtools import mediagen
 
 RATE = 16000
 
 
-def audio_media(wave: np.ndarray, rate: int) -> DecodedMedia:
-    probe = ProbeInfo(path="clip.wav", size=0, mtime=0.0, duration=len(wave) / rate,
-                      streams=(StreamInfo("audio", "pcm_s16le", sample_rate=rate, channels=1),))
-    return DecodedMedia(probe=probe, frames=[], cuts=[], audio=wave.astype(np.float32), audio_rate=rate)
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from trailertagger.core.models.store import ModelStore
-
-    root = tmp_path_factory.mktemp("store")
-    return ModelStore(override_dir=root / "override", cache_dir=root / "cache", allow_download=False)
-
-
-@pytest.fixture(scope="module")
-def yamnet(store):
+def yamnet(offline_store):
     x = YamnetExtractor()
-    x.load(store)
+    x.load(offline_store)
     return x
 
 
@@ -96,13 +82,13 @@ def test_patches_shapes_and_times():
 # ---------------------------------------------------------------- the model
 
 
-def test_quantization_params_read_without_onnx(store):
+def test_quantization_params_read_without_onnx(offline_store):
     """Our schema-less reader finds the same scale/zero point as the onnx package."""
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
 
-    path = store.resolve("yamnet").path
-    path = path / store.spec("yamnet").main if path.is_dir() else path
+    path = offline_store.resolve("yamnet").path
+    path = path / offline_store.spec("yamnet").main if path.is_dir() else path
     names = {"audio_scale", "audio_zero_point", "class_scores_scale", "class_scores_zero_point"}
     ours = onnx_scalar_initializers(path, names)
     model = onnx.load(str(path), load_external_data=False)
@@ -147,14 +133,14 @@ def test_empty_and_short_audio(yamnet):
     assert short.length == 1
 
 
-def test_half_second_hop_doubles_rows(store):
+def test_half_second_hop_doubles_rows(offline_store):
     x = YamnetExtractor(patch_hop_s=0.48)
-    x.load(store)
+    x.load(offline_store)
     feats = x.extract(audio_media(np.zeros(10 * RATE, np.float32), RATE))
     assert feats.length == 20
     assert top(feats.labels, feats.values.mean(axis=0), 1) == ["Silence"]
 
 
-def test_panns_missing_weights_is_a_clear_error(store):
+def test_panns_missing_weights_is_a_clear_error(offline_store):
     with pytest.raises(ModelMissingError, match="panns-cnn14"):
-        PannsExtractor().load(store)
+        PannsExtractor().load(offline_store)

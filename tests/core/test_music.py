@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures_media import audio_media
 from trailertagger.core.errors import ModelMissingError
 from trailertagger.core.extractors import logmel, music
-from trailertagger.core.media.types import DecodedMedia, ProbeInfo, StreamInfo
 from trailertagger.devtools import mediagen
 
 RATE = 16000
@@ -55,25 +55,11 @@ def reference_signal(seconds: float = 6.5) -> np.ndarray:
     return (0.15 * out / np.abs(out).max()).astype(np.float32)
 
 
-def audio_media(wave: np.ndarray, rate: int) -> DecodedMedia:
-    probe = ProbeInfo(path="clip.wav", size=0, mtime=0.0, duration=len(wave) / rate,
-                      streams=(StreamInfo("audio", "pcm_s16le", sample_rate=rate, channels=1),))
-    return DecodedMedia(probe=probe, frames=[], cuts=[], audio=wave.astype(np.float32), audio_rate=rate)
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    from trailertagger.core.models.store import ModelStore
-
-    root = tmp_path_factory.mktemp("store")
-    return ModelStore(override_dir=root / "override", cache_dir=root / "cache", allow_download=False)
-
-
-@pytest.fixture(scope="module")
-def tagger(store):
+def tagger(offline_store):
     x = music.MusicnnExtractor()
     try:
-        x.load(store)
+        x.load(offline_store)
     except ModelMissingError as err:
         pytest.skip(f"musicnn weights not installed (pip install --no-deps musicnn==0.1.0): {err}")
     return x
@@ -108,9 +94,9 @@ def test_log_mel_frames():
 # ---------------------------------------------------------------- real weights
 
 
-def test_checkpoint_reader(store):
+def test_checkpoint_reader(offline_store):
     try:
-        res = store.resolve(music.MODEL_ID)
+        res = offline_store.resolve(music.MODEL_ID)
     except ModelMissingError as err:
         pytest.skip(str(err))
     weights = music.read_tf_bundle(music._musicnn_dir(Path(res.path)))
