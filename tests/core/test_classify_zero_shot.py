@@ -58,8 +58,11 @@ def test_no_evidence_gives_the_prior(head, store) -> None:
     for g in GENRES:
         assert p[g] == pytest.approx(MOVIENET_PREVALENCE[g], abs=1e-6)
     assert isinstance(head, runtime.GenreHead)
-    assert head.kind == "zero-shot" and head.version.startswith("1-")
-    assert all(0 < t <= 0.5 for t in head.thresholds.values())
+    assert head.kind == "zero-shot" and head.version.startswith("2-")
+    # a decision needs more than the prior: every threshold is above its genre's base rate
+    assert all(MOVIENET_PREVALENCE[g] < t < 1 for g, t in head.thresholds.items())
+    d = head.predict_detail(FeatureSet("empty", 3.0))
+    assert d.on == [] and d.state == "weak evidence" and d.suggestions == []
 
 
 @pytest.mark.parametrize(("text", "genre"), [
@@ -168,3 +171,61 @@ def test_clip_prompt_path_with_a_stand_in_open_clip(head, store, monkeypatch, tm
     head._clip = None
     monkeypatch.setitem(sys.modules, "open_clip", None)
     assert head.predict(fs)["Western"] == pytest.approx(MOVIENET_PREVALENCE["Western"])
+
+
+def test_evidence_counts_in_proportion_to_its_amount(head) -> None:
+    """One alarm window in a long cartoon is not a full-size Crime signal (version 1 made it
+    69% Crime): the same tags with a tenth of the score mass move the log-odds a tenth."""
+    labels = ["Music", "Alarm clock", "Alarm", "Siren", "Bird"]
+    strong = _tags("audio", labels, {"Music": 0.5, "Alarm clock": 0.3, "Alarm": 0.2, "Siren": 0.2})
+    weak = _tags("audio", labels, {"Music": 0.5, "Alarm clock": 0.03, "Alarm": 0.02, "Siren": 0.02})
+    s_strong = head.scores(FeatureSet("s", 9.0, {"audio": strong}))[0]
+    s_weak = head.scores(FeatureSet("w", 9.0, {"audio": weak}))[0]
+    assert np.abs(s_weak).max() < 0.25 * np.abs(s_strong).max()
+    d = head.predict_detail(FeatureSet("w", 9.0, {"audio": weak}))
+    assert d.on == [] and d.state == "weak evidence"
+    for g in GENRES:  # thin evidence stays near the prior
+        assert abs(d.probs[g] - MOVIENET_PREVALENCE[g]) < 0.1
+
+
+def test_detail_emits_at_most_k_genres_with_explanations(store) -> None:
+    from trailertagger.core.classify.zero_shot import Calibration, calibration
+
+    base = calibration()
+    # a permissive rule shows the cap: every lifted genre qualifies, only k are emitted
+    loose = Calibration(dict(base.scale), 0.0, 0.0, "test")
+    text = ("The sheriff rode into the dusty frontier town with his six-shooter; the outlaws, the "
+            "aliens from the spaceship and the ghost in the haunted saloon waited for the showdown.")
+    fs = FeatureSet("v", 30.0, {"asr": _text(store, "asr", [text])})
+    for k in (1, 2, 3):
+        d = ZeroShotHead(store, max_genres=k, calib=loose).predict_detail(fs)
+        assert len(d.on) == k and d.state == "cold start"
+        for g in d.on:
+            assert "said: 'The sheriff rode" in d.explanations[g]
+    d = ZeroShotHead(store).predict_detail(fs)
+    assert len(d.on) <= 3 and "Western" in d.suggestions[:2]
+    assert d.explanations["Western"].startswith("said:")
+    with pytest.raises(ValueError, match="between 1 and 5"):
+        ZeroShotHead(store, max_genres=9)
+    assert ZeroShotHead(store, max_genres=2).version != ZeroShotHead(store).version
+
+
+def test_calibration_fit_recovers_a_planted_scale() -> None:
+    """The fit is maximum likelihood: labels drawn from a known scale give it back."""
+    from trailertagger.core.classify.zero_shot import SOURCES
+    from trailertagger.core.classify.zero_shot_calibration import fit_calibration, fit_scales
+
+    rng = np.random.default_rng(0)
+    priors = np.array([MOVIENET_PREVALENCE[g] for g in GENRES])
+    x = np.zeros((400, 21, len(SOURCES)))
+    x[:, :, 0] = rng.normal(0, 0.1, (400, 21))
+    x[:, :, 2] = rng.normal(0, 0.1, (400, 21))
+    true = np.zeros(len(SOURCES))
+    true[0], true[2] = 20.0, 0.0
+    z = np.log(priors / (1 - priors))[None] + x @ true
+    y = (rng.random((400, 21)) < 1 / (1 + np.exp(-z))).astype(float)
+    a = fit_scales(x, y, priors)
+    assert a[0] == pytest.approx(20.0, rel=0.25) and a[2] < 3.0 and a[1] == 0.0
+    doc = fit_calibration(x[:120], y[:120], priors)
+    assert doc["measured"]["cv_macro_map"] > doc["measured"]["prior_macro_map"]
+    assert 0.2 <= doc["threshold"] <= 0.8 and doc["borrowed_scale"]

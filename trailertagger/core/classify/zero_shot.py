@@ -15,16 +15,34 @@ extractors use (model store id ``minilm-l6-v2``; nothing else is loaded):
 * **clip** (only when ``clip`` features from ``clip-vit-b32`` are present and open-clip-torch is
   installed): CLIP frame embeddings against CLIP text prompts per genre.
 
-Each source is compared with the genre descriptions of its own facet ("sounds" descriptions are
-tag lists, "story" descriptions are sentences), giving 21 cosine similarities.  These are
-standardised across genres per source (a video with lots of text is not "more of every genre"),
-averaged over the sources present with fixed reliabilities, and shifted by the score each
-genre gets on average when any genre's description is the evidence (a *neutral* text), so that
-generic trailer talk moves nothing.  Probabilities are then ``sigmoid(logit(prior_g) + TEMPERATURE * score_g)``: a video
-without any evidence gets the genre's label frequency, and evidence moves it up or down.
+**Fusion: evidence moves probabilities in proportion to how much there is of it.**  Per
+source ``s`` and genre ``g`` the head computes ``d[s, g]``: the cosine similarity of the
+evidence to the genre's descriptions, minus the similarity a *neutral* description (any
+genre's) gets, centred over genres (a video with lots of text is not "more of every genre").
+It is *not* divided by its spread across genres (version 1 did that, which made a single
+alarm-clock window a full-size "Crime" signal).  Each source also has an *amount* ``m[s]`` in
+[0, 1]: how many words were said or shown (``TEXT_WORDS_FULL`` counts fully), how much score
+mass the top tags carry over the whole video (``TAG_MASS_FULL``), how many CLIP frames there
+are.  Then::
 
-Decision thresholds are ``min(0.5, 2 x prior)``: the probability of a rare genre rarely reaches
-0.5 from weak, label-free evidence, but doubling its base rate is a real signal.
+    logit p_g = logit(prior_g) + sum_s  scale_s * m[s] * d[s, g]
+
+``prior_g`` is the genre's label frequency in the seed's labelled trailers, so a video without
+evidence gets exactly the prior, and thin evidence stays close to it (shrunk toward the prior
+by construction).  ``scale_s`` says how many log-odds one unit of similarity from source ``s``
+is worth: it is *fitted*, not picked, on the project's labelled cold-start set
+(``coldstart_set``: clips made with espeak-ng, sox and PIL and run through the real extraction
+pipeline) by L2-regularised maximum likelihood (``zero_shot_calibration.fit_calibration``,
+reproducible with ``python -m trailertagger.devtools.calibrate_zero_shot``); the numbers, the
+method and the cross-validated quality live in ``resources/zero_shot_calibration.json``.
+
+**Decisions.**  A genre is emitted when its probability reaches the calibrated confidence
+``threshold`` *and* its evidence lifted it at least ``min_lift`` log-odds above the prior; at
+most ``max_genres`` (default 3, ``[classify] max_genres``, 1 to 5) are emitted, the most likely
+first.  Both numbers were chosen by cross-validated F1 on the same set.  Nothing qualifies:
+no genre, the video's state is ``weak evidence``; otherwise ``cold start``.  The ranked list
+(by lift over the prior) is kept as *suggestions*, and every emitted or suggested genre has a
+one-line explanation: the words, tags or classes that pushed it, with their share.
 """
 
 from __future__ import annotations
@@ -53,22 +71,52 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ZERO_SHOT_VERSION = "1"  # bump when the scoring changes
+ZERO_SHOT_VERSION = "2"  # bump when the scoring changes
 RESOURCE = "genres_zero_shot.json"
+CALIBRATION = "zero_shot_calibration.json"
 FACETS = ("story", "sounds", "imagery", "music", "clip")
-# How much each source counts when several are present (story evidence is the most specific).
-SOURCE_WEIGHT: dict[str, float] = {"asr": 1.0, "ocr": 0.7, "audio": 0.6, "image": 0.4,
-                                   "music": 0.4, "clip": 1.0}
+SOURCES = ("asr", "ocr", "audio", "image", "music", "clip")
 SOURCE_FACET: dict[str, str] = {"asr": "story", "ocr": "story", "audio": "sounds",
                                 "image": "imagery", "music": "music", "clip": "clip"}
-TEMPERATURE = 1.5
+SOURCE_NAME: dict[str, str] = {"asr": "said", "ocr": "on screen", "audio": "sounds",
+                               "image": "pictures", "music": "music", "clip": "CLIP frames"}
 TOP_TAGS = 8
+TAG_FLOOR = 0.01  # a tag whose mean score over the video is below this is not evidence
+TAG_MASS_FULL = 0.5  # top tags whose mean scores add up to this count fully; less, proportionally
+CLIP_FRAMES_FULL = 8
 # Tags present in nearly every trailer say nothing about its genre.
 STOP_TAGS = frozenset({"speech", "music", "silence", "inside, small room", "inside, large room or hall",
                        "outside, urban or manmade", "outside, rural or natural", "noise",
                        "sound effect", "narration, monologue", "conversation", "male speech, man speaking",
-                       "female speech, woman speaking", "static", "hum", "mains hum", "white noise"})
+                       "female speech, woman speaking", "static", "hum", "mains hum", "white noise",
+                       "speech synthesizer", "musical instrument"})
 TEXT_WORDS_FULL = 15  # a transcript this long counts fully; shorter ones proportionally
+DEFAULT_MAX_GENRES = 3
+MAX_GENRES_RANGE = (1, 5)
+N_SUGGESTIONS = 5
+
+STATE_COLD_START = "cold start"  # genres from the label-free head, above its calibrated confidence
+STATE_WEAK = "weak evidence"  # the label-free head found nothing it is confident about
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted on the labelled cold-start set (see the resource's ``_about``)."""
+
+    scale: dict[str, float]
+    threshold: float
+    min_lift: float
+    sha256: str
+    measured: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def calibration() -> Calibration:
+    raw = (resources.files("trailertagger") / "resources" / CALIBRATION).read_bytes()
+    doc = json.loads(raw.decode("utf-8"))
+    scale = {s: float(doc["scale"][s]) for s in SOURCES}
+    return Calibration(scale, float(doc["threshold"]), float(doc["min_lift"]),
+                       hashlib.sha256(raw).hexdigest(), dict(doc.get("measured", {})))
 
 
 @dataclass(frozen=True)
@@ -106,46 +154,45 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _zscore(sims: np.ndarray) -> np.ndarray:
-    return (sims - sims.mean()) / max(float(sims.std()), 1e-6)
-
-
-def _neutral_scores(protos: np.ndarray, sentences: np.ndarray) -> np.ndarray:
-    """The z-score each genre gets on average when *any* genre's description is the evidence.
+def _baseline(protos: np.ndarray, sentences: np.ndarray) -> np.ndarray:
+    """The similarity each genre's prototype has, on average, to *any* genre's description.
 
     Some genres' descriptions resemble every text a little more than others (dialogue-like
     lines, generic words); subtracting this baseline makes "typical trailer text" neutral.
     """
-    sims = _normalise(sentences) @ protos.T  # [S, 21]
-    z = (sims - sims.mean(1, keepdims=True)) / np.maximum(sims.std(1, keepdims=True), 1e-6)
-    return z.mean(0)
+    return (_normalise(sentences) @ protos.T).mean(0)
 
 
 def _genre_prototypes(vecs: np.ndarray, owner: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised mean embedding per genre (``owner[i]`` is row ``i``'s genre index), and the
-    neutral z-scores of those same description embeddings."""
+    """Normalised mean embedding per genre (``owner[i]`` is row ``i``'s genre index), and each
+    prototype's baseline similarity to those same description embeddings."""
     owner_arr = np.asarray(owner)
     protos = _normalise(np.stack([vecs[owner_arr == gi].mean(0) for gi in range(len(GENRES))]))
-    return protos, _neutral_scores(protos, vecs)
+    return protos, _baseline(protos, vecs)
 
 
-def top_tags(mod: ModalityFeatures, k: int = TOP_TAGS) -> list[str]:
-    """The ``k`` class names with the highest mean score over time (generic tags skipped).
-
-    ImageNet names such as "tabby, tabby cat" keep their first synonym only.
-    """
+def _tag_items(mod: ModalityFeatures, k: int = TOP_TAGS) -> list[tuple[str, float]]:
+    """``(name, mean score)`` of the ``k`` best tags over the whole video (generic tags and
+    tags below ``TAG_FLOOR`` skipped); ImageNet names keep their first synonym."""
     if not mod.labels or mod.scores is None or len(mod.scores) == 0:
         return []
     mean = np.asarray(mod.scores, dtype=np.float64).mean(0)
-    out: list[str] = []
+    out: list[tuple[str, float]] = []
     for i in np.argsort(-mean, kind="stable"):
         name = mod.labels[int(i)]
         if name.casefold() in STOP_TAGS:
             continue
-        out.append(name.split(",")[0].strip())
+        if mean[i] < TAG_FLOOR:
+            break
+        out.append((name.split(",")[0].strip(), float(mean[i])))
         if len(out) >= k:
             break
     return out
+
+
+def top_tags(mod: ModalityFeatures, k: int = TOP_TAGS) -> list[str]:
+    """The names of the ``k`` best tags (see ``_tag_items``)."""
+    return [name for name, _ in _tag_items(mod, k)]
 
 
 @dataclass
@@ -153,10 +200,55 @@ class Description:
     """What the head read from one video, per source: words, and how much they count."""
 
     texts: dict[str, str] = field(default_factory=dict)  # source -> readable description
-    weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)  # source -> amount m in [0, 1]
 
     def summary(self) -> str:
         return "; ".join(f"{k}: {v}" for k, v in self.texts.items()) or "(no usable evidence)"
+
+
+@dataclass
+class SourceEvidence:
+    """One source's evidence: ``d`` (similarity margin per genre, centred), its amount, and the
+    items (words or tags) with their own margins, for explanations."""
+
+    source: str
+    d: np.ndarray  # [21]
+    amount: float
+    text: str
+    items: list[tuple[str, float, np.ndarray]] = field(default_factory=list)  # (item, weight, d)
+
+
+@dataclass
+class Evidence:
+    """Everything the head read from one video; ``X`` rows feed the calibration fit."""
+
+    sources: dict[str, SourceEvidence] = field(default_factory=dict)
+
+    def matrix(self) -> np.ndarray:
+        """``[21, len(SOURCES)]``: ``m[s] * d[s, g]`` (zero where a source is absent)."""
+        x = np.zeros((len(GENRES), len(SOURCES)))
+        for j, s in enumerate(SOURCES):
+            ev = self.sources.get(s)
+            if ev is not None:
+                x[:, j] = ev.amount * ev.d
+        return x
+
+
+@dataclass
+class ZeroShotPrediction:
+    """A cold-start prediction: probabilities, the genres emitted, and why."""
+
+    probs: dict[str, float]
+    on: list[str]
+    state: str  # STATE_COLD_START | STATE_WEAK
+    suggestions: list[str]  # ranked by lift over the prior, emitted or not
+    explanations: dict[str, str]  # genre -> "said: 'the bomb is wired' (+1.4); sounds: Siren (+0.2)"
+    lift: dict[str, float]  # genre -> log-odds moved by evidence
+
+
+def _snippet(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 class ZeroShotHead:
@@ -170,23 +262,35 @@ class ZeroShotHead:
     kind = "zero-shot"
     model_id = "zero-shot"
 
-    def __init__(self, store: ModelStore, device: str = "cpu", use_clip: bool = True) -> None:
+    def __init__(self, store: ModelStore, device: str = "cpu", use_clip: bool = True,
+                 max_genres: int = DEFAULT_MAX_GENRES, calib: Calibration | None = None) -> None:
+        lo, hi = MAX_GENRES_RANGE
+        if not lo <= int(max_genres) <= hi:
+            raise ValueError(f"max_genres must be between {lo} and {hi}, got {max_genres}")
         self.store = store
         self.device = device
         self.use_clip = use_clip
+        self.max_genres = int(max_genres)
         self.desc = genre_descriptions()
+        self.calib = calib or calibration()
         self.genres: tuple[str, ...] = GENRES
         self.priors = np.array([self.desc.priors[g] for g in GENRES])
-        self.thresholds = {g: float(min(0.5, 2 * self.desc.priors[g])) for g in GENRES}
+        lift_floor = 1.0 / (1.0 + np.exp(-(_logit(self.priors) + self.calib.min_lift)))
+        # what the library stores and shows per genre: the calibrated confidence, raised for
+        # common genres to the probability the minimum lift over their prior gives
+        self.thresholds = {g: float(max(self.calib.threshold, lift_floor[i]))
+                           for i, g in enumerate(GENRES)}
         # Stable from construction on (the library keys stored predictions by it); the MiniLM
-        # weights are pinned by checksum in their manifest, so scoring code + descriptions
-        # identify the head.
-        self.version = f"{ZERO_SHOT_VERSION}-{self.desc.sha256[:12]}"
+        # weights are pinned by checksum in their manifest, so scoring code, descriptions,
+        # calibration and the genre cap identify the head.
+        self.version = (f"{ZERO_SHOT_VERSION}-{self.desc.sha256[:8]}{self.calib.sha256[:8]}"
+                        f"-k{self.max_genres}")
         self._lock = threading.Lock()
         self._embedder: Any = None
         self._protos: dict[str, np.ndarray] = {}  # facet -> [21, 384] prototypes
-        self._neutral: dict[str, np.ndarray] = {}  # facet -> z-scores of a neutral description
-        self._clip: Any = None  # (prototypes, neutral z-scores), False when unavailable
+        self._base: dict[str, np.ndarray] = {}  # facet -> baseline similarity per genre
+        self._clip: Any = None  # (prototypes, baselines), False when unavailable
+        self._tag_cache: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ embedding
 
@@ -198,13 +302,13 @@ class ZeroShotHead:
 
             emb = get_text_embedder(self.store, self.device)
             for facet in ("story", "sounds", "imagery", "music"):
-                self._protos[facet], self._neutral[facet] = self._prototypes(
+                self._protos[facet], self._base[facet] = self._prototypes(
                     emb.embed, self.desc.facets[facet])
             self._embedder = emb
 
     @staticmethod
     def _prototypes(embed, per_genre: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised mean description embedding per genre, and a neutral evidence's z-scores.
+        """Normalised mean description embedding per genre, and its baseline similarity.
 
         A genre without descriptions for this facet borrows its story lines.
         """
@@ -224,7 +328,7 @@ class ZeroShotHead:
         return self._clip or None
 
     def _load_clip_text(self) -> Any:
-        """``(prototypes, neutral z-scores)`` from the text tower of the extractor that made the
+        """``(prototypes, baselines)`` from the text tower of the extractor that made the
         ``clip`` frame embeddings (same weights, loaded the same strict, pickle-free way), or
         False when that is not possible."""
         try:
@@ -244,91 +348,95 @@ class ZeroShotHead:
                         "scoring without them", err)
             return False
 
+    def _embed_tags(self, names: list[str]) -> np.ndarray:
+        todo = [n for n in dict.fromkeys(names) if n not in self._tag_cache]
+        if todo:
+            for n, v in zip(todo, self._embedder.embed(todo), strict=True):
+                self._tag_cache[n] = np.asarray(v, dtype=np.float64)
+        return np.stack([self._tag_cache[n] for n in names])
+
     # ------------------------------------------------------------------ evidence
 
-    def _text_evidence(self, mod: ModalityFeatures) -> tuple[np.ndarray | None, str, int]:
-        texts = [t for t in (mod.texts or []) if t and t.strip()]
-        if not texts:
-            return None, "", 0
+    def _margin(self, facet: str, vecs: np.ndarray) -> np.ndarray:
+        """``[N, 21]`` similarity margins of (normalised) evidence rows, centred over genres."""
+        protos, base = self._clip if facet == "clip" else (self._protos[facet], self._base[facet])
+        d = _normalise(np.asarray(vecs, dtype=np.float64)) @ protos.T - base
+        return d - d.mean(-1, keepdims=True)
+
+    def _text_evidence(self, source: str, mod: ModalityFeatures) -> SourceEvidence | None:
+        idx = [i for i, t in enumerate(mod.texts or []) if t and t.strip()]
+        if not idx:
+            return None
+        texts = [(mod.texts or [])[i] for i in idx]
         words = sum(len(t.split()) for t in texts)
         if mod.model_id == TEXT_MODEL_ID and mod.dim == self._embedder.dim and mod.length == len(mod.texts or []):
-            vec = np.asarray(mod.values, dtype=np.float64)[[i for i, t in enumerate(mod.texts or [])
-                                                             if t and t.strip()]].mean(0)
+            rows = np.asarray(mod.values, dtype=np.float64)[idx]
         else:
-            vec = self._embedder.embed(texts).mean(0)
+            rows = self._embedder.embed(texts).astype(np.float64)
+        d = self._margin("story", rows.mean(0, keepdims=True))[0]
+        per = self._margin("story", rows)
         joined = " / ".join(texts)
-        return vec, (joined[:200] + "...") if len(joined) > 200 else joined, words
+        items = [(t, len(t.split()) / max(words, 1), per[i]) for i, t in enumerate(texts)]
+        return SourceEvidence(source, d, min(1.0, words / TEXT_WORDS_FULL),
+                              (joined[:200] + "...") if len(joined) > 200 else joined, items)
 
-    def describe(self, fs: FeatureSet) -> Description:
-        """The readable evidence the head uses for ``fs`` (for the UI's "why this genre")."""
-        d = Description()
-        for source in ("asr", "ocr"):
-            mod = fs.modalities.get(source)
-            if mod is not None and mod.texts:
-                text = " / ".join(t for t in mod.texts if t.strip())
-                if text:
-                    d.texts[source] = text
-        for source, prefix in (("audio", "sounds of "), ("image", "pictures of "), ("music", "music: ")):
-            mod = fs.modalities.get(source)
-            tags = top_tags(mod) if mod is not None else []
-            if tags:
-                d.texts[source] = prefix + ", ".join(tags)
-        return d
+    def _tag_evidence(self, source: str, mod: ModalityFeatures) -> SourceEvidence | None:
+        tags = _tag_items(mod)
+        if not tags:
+            return None
+        names = [n for n, _ in tags]
+        w = np.array([s for _, s in tags])
+        per = self._margin(SOURCE_FACET[source], self._embed_tags(names))
+        vec = (w[:, None] * self._embed_tags(names)).sum(0) / w.sum()
+        d = self._margin(SOURCE_FACET[source], vec[None])[0]
+        prefix = {"audio": "sounds of ", "image": "pictures of ", "music": "music: "}[source]
+        items = [(n, float(wi / w.sum()), per[i]) for i, (n, wi) in enumerate(zip(names, w, strict=True))]
+        return SourceEvidence(source, d, min(1.0, float(w.sum()) / TAG_MASS_FULL),
+                              prefix + ", ".join(names), items)
 
-    def scores(self, fs: FeatureSet) -> tuple[np.ndarray, Description]:
-        """Evidence score per genre (0 = neutral) and the description it came from."""
+    def evidence(self, fs: FeatureSet) -> Evidence:
+        """What each source of ``fs`` says about each genre, and how much of it there is."""
         self._ensure_loaded()
-        total = np.zeros(len(GENRES))
-        weight = 0.0
-        base_sq = 0.0
-        desc = Description()
-
-        def add(source: str, vec: np.ndarray, text: str, strength: float = 1.0) -> None:
-            nonlocal total, weight, base_sq
-            facet = SOURCE_FACET[source]
-            protos, neutral = (self._clip if facet == "clip" else
-                               (self._protos[facet], self._neutral[facet]))
-            z = _zscore(protos @ _normalise(np.asarray(vec, dtype=np.float64))) - neutral
-            w = SOURCE_WEIGHT[source] * strength
-            total += w * z
-            weight += w
-            base_sq += SOURCE_WEIGHT[source] ** 2
-            desc.texts[source] = text
-            desc.weights[source] = w
-
+        ev = Evidence()
         for source in ("asr", "ocr"):
             mod = fs.modalities.get(source)
-            if mod is None:
-                continue
-            vec, text, words = self._text_evidence(mod)
-            if vec is not None and words:
-                add(source, vec, text, min(1.0, words / TEXT_WORDS_FULL))
-        tag_texts: list[tuple[str, str]] = []
-        for source in ("audio", "image", "music"):  # tag lists, compared with tag-list facets
+            got = self._text_evidence(source, mod) if mod is not None else None
+            if got is not None:
+                ev.sources[source] = got
+        for source in ("audio", "image", "music"):
             mod = fs.modalities.get(source)
-            tags = top_tags(mod) if mod is not None else []
-            if tags:
-                tag_texts.append((source, ", ".join(tags)))
-        if tag_texts:
-            vecs = self._embedder.embed([t for _, t in tag_texts])
-            for (source, text), vec in zip(tag_texts, vecs, strict=True):
-                add(source, vec, text)
+            got = self._tag_evidence(source, mod) if mod is not None else None
+            if got is not None:
+                ev.sources[source] = got
         clip = fs.modalities.get("clip")
         if (self.use_clip and clip is not None and clip.length and clip.dim == CLIP_DIM
                 and clip.model_id == CLIP_MODEL_ID and self._clip_text() is not None):
-            add("clip", _normalise(np.asarray(clip.values, dtype=np.float64)).mean(0),
-                f"{clip.length} CLIP frames")
-        if weight == 0.0:
-            return np.zeros(len(GENRES)), desc
-        # A weighted sum of roughly unit-variance z-scores has variance sum(w^2): rescale so the
-        # score's spread does not depend on how many sources a video has.  Full-strength weights
-        # are used, so a two-word transcript still counts for little.
-        return total / math.sqrt(base_sq), desc
+            vec = _normalise(np.asarray(clip.values, dtype=np.float64)).mean(0, keepdims=True)
+            ev.sources["clip"] = SourceEvidence("clip", self._margin("clip", vec)[0],
+                                                min(1.0, clip.length / CLIP_FRAMES_FULL),
+                                                f"{clip.length} CLIP frames")
+        return ev
+
+    def describe(self, fs: FeatureSet) -> Description:
+        """The readable evidence the head uses for ``fs`` (for the UI's "why this genre")."""
+        ev = self.evidence(fs)
+        return Description({s: e.text for s, e in ev.sources.items()},
+                           {s: e.amount for s, e in ev.sources.items()})
+
+    def _scale(self) -> np.ndarray:
+        return np.array([self.calib.scale[s] for s in SOURCES])
+
+    def scores(self, fs: FeatureSet) -> tuple[np.ndarray, Description]:
+        """Log-odds shift per genre (0 = no evidence) and the description it came from."""
+        ev = self.evidence(fs)
+        desc = Description({s: e.text for s, e in ev.sources.items()},
+                           {s: e.amount for s, e in ev.sources.items()})
+        return ev.matrix() @ self._scale(), desc
 
     # ------------------------------------------------------------------ GenreHead
 
-    def _probs(self, scores: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(_logit(self.priors) + TEMPERATURE * scores)))
+    def _probs(self, shift: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(_logit(self.priors) + shift)))
 
     def probabilities(self, fs: FeatureSet) -> np.ndarray:
         """``[21]`` probabilities in GENRES order."""
@@ -339,6 +447,41 @@ class ZeroShotHead:
 
     def predict_many(self, fss: Sequence[FeatureSet]) -> list[dict[str, float]]:
         return [self.predict(fs) for fs in fss]
+
+    def decide(self, probs: np.ndarray, shift: np.ndarray) -> list[str]:
+        """The emitted genres: confident enough, lifted enough, at most ``max_genres``."""
+        ok = [i for i in np.argsort(-probs, kind="stable")
+              if probs[i] >= self.calib.threshold and shift[i] >= self.calib.min_lift]
+        return [GENRES[i] for i in sorted(ok[: self.max_genres], key=lambda i: i)]
+
+    def _explain_genre(self, ev: Evidence, gi: int) -> str:
+        parts: list[tuple[float, str]] = []
+        for s, e in ev.sources.items():
+            contrib = self.calib.scale[s] * e.amount * float(e.d[gi])
+            if abs(contrib) < 0.05:
+                continue
+            # the items that pushed this way most (words said or shown, tags)
+            sign = 1.0 if contrib > 0 else -1.0
+            ranked = sorted(e.items, key=lambda it: -sign * it[1] * float(it[2][gi]))
+            picks = list(dict.fromkeys(it[0] for it in ranked if sign * float(it[2][gi]) > 0))[:2]
+            what = ", ".join(f"'{_snippet(p)}'" if s in ("asr", "ocr") else p for p in picks)
+            parts.append((contrib, f"{SOURCE_NAME[s]}{': ' + what if what else ''} ({contrib:+.1f})"))
+        parts.sort(key=lambda x: -abs(x[0]))
+        return "; ".join(p for _, p in parts[:3]) or "no evidence (the genre's prior)"
+
+    def predict_detail(self, fs: FeatureSet) -> ZeroShotPrediction:
+        """Probabilities, emitted genres (at most ``max_genres``), state, suggestions and a
+        one-line explanation per emitted or suggested genre."""
+        ev = self.evidence(fs)
+        shift = ev.matrix() @ self._scale()
+        probs = self._probs(shift)
+        on = self.decide(probs, shift)
+        ranked = [GENRES[i] for i in np.argsort(-shift, kind="stable") if shift[i] > 0]
+        suggestions = ranked[:N_SUGGESTIONS]
+        explain = {g: self._explain_genre(ev, GENRES.index(g)) for g in dict.fromkeys(on + suggestions)}
+        return ZeroShotPrediction(dict(zip(GENRES, map(float, probs), strict=True)), on,
+                                  STATE_COLD_START if on else STATE_WEAK, suggestions, explain,
+                                  dict(zip(GENRES, map(float, shift), strict=True)))
 
     def explain(self, fs: FeatureSet, top: int = 3) -> str:
         """One line: the top genres and the evidence they rest on."""
