@@ -95,7 +95,7 @@ def _fill_0001(path: Path) -> None:
     con.close()
 
 
-@pytest.mark.parametrize("old", ["0001", "0002"])
+@pytest.mark.parametrize("old", ["0001", "0002", "0003"])
 def test_migration_from_a_database_made_by_an_older_schema(tmp_path: Path, old: str) -> None:
     path = tmp_path / "old.sqlite3"
     assert migrate(path, old, backup=False) is None

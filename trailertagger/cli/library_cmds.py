@@ -34,6 +34,8 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corrected", action="store_true", help="only videos with manual corrections")
     p.add_argument("--stale", action="store_true",
                    help="only videos whose predictions come from an older model")
+    p.add_argument("--state", choices=("labelled", "cold-start", "weak-evidence", "trained"),
+                   help="only videos in this label state")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="List library videos with their effective genres (manual corrections win "
                     "over predictions). +G/-G mark genres you added/removed by hand.")
     _add_filters(p)
-    p.add_argument("--json", action="store_true", help="JSON array with probabilities and provenance")
+    p.add_argument("--json", action="store_true",
+                   help="JSON array with probabilities, provenance, label state and explanations")
+    p.add_argument("--explain", action="store_true",
+                   help="under each video, why each genre was given (the words, sounds or "
+                        "classes that pushed it) and the cold-start head's suggestions")
     p.add_argument("--limit", type=count_arg, metavar="N", help="at most N videos")
     add_library_arg(p)
     p.set_defaults(func=cmd_tags)
@@ -73,6 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="name new NFOs movie.nfo when the video is alone in its folder")
     p.add_argument("--dry-run", action="store_true", help="say which NFOs would change; write nothing")
     p.add_argument("--no-probabilities", action="store_true", help="csv/json without probabilities")
+    p.add_argument("--skip-cold-start", action="store_true",
+                   help="leave out videos tagged only by the label-free cold-start head "
+                        "(state 'cold start' or 'weak evidence')")
     add_library_arg(p)
     p.set_defaults(func=cmd_export)
 
@@ -148,6 +157,10 @@ def _query(session, args: argparse.Namespace) -> tuple[Any, list[str]]:  # noqa:
     q = video_query(**filters)
     if args.stale:
         q = q.where(stale_clause())
+    if getattr(args, "state", None):
+        from ..core.library.queries import label_state_clause
+
+        q = q.where(label_state_clause(args.state.replace("-", " ")))
     return q, unknown
 
 
@@ -161,10 +174,32 @@ def format_record(rec) -> str:  # noqa: ANN001 - a VideoRecord
     genres = ", ".join(rec.genres) or "-"
     marks = " ".join([f"+{g}" for g in rec.manual_on] + [f"-{g}" for g in rec.manual_off])
     flags = [rec.status] if rec.status != "ready" else []
+    if rec.cold_start_only:
+        flags.append(rec.label_state)  # "cold start" / "weak evidence": not a trained opinion
     if rec.stale:
         flags.append("stale")
     return (f"{shown(rec.path)}\t{genres}" + (f"\t[{marks}]" if marks else "")
             + (f"\t({', '.join(flags)})" if flags else ""))
+
+
+def explain_lines(rec) -> list[str]:  # noqa: ANN001 - a VideoRecord
+    """``tags --explain``: per effective genre where it came from, then the suggestions."""
+    out = [f"state: {rec.label_state or 'not classified'}"]
+    for g in rec.genres:
+        st = rec.states[g]
+        if st.source == "manual":
+            why = "added by hand"
+        elif st.source == "metadata":
+            why = "from the library's metadata (NFO, folder or CSV)"
+        else:
+            why = rec.explanations.get(g, "")
+        p = f" {st.probability:.0%}" if st.probability is not None else ""
+        out.append(f"{g}{p}: {why}" if why else f"{g}{p}")
+    extra = [g for g in rec.suggestions if g not in rec.genres]
+    if extra:
+        out.append("suggestions (not confident enough): " + "; ".join(
+            f"{g} — {rec.explanations[g]}" if g in rec.explanations else g for g in extra))
+    return [shown(line) for line in out]
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -184,6 +219,9 @@ def cmd_tags(args: argparse.Namespace) -> int:
             n = 0
             for rec in records:
                 print(format_record(rec))
+                if args.explain:
+                    for line in explain_lines(rec):
+                        print("\t" + line)
                 n += 1
             if n == 0 and not unknown:
                 print("no videos match", file=sys.stderr)
@@ -237,8 +275,12 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..core.library.export import export_nfo, export_table
+    from ..core.library.export import export_nfo, export_table, skip_cold_start
     from ..core.library.queries import iter_videos
+
+    def records(s, q):  # noqa: ANN001, ANN202
+        recs = iter_videos(s, q)
+        return skip_cold_start(recs) if args.skip_cold_start else recs
 
     if args.format != "nfo" and (args.dry_run or args.movie_nfo):
         raise ConfigError("--dry-run and --movie-nfo apply to --format nfo only")
@@ -253,7 +295,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--out {shown(args.out)}: the folder "
                                   f"{shown(args.out.parent)} does not exist")
             try:
-                n = export_table(iter_videos(s, q), args.format, args.out, sys.stdout,
+                n = export_table(records(s, q), args.format, args.out, sys.stdout,
                                  probabilities=not args.no_probabilities)
             except OSError as err:
                 if args.out is None:  # stdout went away (e.g. a closed pipe)
@@ -269,7 +311,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
         with progress_bar(total, "NFO files", unit="video") as bar:
-            report = export_nfo(iter_videos(s, q), mode=args.nfo_mode,
+            report = export_nfo(records(s, q), mode=args.nfo_mode,
                                 prefer_movie_nfo=args.movie_nfo, dry_run=args.dry_run,
                                 progress=lambda rec: bar.update(1))
     verb = "would write" if args.dry_run else "wrote"

@@ -44,6 +44,22 @@ DEFAULTS: dict[str, Any] = {
         "settle_seconds": 2.0,
         "rescan_minutes": 30,
     },
+    "classify": {
+        # the cold-start head emits at most this many genres per video (1 to 5; a film has 1
+        # to 3, 2.4 on average in the seed's 26,390 labelled trailers)
+        "max_genres": 3,
+        # retrain the personal head after this many new labels (0: only when asked); see
+        # README "A head that learns" for why 20
+        "retrain_every": 20,
+    },
+    "library": {
+        # read genres from Kodi/Jellyfin NFO files beside each video when scanning
+        "import_nfo": False,
+    },
+}
+
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("classify", "max_genres"): (1, 5),
 }
 
 
@@ -135,4 +151,9 @@ def validate(user: dict[str, Any]) -> list[str]:
                 ok = isinstance(value, type(default))
             if not ok:
                 problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}")
+                continue
+            lo_hi = RANGES.get((section, key))
+            if lo_hi is not None and not lo_hi[0] <= value <= lo_hi[1]:
+                problems.append(f"[{section}] {key} = {value!r} must be between {lo_hi[0]} and "
+                                f"{lo_hi[1]}")
     return problems

@@ -15,7 +15,7 @@ import json
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -52,6 +52,36 @@ class GenreHead(Protocol):
 
     def predict_many(self, fss: list[FeatureSet]) -> list[dict[str, float]]:
         """Batched ``predict``; same results, faster."""
+
+
+@dataclass
+class Prediction:
+    """One video's prediction as the library stores it: probabilities, the genres the head
+    emits, how much to trust them, and why (see ``predict_detail``)."""
+
+    probs: dict[str, float]
+    on: list[str]
+    evidence_state: str | None = None  # "cold start" / "weak evidence"; None: a trained head
+    explanations: dict[str, str] = field(default_factory=dict)
+    suggestions: list[str] = field(default_factory=list)
+
+
+def predict_detail(head: GenreHead, fs: FeatureSet) -> Prediction:
+    """``head``'s prediction for ``fs`` with its decisions: the cold-start head's own (at most
+    ``max_genres``, calibrated confidence, explanations); for a trained head, the genres at or
+    above its per-genre thresholds (tuned on validation, from its card), with the modalities
+    that pushed each emitted genre (``OnnxHead.explain``)."""
+    detail = getattr(head, "predict_detail", None)
+    if detail is not None:
+        d = detail(fs)
+        return Prediction(dict(d.probs), list(d.on), d.state, dict(d.explanations),
+                          list(d.suggestions))
+    probs = {str(k): float(v) for k, v in head.predict(fs).items()}
+    thr = dict(getattr(head, "thresholds", {}) or {})
+    on = [g for g in GENRES if probs.get(g, 0.0) >= float(thr.get(g, 0.5))]
+    explain = getattr(head, "explain", None)
+    explanations = explain(fs, on, probs) if explain is not None and on else {}
+    return Prediction(probs, on, None, explanations, [])
 
 
 def choose_providers(available: Sequence[str] | None = None) -> list[str]:
@@ -134,6 +164,27 @@ class OnnxHead:
 
     def predict(self, fs: FeatureSet) -> dict[str, float]:
         return self.predict_many([fs])[0]
+
+    def explain(self, fs: FeatureSet, genres: Sequence[str],
+                probs: dict[str, float] | None = None) -> dict[str, str]:
+        """Per genre, the modalities that pushed it: the probability drop when each present
+        modality is masked (one extra run per modality, batched)."""
+        base = probs or self.predict(fs)
+        present = [m.name for m in self.card.modalities
+                   if fs.modalities.get(m.name) is not None and fs.modalities[m.name].length]
+        if not present:
+            return {}
+        variants = [FeatureSet(fs.content_hash, fs.duration,
+                               {k: v for k, v in fs.modalities.items() if k != name},
+                               dict(fs.missing), fs.profile) for name in present]
+        ablated = self.predict_many(variants)
+        out: dict[str, str] = {}
+        for g in genres:
+            drops = sorted(((base[g] - a[g], name) for name, a in zip(present, ablated, strict=True)),
+                           reverse=True)
+            parts = [f"{name} ({drop * 100:+.0f} pts)" for drop, name in drops[:2] if drop > 0.01]
+            out[g] = "from " + ", ".join(parts) if parts else "all modalities together"
+        return out
 
 
 def load_head(path: Path) -> GenreHead:
@@ -242,6 +293,8 @@ def active_head(dirs: AppDirs, store: ModelStore) -> GenreHead:
             return load_head(path)
         except Exception as err:  # noqa: BLE001 - a broken head must not stop tagging
             log.warning("active head %s cannot be loaded (%s); using the zero-shot head", path, err)
+    from ..config import load_config
     from .zero_shot import ZeroShotHead
 
-    return ZeroShotHead(store)
+    cfg = load_config(create=False).get("classify", {})
+    return ZeroShotHead(store, max_genres=int(cfg.get("max_genres", 3)))

@@ -463,21 +463,27 @@ def _record_features(s: Session, chash: str, profile: str, path: Path, fs: Featu
     entry.missing = json.dumps(fs.missing)
 
 
-def _predict(head: Any, fs: FeatureSet) -> dict[str, float]:
+def _predict(head: Any, fs: FeatureSet) -> Any:
+    """The head's ``runtime.Prediction`` (probabilities, emitted genres, state, why)."""
+    from ..classify.runtime import predict_detail
+
     try:
-        return {str(k): float(v) for k, v in head.predict(fs).items()}
+        return predict_detail(head, fs)
     except Exception as err:  # noqa: BLE001
         raise StageFailed(f"the genre head {getattr(head, 'model_id', '?')} failed: "
                           f"{type(err).__name__}: {err}", traceback.format_exc()) from None
 
 
-def _store(s: Session, video: Video, head: Any, probs: dict[str, float]) -> list[str]:
-    """Record ``head``'s predictions for ``video``; returns the genres that are on."""
+def _store(s: Session, video: Video, head: Any, pred: Any) -> list[str]:
+    """Record ``head``'s prediction for ``video``; returns the genres that are on."""
     head_row, stale = note_active_head(s, str(head.model_id), str(getattr(head, "version", "") or ""),
                                        str(getattr(head, "kind", "") or ""))
     if stale:
         log.info("head changed to %s: %d auto rows marked stale", head.model_id, stale)
-    return store_predictions(s, video, head_row, probs, dict(getattr(head, "thresholds", {}) or {}))
+    return store_predictions(s, video, head_row, pred.probs,
+                             dict(getattr(head, "thresholds", {}) or {}), on=pred.on,
+                             evidence_state=pred.evidence_state,
+                             explanations=pred.explanations, suggestions=pred.suggestions)
 
 
 # -- classify ------------------------------------------------------------------------------------
@@ -512,7 +518,8 @@ def stage_classify(ctx: StageContext, job: ClaimedJob, report: Callable[..., Non
         if video.content_hash != v.content_hash:
             raise Restart("the file changed while it was being classified")
         on = _store(s, video, head, probs)
-        return None, f"{head.model_id}: {', '.join(on) or 'no genre above threshold'}"
+        state = f" ({probs.evidence_state})" if probs.evidence_state else ""
+        return None, f"{head.model_id}{state}: {', '.join(on) or 'no genre above threshold'}"
 
     return apply
 

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -73,11 +74,19 @@ def mark_video_stale(session: Session, video_id: int) -> None:
 
 def store_predictions(session: Session, video: Video, head: Head, probs: Mapping[str, float],
                       thresholds: Mapping[str, float] | None = None,
-                      default_threshold: float = 0.5) -> list[str]:
+                      default_threshold: float = 0.5, *, on: Sequence[str] | None = None,
+                      evidence_state: str | None = None,
+                      explanations: Mapping[str, str] | None = None,
+                      suggestions: Sequence[str] = ()) -> list[str]:
     """Replace ``video``'s auto rows with ``probs``; returns the genres that are on.
 
+    ``on`` is what the head emitted (the cold-start head emits at most a few genres, above a
+    calibrated confidence); without it a genre is on when ``probability >= threshold``.
+    ``evidence_state`` ("cold start" / "weak evidence", None for a trained head),
+    ``explanations`` and ``suggestions`` are kept on the video for the CLI, export and app.
     Genres a head does not score are stored with probability 0 so every video has 21 auto
-    rows and queries never need to special-case a partial head.
+    rows and queries never need to special-case a partial head.  Manual and metadata rows are
+    never touched.
     """
     thresholds = thresholds or {}
     t = now()
@@ -87,21 +96,26 @@ def store_predictions(session: Session, video: Video, head: Head, probs: Mapping
         .execution_options(synchronize_session=False)
     )
     rows = []
-    on: list[str] = []
+    emitted = set(on) if on is not None else None
+    on_list: list[str] = []
     for genre in GENRES:
         p = float(probs.get(genre, 0.0))
         thr = float(thresholds.get(genre, default_threshold))
-        positive = p >= thr
+        positive = p >= thr if emitted is None else genre in emitted
         if positive:
-            on.append(genre)
+            on_list.append(genre)
         rows.append({"video_id": video.id, "genre": genre, "source": SOURCE_AUTO,
                      "probability": p, "threshold": thr, "positive": positive,
                      "rejected": False, "stale": False, "head_id": head.id, "created_at": t})
     session.execute(insert(GenreAssignment), rows)
     video.classified_head_id = head.id
     video.classified_at = t
+    video.evidence_state = evidence_state
+    video.explanation = (json.dumps({"genres": dict(explanations or {}),
+                                     "suggestions": list(suggestions)}, ensure_ascii=False)
+                         if explanations or suggestions else None)
     video.status = VIDEO_READY
     video.error_reason = None
     video.updated_at = t
     session.expire(video, ["assignments"])
-    return on
+    return on_list

@@ -39,7 +39,7 @@ from .schema import LibraryMeta
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "0003"  # the newest revision in migrations/versions (a test keeps it honest)
+SCHEMA_VERSION = "0004"  # the newest revision in migrations/versions (a test keeps it honest)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds SQLite itself waits for a lock
 DEFAULT_LOCK_DEADLINE = 60.0  # seconds we keep retrying BEGIN after that, with backoff

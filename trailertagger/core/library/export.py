@@ -249,7 +249,7 @@ def export_nfo(records: Iterable[VideoRecord], *, mode: str = NFO_REPLACE,
 
 # -- CSV / JSON ---------------------------------------------------------------------------------
 CSV_FIELDS = ("path", "status", "genres", "added", "removed", "model_id", "model_version",
-              "stale", "duration", "content_hash")
+              "stale", "duration", "content_hash", "label_state", "metadata")
 
 
 def record_dict(rec: VideoRecord, probabilities: bool = True) -> dict:
@@ -263,6 +263,11 @@ def record_dict(rec: VideoRecord, probabilities: bool = True) -> dict:
         "duration": rec.duration,
         "content_hash": rec.content_hash,
         "error": rec.error_reason,
+        # how far to trust the genres: labelled, cold start, weak evidence, trained
+        "label_state": rec.label_state,
+        "metadata": list(rec.metadata_genres) if rec.metadata_genres is not None else None,
+        "suggestions": list(rec.suggestions),
+        "explanations": dict(rec.explanations),
     }
     if probabilities:
         out["probabilities"] = {g: round(p, 6) for g, p in rec.probabilities().items()}
@@ -278,7 +283,8 @@ def write_csv(records: Iterable[VideoRecord], out: TextIO, probabilities: bool =
         row = [rec.path, rec.status, ";".join(rec.genres), ";".join(rec.manual_on),
                ";".join(rec.manual_off), rec.model_id or "", rec.model_version or "",
                int(rec.stale), "" if rec.duration is None else f"{rec.duration:.3f}",
-               rec.content_hash or ""]
+               rec.content_hash or "", rec.label_state,
+               "" if rec.metadata_genres is None else ";".join(rec.metadata_genres)]
         if probabilities:
             probs = rec.probabilities()
             row += ["" if g not in probs else f"{probs[g]:.6f}" for g in GENRES]
@@ -297,6 +303,11 @@ def write_json(records: Iterable[VideoRecord], out: TextIO, probabilities: bool 
         n += 1
     out.write("\n]\n" if n else "]\n")
     return n
+
+
+def skip_cold_start(records: Iterable[VideoRecord]) -> Iterable[VideoRecord]:
+    """The records whose genres do not come from the label-free head alone."""
+    return (r for r in records if not r.cold_start_only)
 
 
 def export_table(records: Iterable[VideoRecord], fmt: str, dest: Path | None,

@@ -5,8 +5,14 @@ returns plain frozen dataclasses, so the CLI, the exporters and the GUI's item m
 hold ORM objects across threads.
 
 The *effective* genres of a video are what the user sees and what export writes:
-a manual row decides (``rejected`` = off, otherwise on); without one, the auto row decides
-(``probability >= threshold``).  Stale auto rows still count, flagged ``stale``.
+a manual row decides (``rejected`` = off, otherwise on); without one, a metadata row (labels
+imported from NFO files, genre folders or a CSV) decides; without either, the auto row decides
+(``positive``: what the head emitted).  Stale auto rows still count, flagged ``stale``.
+
+A video's *label state* (``VideoRecord.label_state``) says how far to trust its genres:
+``labelled`` (the user or the library's metadata said so), ``cold start`` / ``weak evidence``
+(only the label-free head spoke; weak: it found nothing it is confident about), ``trained``
+(a trained head), or ``""`` (not classified yet).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from ..genres import GENRES, normalize_genre
 from .schema import (
     SOURCE_AUTO,
     SOURCE_MANUAL,
+    SOURCE_METADATA,
     VIDEO_MISSING,
     GenreAssignment,
     Head,
@@ -32,6 +39,10 @@ from .schema import (
 )
 
 CHUNK = 900  # ids per IN (...) query, below every SQLite build's variable limit
+LABELLED = "labelled"
+TRAINED = "trained"
+COLD_START = "cold start"  # == classify.zero_shot.STATE_COLD_START (core/library stays torch-free)
+WEAK_EVIDENCE = "weak evidence"
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,7 @@ class GenreState:
 
     genre: str
     on: bool
-    source: str  # "manual" decides when present, else "auto"
+    source: str  # "manual" decides when present, else "metadata", else "auto"
     probability: float | None  # the auto probability, even when a manual row decides
     threshold: float | None
     rejected: bool
@@ -70,10 +81,33 @@ class VideoRecord:
     model_version: str | None
     genres: tuple[str, ...] = ()  # effective "on" genres, in GENRES order
     states: dict[str, GenreState] = field(default_factory=dict)
+    evidence_state: str | None = None  # "cold start" | "weak evidence" | None (trained head)
+    explanations: dict[str, str] = field(default_factory=dict)  # genre -> why the head said so
+    suggestions: tuple[str, ...] = ()  # the cold-start head's ranked list, emitted or not
+    metadata_genres: tuple[str, ...] | None = None  # imported labels; None: none imported
 
     @property
     def corrected(self) -> bool:
         return any(s.source == SOURCE_MANUAL for s in self.states.values())
+
+    @property
+    def labelled(self) -> bool:
+        """The user (a correction) or the library's metadata gave this video's genres."""
+        return self.corrected or self.metadata_genres is not None
+
+    @property
+    def label_state(self) -> str:
+        """``labelled``, ``cold start``, ``weak evidence``, ``trained`` or ``""`` (see module)."""
+        if self.labelled:
+            return LABELLED
+        if self.classified_at is None:
+            return ""
+        return self.evidence_state or TRAINED
+
+    @property
+    def cold_start_only(self) -> bool:
+        """Tagged only by the label-free head (what ``export --skip-cold-start`` leaves out)."""
+        return self.label_state in (COLD_START, WEAK_EVIDENCE)
 
     @property
     def stale(self) -> bool:
@@ -108,15 +142,23 @@ def _manual_row_exists(m, a):  # noqa: ANN001, ANN202 - aliased GenreAssignment,
                               m.source == SOURCE_MANUAL).exists()
 
 
+def _outranked(m, a):  # noqa: ANN001, ANN202 - aliased GenreAssignment, SQL expression
+    """EXISTS a row of ``a``'s (video, genre) with a higher precedence than ``a``'s source
+    (manual > metadata > auto); from the unique index alone, like ``_manual_row_exists``."""
+    higher = or_(m.source == SOURCE_MANUAL,
+                 and_(m.source == SOURCE_METADATA, a.source == SOURCE_AUTO))
+    return select(m.id).where(m.video_id == a.video_id, m.genre == a.genre,
+                              m.source != a.source, higher).exists()
+
+
 def has_genre_clause(genre: str):  # noqa: ANN201 - a SQL expression
     """SQL condition "video's effective genres include ``genre``" (index-friendly)."""
     genre = normalize_genre(genre)
     a = aliased(GenreAssignment)
     m = aliased(GenreAssignment)
-    manual = _manual_row_exists(m, a)
     positives = select(a.video_id).where(
         a.genre == genre, a.positive == True,  # noqa: E712 - SQL, not Python truthiness
-        or_(a.source == SOURCE_MANUAL, ~manual),
+        or_(a.source == SOURCE_MANUAL, ~_outranked(m, a)),
     )
     return Video.id.in_(positives)
 
@@ -172,23 +214,24 @@ def video_query(*, genres: Sequence[str] = (), text: str | None = None,
 
 
 def effective_states(rows: Iterable[tuple[GenreAssignment, str | None, str | None]]) -> dict[str, GenreState]:
-    """Fold a video's assignment rows (with their head's id and version) into GenreStates."""
+    """Fold a video's assignment rows (with their head's id and version) into GenreStates:
+    manual decides, else metadata, else auto (the auto probability is kept either way)."""
     auto: dict[str, tuple[GenreAssignment, str | None, str | None]] = {}
-    manual: dict[str, GenreAssignment] = {}
+    decided: dict[str, GenreAssignment] = {}  # the manual row, else the metadata row
     for row, model_id, version in rows:
-        if row.source == SOURCE_MANUAL:
-            manual[row.genre] = row
-        else:
+        if row.source == SOURCE_AUTO:
             auto[row.genre] = (row, model_id, version)
+        elif row.source == SOURCE_MANUAL or row.genre not in decided:
+            decided[row.genre] = row
     out: dict[str, GenreState] = {}
     for genre in GENRES:
         a = auto.get(genre)
-        m = manual.get(genre)
+        m = decided.get(genre)
         if m is None and a is None:
             continue
         arow, model_id, version = a if a else (None, None, None)
         if m is not None:
-            out[genre] = GenreState(genre, not m.rejected, SOURCE_MANUAL,
+            out[genre] = GenreState(genre, not m.rejected, m.source,
                                     arow.probability if arow else None,
                                     arow.threshold if arow else None,
                                     bool(m.rejected), bool(arow.stale) if arow else False,
@@ -200,7 +243,28 @@ def effective_states(rows: Iterable[tuple[GenreAssignment, str | None, str | Non
     return out
 
 
-def _record(v: Video, states: dict[str, GenreState], head: tuple[str, str] | None) -> VideoRecord:
+def _metadata_genres(rows: Iterable[tuple[GenreAssignment, str | None, str | None]]) -> tuple[str, ...] | None:
+    meta = [(r.genre, bool(r.positive)) for r, _, _ in rows if r.source == SOURCE_METADATA]
+    if not meta:
+        return None
+    on = {g for g, p in meta if p}
+    return tuple(g for g in GENRES if g in on)
+
+
+def _explanation(v: Video) -> tuple[dict[str, str], tuple[str, ...]]:
+    if not v.explanation:
+        return {}, ()
+    try:
+        doc = json.loads(v.explanation)
+        return ({str(k): str(x) for k, x in dict(doc.get("genres", {})).items()},
+                tuple(str(g) for g in doc.get("suggestions", [])))
+    except (ValueError, AttributeError, TypeError):
+        return {}, ()
+
+
+def _record(v: Video, states: dict[str, GenreState], head: tuple[str, str] | None,
+            metadata: tuple[str, ...] | None = None) -> VideoRecord:
+    explanations, suggestions = _explanation(v)
     try:
         streams = tuple(json.loads(v.streams)) if v.streams else ()
     except ValueError:
@@ -213,6 +277,8 @@ def _record(v: Video, states: dict[str, GenreState], head: tuple[str, str] | Non
         classified_at=v.classified_at,
         model_id=head[0] if head else None, model_version=head[1] if head else None,
         genres=tuple(g for g, s in states.items() if s.on), states=states,
+        evidence_state=v.evidence_state, explanations=explanations, suggestions=suggestions,
+        metadata_genres=metadata,
     )
 
 
@@ -221,7 +287,8 @@ _STATE_COLUMNS = (GenreAssignment.video_id, GenreAssignment.genre, GenreAssignme
                   GenreAssignment.positive, GenreAssignment.rejected, GenreAssignment.stale)
 
 
-def _states_for(session: Session, ids: list[int]) -> dict[int, dict[str, GenreState]]:
+def _states_for(session: Session, ids: list[int]
+                ) -> dict[int, tuple[dict[str, GenreState], tuple[str, ...] | None]]:
     # Plain column rows, not ORM objects: ``effective_states`` only reads these attributes,
     # and skipping the identity map makes a page of a GUI table (or an export) ~3x cheaper.
     grouped: dict[int, list] = {i: [] for i in ids}
@@ -234,7 +301,7 @@ def _states_for(session: Session, ids: list[int]) -> dict[int, dict[str, GenreSt
         ).all()
         for row in rows:
             grouped[row.video_id].append((row, row.model_id, row.version))
-    return {i: effective_states(r) for i, r in grouped.items()}
+    return {i: (effective_states(r), _metadata_genres(r)) for i, r in grouped.items()}
 
 
 def _heads(session: Session) -> dict[int, tuple[str, str]]:
@@ -255,7 +322,9 @@ def iter_videos(session: Session, query: Select | None = None, *, order: str = "
     for part in result.partitions(batch):
         states = _states_for(session, [v.id for v in part])
         for v in part:
-            yield _record(v, states[v.id], heads.get(v.classified_head_id) if v.classified_head_id else None)
+            st, meta = states[v.id]
+            yield _record(v, st, heads.get(v.classified_head_id) if v.classified_head_id else None,
+                          meta)
 
 
 def find_videos(session: Session, *, limit: int | None = None, order: str = "path",
@@ -297,12 +366,11 @@ def genre_counts(session: Session) -> dict[str, int]:
     """
     a = aliased(GenreAssignment)
     m = aliased(GenreAssignment)
-    manual = _manual_row_exists(m, a)
     rows = session.execute(
         select(a.genre, func.count())
         .join(Video, Video.id == a.video_id)
         .where(a.positive == True, Video.status != VIDEO_MISSING,  # noqa: E712
-               or_(a.source == SOURCE_MANUAL, ~manual))
+               or_(a.source == SOURCE_MANUAL, ~_outranked(m, a)))
         .group_by(a.genre)
     ).all()
     found = dict(rows)
@@ -375,3 +443,19 @@ def stale_clause():  # noqa: ANN201 - a SQL expression
     return select(GenreAssignment.id).where(
         GenreAssignment.video_id == Video.id, GenreAssignment.source == SOURCE_AUTO,
         GenreAssignment.stale == True).exists()  # noqa: E712 - SQL, not Python truthiness
+
+
+def label_state_clause(state: str):  # noqa: ANN201 - a SQL expression
+    """SQL condition "the video's ``label_state`` is ``state``" (see ``VideoRecord``)."""
+    from sqlalchemy import not_
+
+    labelled = select(GenreAssignment.id).where(
+        GenreAssignment.video_id == Video.id,
+        GenreAssignment.source.in_((SOURCE_MANUAL, SOURCE_METADATA))).exists()
+    if state == LABELLED:
+        return labelled
+    if state == TRAINED:
+        return and_(not_(labelled), Video.classified_at.is_not(None), Video.evidence_state.is_(None))
+    if state in (COLD_START, WEAK_EVIDENCE):
+        return and_(not_(labelled), Video.evidence_state == state)
+    raise ValueError(f"unknown label state {state!r}")

@@ -9,7 +9,9 @@ describe exactly what the newest migration creates (a test compares them).  Desi
 * ``genre_assignments`` holds one row per (video, genre, source).  Auto rows exist for all 21
   genres (probability, threshold, ``positive`` = probability >= threshold); manual rows are
   the user's word and always win: ``rejected`` manual rows keep a removed genre from coming
-  back however confident a model is.  Provenance goes through ``heads`` so 2 million auto rows
+  back however confident a model is.  ``metadata`` rows (rev 0004) are labels the library
+  already had (NFO files, genre folders, a CSV): all 21 genres of a video, on or off; they win
+  over auto rows, a manual row wins over them, and classification never touches them.  Provenance goes through ``heads`` so 2 million auto rows
   do not repeat model id strings.
 * ``jobs`` is the persistent queue: one row per request (e.g. "process this video"), walking
   through ``stages``; a partial unique index allows at most one *active* job per video, which
@@ -52,6 +54,8 @@ VIDEO_STATUSES = (VIDEO_PENDING, VIDEO_READY, VIDEO_FAILED, VIDEO_MISSING)
 
 SOURCE_AUTO = "auto"
 SOURCE_MANUAL = "manual"
+SOURCE_METADATA = "metadata"  # imported from NFO files, genre folders or a CSV (rev 0004)
+SOURCES = (SOURCE_AUTO, SOURCE_METADATA, SOURCE_MANUAL)  # lowest to highest precedence
 
 JOB_QUEUED = "queued"
 JOB_RUNNING = "running"
@@ -134,6 +138,9 @@ class Video(Base):
         ForeignKey("heads.id", ondelete="SET NULL")
     )
     classified_at: Mapped[float | None] = mapped_column(Float)
+    # "cold start" / "weak evidence" when the label-free head classified it, else NULL (rev 0004)
+    evidence_state: Mapped[str | None] = mapped_column(String)
+    explanation: Mapped[str | None] = mapped_column(Text)  # JSON: per-genre why, suggestions
 
     assignments: Mapped[list[GenreAssignment]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True
@@ -161,13 +168,15 @@ class GenreAssignment(Base):
     __tablename__ = "genre_assignments"
     __table_args__ = (
         UniqueConstraint("video_id", "genre", "source"),
-        CheckConstraint("source IN ('auto', 'manual')", name="source"),
+        CheckConstraint("source IN ('auto', 'manual', 'metadata')", name="source"),
         # serves the genre filter: positives of one genre, manual rows found by the unique key
         Index(None, "genre", "positive", "source", "video_id"),
         # corrected / stale videos without scanning every row (rev 0003)
         Index("ix_genre_assignments_manual_video_id", "video_id",
               sqlite_where=text("source = 'manual'")),
         Index("ix_genre_assignments_stale_video_id", "video_id", sqlite_where=text("stale = 1")),
+        Index("ix_genre_assignments_metadata_video_id", "video_id",
+              sqlite_where=text("source = 'metadata'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
