@@ -282,6 +282,19 @@ def run_scan(args: argparse.Namespace) -> int:
         for path, why in r.unreadable:
             print(f"  unreadable: {shown(path)}: {why}", file=sys.stderr)
     code = 0
+    if cfg.get("library", {}).get("import_nfo"):  # [library] import_nfo = true
+        from ..core.library.db import open_library
+        from ..core.library.labels import NFO, import_labels
+        from .labels_cmds import _aliases, print_import_report
+
+        lib = open_library(lib_path)
+        try:
+            for folder in results:
+                rep = import_labels(lib, NFO, folder=folder, extra_aliases=_aliases())
+                if rep.labelled or rep.unknown or rep.failed:
+                    print_import_report(rep)
+        finally:
+            lib.close()
     if not args.no_process:
         code = _process(lib_path, args, cfg, "processing")
     if any(r.unreadable for r in results.values()):

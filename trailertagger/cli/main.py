@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "trailertagger.cli.classify_cmds",
     "trailertagger.cli.jobs_cmds",
     "trailertagger.cli.library_cmds",
+    "trailertagger.cli.labels_cmds",
     "trailertagger.cli.gui_cmd",
 )
 
