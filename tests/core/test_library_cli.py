@@ -159,8 +159,19 @@ def test_train_from_library_cli(capsys) -> None:
     assert "activated" in out and "rerun --all" in out
     heads = [p for p in app_dirs().heads.iterdir() if p.is_dir()]
     assert len(heads) == 1 and (heads[0] / "model.onnx").exists()
+    # the active head shows its measured quality: macro mAP and how many labels it rests on
+    code, out, _ = run(capsys, "heads", "list")
+    active = [line for line in out.splitlines() if line.startswith("*")][0]
+    assert "personal" in active and active.split()[4] == "12"
+    assert "measured: 5-fold cross-validation on your library" in out
+    code, out, _ = run(capsys, "heads", "list", "--json")
+    row = next(r for r in json.loads(out) if r["active"])
+    assert row["labels"] == 12 and 0 <= row["macro_map"] <= 1
+    # retrain_every: nothing new was labelled since, so --if-due does nothing
+    code, out, err = run(capsys, "train", "--from-library", "--if-due")
+    assert code == 0 and "0 video(s) labelled since the last training" in err
     code, _, err = run(capsys, "train", "--from-library", "--library", str(app_dirs().data / "x.db"))
-    assert code == 2 and "only 0 corrected video(s)" in err
+    assert code == 2 and "only 0 labelled video(s)" in err
 
 
 def test_rerun_stale_queues_stale_and_unclassified_present_videos(films: Path, capsys) -> None:

@@ -159,7 +159,7 @@ def test_unusable_current_head_is_compared_with_a_constant_predictor() -> None:
 
 def test_too_few_corrected_videos_is_a_clear_error() -> None:
     lib, truth = _library(12, cached=4)
-    with lib, pytest.raises(ConfigError, match=r"only 4 corrected video\(s\) with cached features \(12"):
+    with lib, pytest.raises(ConfigError, match=r"only 4 labelled video\(s\) with cached features \(12"):
         train_personal_head(lib, app_dirs(), config=FAST, current_head=FixedHead(truth, False),
                             min_videos=10)
 

@@ -44,8 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "export it to ONNX with a model card.")
     _add_data_args(p)
     p.add_argument("--from-library", action="store_true",
-                   help="train a personal head on the videos you corrected (cached features), "
-                        "cross-validate it against the current head, activate it only if better")
+                   help="train a personal head on the videos you corrected or labelled with "
+                        "'labels import' (cached features), cross-validate it against the current "
+                        "head, activate it only if better")
+    p.add_argument("--if-due", action="store_true",
+                   help="with --from-library: only when [classify] retrain_every new videos were "
+                        "labelled since the last training (for a scheduler)")
     p.add_argument("--library", type=Path, metavar="FILE",
                    help="with --from-library: library database (default: the app's library)")
     m = p.add_argument_group("model")
@@ -371,12 +375,16 @@ def cmd_heads_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
         return 0
-    print(f"  {'model id':<34} {'arch':<9} {'macro mAP':>9}  {'created':<25} path")
+    print(f"  {'model id':<34} {'arch':<9} {'macro mAP':>9} {'labels':>6}  {'created':<25} path")
     for r in rows:
         mm = f"{r.macro_map:.4f}" if r.macro_map is not None else "-"
         flag = "*" if r.active else " "
         err = f"  [broken: {r.error}]" if r.error else ""
-        print(f"{flag} {r.model_id:<34} {r.arch:<9} {mm:>9}  {r.created:<25} {r.path or '(built in)'}{err}")
+        n = str(r.labels) if r.labels is not None else "-"
+        print(f"{flag} {r.model_id:<34} {r.arch:<9} {mm:>9} {n:>6}  {r.created:<25} "
+              f"{r.path or '(built in)'}{err}")
+        if r.measured:
+            print(f"    measured: {r.measured}")
     return 0
 
 

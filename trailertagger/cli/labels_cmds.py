@@ -91,6 +91,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                                folder=normalize_path(args.folder) if args.folder else None,
                                extra_aliases=_aliases(), dry_run=args.dry_run, progress=progress)
     print_import_report(report, args.json, "would label" if args.dry_run else "labelled")
+    if report.labelled and not args.dry_run:
+        from .library_cmds import retrain_hint
+
+        retrain_hint(args)
     return 1 if report.unknown or report.failed or report.not_in_library else 0
 
 

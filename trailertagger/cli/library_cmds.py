@@ -271,7 +271,21 @@ def cmd_set(args: argparse.Namespace) -> int:
     _report_unknown(unknown)
     if ids:
         print(f"{edit.changed} change(s) on {len(ids)} video(s)", file=sys.stderr)
+        retrain_hint(args)
     return 1 if unknown else 0
+
+
+def retrain_hint(args: argparse.Namespace) -> None:
+    """After new labels: say when ``[classify] retrain_every`` of them have piled up."""
+    from ..core.library.personal_head import retrain_due
+    from .common import settings
+
+    every = int(settings().get("classify", {}).get("retrain_every", 20))
+    with open_library_arg(args) as lib:
+        due, new = retrain_due(lib, every)
+    if due:
+        print(f"{new} video(s) labelled since the last training: run 'trailertagger train "
+              "--from-library' (or --if-due from a scheduler) to learn from them", file=sys.stderr)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -359,11 +373,20 @@ def train_from_library(args: argparse.Namespace) -> int:
         import torch  # noqa: F401 - the "train" extra, not needed to tag videos
     except ImportError as err:
         raise ConfigError(f"training needs PyTorch ({err}); install trailertagger[train]") from None
-    from ..core.library.personal_head import train_personal_head
+    from ..core.library.personal_head import retrain_due, train_personal_head
     from ..core.paths import app_dirs
     from .classify_cmds import train_config
+    from .common import settings
 
     dirs = app_dirs()
+    if getattr(args, "if_due", False):
+        every = int(settings().get("classify", {}).get("retrain_every", 20))
+        with open_library_arg(args) as lib:
+            due, new = retrain_due(lib, every)
+        if not due:
+            print(f"{new} video(s) labelled since the last training; retraining after "
+                  f"{every} ([classify] retrain_every)", file=sys.stderr)
+            return 0
 
     def load_current() -> Any:
         from ..core.classify import runtime

@@ -209,6 +209,8 @@ class HeadInfo:
     macro_map: float | None = None
     profile: str = ""
     error: str = ""
+    labels: int | None = None  # labelled videos it was measured on (personal heads)
+    measured: str = ""  # how its quality was measured, in words
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -235,7 +237,13 @@ def active_head_dir(dirs: AppDirs) -> Path | None:
 def list_heads(dirs: AppDirs) -> list[HeadInfo]:
     """Every head folder under ``dirs.heads`` plus the built-in zero-shot head."""
     active = active_head_dir(dirs)
-    rows = [HeadInfo(ZERO_SHOT, "", "zero-shot", None, active is None)]
+    from .zero_shot import calibration
+
+    cal = calibration().measured
+    rows = [HeadInfo(ZERO_SHOT, "", "zero-shot", None, active is None,
+                     macro_map=cal.get("cv_macro_map"), labels=cal.get("clips"),
+                     measured=(f"cold start: {cal.get('folds')}-fold CV on the "
+                               f"{cal.get('clips')}-clip cold-start set") if cal else "")]
     root = Path(dirs.heads)
     folders = sorted(p.parent for p in root.glob(f"*/{CARD_FILE}")) if root.exists() else []
     if active is not None and active not in folders and (active / CARD_FILE).exists():
@@ -248,9 +256,11 @@ def list_heads(dirs: AppDirs) -> list[HeadInfo]:
             rows.append(HeadInfo(folder.name, "", "?", folder, is_active, error=str(err)))
             continue
         err = "" if (folder / MODEL_FILE).exists() else f"no {MODEL_FILE}"
-        mm = card.metrics.get("macro_map")
+        measured = card.metrics.get("measured") or {}
+        mm = measured.get("macro_map", card.metrics.get("macro_map"))
         rows.append(HeadInfo(card.model_id, card.version, card.arch, folder, is_active,
-                             card.created, float(mm) if mm is not None else None, card.profile, err))
+                             card.created, float(mm) if mm is not None else None, card.profile, err,
+                             measured.get("labelled_videos"), measured.get("method", "")))
     return rows
 
 
@@ -298,3 +308,9 @@ def active_head(dirs: AppDirs, store: ModelStore) -> GenreHead:
 
     cfg = load_config(create=False).get("classify", {})
     return ZeroShotHead(store, max_genres=int(cfg.get("max_genres", 3)))
+
+
+def active_head_info(dirs: AppDirs) -> HeadInfo:
+    """The row of ``list_heads`` that is active (what the app's detail panel shows)."""
+    rows = list_heads(dirs)
+    return next((r for r in rows if r.active), rows[0])

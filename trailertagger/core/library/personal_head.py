@@ -2,9 +2,11 @@
 
 ``train_personal_head`` is what ``trailertagger train --from-library`` runs:
 
-1. **Data**: every present video with at least one manual correction, labelled with its
-   *effective* genres (the user's word where given, the model's otherwise: the user looked at
-   the video and let those stand), featured from the feature cache by content hash.  Nothing
+1. **Data**: every present *labelled* video — with at least one manual correction, or with
+   metadata labels imported from NFO files, genre folders or a CSV (``labels.py``) — labelled
+   with its *effective* genres (the user's word where given, else the metadata, else the
+   model's: the user looked at the video and let those stand), featured from the feature cache
+   by content hash.  A metadata-labelled video counts as labelled on all 21 genres.  Nothing
    is re-extracted; a video whose features are not cached is skipped and reported.
 2. **Cross-validation**: k folds (seeded); each fold trains a head on the other folds and
    predicts the held-out videos.  The current head predicts the same videos.  The pooled
@@ -55,6 +57,29 @@ DEFAULT_FOLDS = 5
 DEFAULT_MIN_VIDEOS = 10
 DEFAULT_MIN_GAIN = 0.01
 CONSTANT_BASELINE = "constant (genre prevalence)"
+LABELS_AT_TRAIN_KEY = "labelled_videos_at_last_training"
+
+
+def labelled_count(lib: Library) -> int:
+    from sqlalchemy import func, select
+
+    from .queries import LABELLED, label_state_clause
+    from .schema import Video
+
+    with lib.read() as s:
+        return int(s.execute(select(func.count()).select_from(Video)
+                             .where(label_state_clause(LABELLED))).scalar_one())
+
+
+def retrain_due(lib: Library, every: int) -> tuple[bool, int]:
+    """(whether ``every`` or more videos were labelled since the last training, how many);
+    ``every = 0`` never asks.  Training records the count (``LABELS_AT_TRAIN_KEY``)."""
+    from .db import get_meta
+
+    with lib.read() as s:
+        before = int(get_meta(s, LABELS_AT_TRAIN_KEY) or 0)
+    new = labelled_count(lib) - before
+    return (every > 0 and new >= every), new
 
 
 @dataclass
@@ -125,8 +150,10 @@ def corrected_samples(lib: Library, cache: FeatureCache) -> tuple[list[Corrected
     """The corrected, present videos whose features are cached; and the count and skips."""
     samples: list[CorrectedSample] = []
     skipped: list[tuple[str, str]] = []
+    from .queries import LABELLED, label_state_clause
+
     with lib.read() as s:  # the records only: feature files are read after the transaction
-        recs = find_videos(s, corrected=True, missing=False, order="id")
+        recs = find_videos(s, missing=False, order="id", where=label_state_clause(LABELLED))
     for rec in recs:
         if not rec.content_hash:
             skipped.append((rec.path, "never processed (no content hash)"))
@@ -138,8 +165,9 @@ def corrected_samples(lib: Library, cache: FeatureCache) -> tuple[list[Corrected
         if not any(m.length for m in fs.modalities.values()):
             skipped.append((rec.path, "cached features are empty"))
             continue
-        samples.append(CorrectedSample(rec.id, rec.path, fs, labels_vector(rec.genres),
-                                       tuple(rec.manual_on) + tuple(rec.manual_off)))
+        touched = GENRES if rec.metadata_genres is not None else (
+            tuple(rec.manual_on) + tuple(rec.manual_off))
+        samples.append(CorrectedSample(rec.id, rec.path, fs, labels_vector(rec.genres), touched))
     return samples, len(recs), skipped
 
 
@@ -235,9 +263,10 @@ def train_personal_head(
     samples, report.corrected, report.skipped = corrected_samples(lib, FeatureCache(dirs.features))
     if len(samples) < max(min_videos, 2):
         raise ConfigError(
-            f"only {len(samples)} corrected video(s) with cached features "
-            f"({report.corrected} corrected in all); correct at least {max(min_videos, 2)} "
-            "(trailertagger set PATH +Genre -Genre) and process them first")
+            f"only {len(samples)} labelled video(s) with cached features "
+            f"({report.corrected} labelled in all); label at least {max(min_videos, 2)} "
+            "(trailertagger set PATH +Genre -Genre, or trailertagger labels import) and process "
+            "them first")
     report.modalities, report.dropped_modalities = harmonise_modalities(samples, cfg.modalities)
     # cfg.modalities stays None unless the user chose: a fold whose training part lacks a rare
     # modality then simply trains without it instead of failing
@@ -282,6 +311,10 @@ def train_personal_head(
                           or report.personal_map >= report.current_map + min_gain))
     log.info("personal head: OOF macro mAP %.4f vs current %.4f", report.personal_map,
              report.current_map)
+    from .db import set_meta
+
+    with lib.session() as s:  # retrain_due counts new labels from here, whatever the outcome
+        set_meta(s, LABELS_AT_TRAIN_KEY, str(report.corrected))
     if not report.better or not export:
         tick("done", steps)
         return report
@@ -291,7 +324,15 @@ def train_personal_head(
     final.thresholds = dict(zip(GENRES, map(float, tuned), strict=True))
     final.metrics = {**summary(y, oof, tuned), "corrected_genres_macro_map": report.personal_map,
                      "current_corrected_genres_macro_map": report.current_map,
-                     "current_macro_map": report.current_map_all}
+                     "current_macro_map": report.current_map_all,
+                     # the measured quality the app and `heads list` show
+                     "measured": {"method": f"{k}-fold cross-validation on your library",
+                                  "macro_map": report.personal_map,
+                                  "per_genre_ap": {g: v[0] for g, v in report.per_genre.items()},
+                                  "labelled_videos": len(samples),
+                                  "labels": int(y.sum()),
+                                  "baseline": report.current_model,
+                                  "baseline_macro_map": report.current_map}}
     final.n_val = len(samples)  # the out-of-fold predictions the metrics come from
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(head_out) if head_out else Path(dirs.heads) / f"personal-{stamp}"
@@ -315,6 +356,7 @@ def train_personal_head(
         card = load_card(out)
         with lib.session() as s:  # the old head's predictions are stale from now on
             note_active_head(s, card.model_id, card.version, card.kind)
+
     tick("done", steps)
     return report
 
