@@ -95,10 +95,12 @@ def speech_wav(text: str, path: Path, *, voice: str = "en-us", wpm: int = 150) -
     return Path(path)
 
 
-def speech(text: str = SPEECH_SENTENCE, rate: int = AUDIO_RATE) -> np.ndarray:
-    """``text`` spoken by espeak-ng as float32 mono at ``rate``."""
+def speech(text: str = SPEECH_SENTENCE, rate: int = AUDIO_RATE, *, voice: str = "en-us",
+           wpm: int = 150) -> np.ndarray:
+    """``text`` spoken by espeak-ng (``voice`` such as "en-gb+f3", ``wpm`` words per minute)
+    as float32 mono at ``rate``."""
     with tempfile.TemporaryDirectory() as tmp:
-        samples, src = read_wav(speech_wav(text, Path(tmp) / "speech.wav"))
+        samples, src = read_wav(speech_wav(text, Path(tmp) / "speech.wav", voice=voice, wpm=wpm))
     return resample(samples, src, rate)
 
 
@@ -165,6 +167,15 @@ def music(duration: float, rate: int = AUDIO_RATE, *, bpm: float = 112.0) -> np.
     out = out[:n]
     peak = float(np.abs(out).max()) or 1.0
     return (0.7 * out / peak).astype(np.float32)
+
+
+def drone(duration: float, rate: int = AUDIO_RATE, *, root: str = "A2") -> np.ndarray:
+    """A slow synth pad (three detuned saw/sine voices with tremolo): another music style."""
+    d = f"{duration:.3f}"
+    out = _sox(rate, 3, ["synth", d, "sine", root, "sawtooth", root, "sine", "E3",
+                         "tremolo", "0.5", "40", "lowpass", "1200", "fade", "0.5", d, "0.5"])
+    peak = float(np.abs(out).max()) or 1.0
+    return (0.6 * out / peak).astype(np.float32)
 
 
 def music_wav(duration: float, path: Path, *, rate: int = AUDIO_RATE) -> Path:
@@ -463,13 +474,16 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
               fps: int = 24, cuts: Sequence[float] = (), text: Sequence[TextSpec] = (),
               audio: str | np.ndarray | None = "music", video: bool = True, seed: int = 0,
               audio_rate: int = AUDIO_RATE, audio_channels: int = 2,
-              scene_speed: float = 0.03, faststart: bool = True) -> Path:
+              scene_speed: float = 0.03, faststart: bool = True,
+              background: Sequence[np.ndarray] | None = None) -> Path:
     """Encode a clip: H.264 (libx264, else MPEG-4 Part 2) + AAC in mp4 (m4a without video).
 
     ``cuts`` are the first-frame times of new scenes (round them to frame times to plant an
     exact cut); ``text`` lists ``(t0, t1, words)`` overlays; ``audio`` is ``"speech"``,
     ``"music"``, ``"speech+music"``, a float32 mono array at ``audio_rate``, or None.
     ``faststart`` puts the index first so a truncated copy still plays up to where it ends.
+    ``background``: RGB frames (``[h, w, 3]`` uint8, e.g. scenery from a real clip) shown in
+    turn, spread over the clip, instead of the generated scenes.
     """
     path = Path(path)
     w, h = size
@@ -521,8 +535,21 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
         if vstream is not None:
             scenes: dict[int, _Scene] = {}
             planes = _Planes(w, h)
+            bg = [_rgb_to_yuv(np.ascontiguousarray(f[:h, :w, :3])) for f in (background or [])]
             for i in range(n_frames):
                 t = i / fps
+                if bg:
+                    by, bu, bv = bg[min(len(bg) - 1, i * len(bg) // max(n_frames, 1))]
+                    planes.y[:], planes.u[:], planes.v[:] = by, bu, bv
+                    for t0, t1, layer, x, y in overlays:
+                        if t0 <= t < t1:
+                            planes.blend(layer, x, y)
+                    frame = planes.frame()
+                    frame.pts = i
+                    frame.time_base = Fraction(1, fps)
+                    out.mux(vstream.encode(frame))
+                    push_audio(int((i + 1) / fps * audio_rate))
+                    continue
                 k = max(0, int(np.searchsorted(bounds, t + 1e-9, side="right")) - 1)
                 k = min(k, len(bounds) - 2)
                 if k not in scenes:

@@ -140,6 +140,19 @@ class DetailPanel(QWidget):
         self.scope = QLabel()
         self.scope.setStyleSheet("color: #1f5fa8;")
         lay.addWidget(self.scope)
+        # how far to trust the genres: the active head's measured quality, the video's state
+        self.head = QLabel()
+        self.head.setWordWrap(True)
+        self.head.setStyleSheet("color: #555;")
+        lay.addWidget(self.head)
+        self.state = QLabel()
+        self.state.setWordWrap(True)
+        lay.addWidget(self.state)
+        self.why = QLabel()
+        self.why.setWordWrap(True)
+        self.why.setStyleSheet("color: #444;")
+        self.why.setTextFormat(Qt.TextFormat.PlainText)
+        lay.addWidget(self.why)
         grid = QGridLayout()
         grid.setVerticalSpacing(2)
         grid.setColumnStretch(1, 1)
@@ -161,7 +174,8 @@ class DetailPanel(QWidget):
         if rec is None:
             self.thumb.setPixmap(QPixmap())
             self.thumb.setText("No video selected")
-            for w in (self.title, self.path, self.info, self.error, self.model, self.scope):
+            for w in (self.title, self.path, self.info, self.error, self.model, self.scope,
+                      self.state, self.why):
                 w.setText("")
             self.error.hide()
             return
@@ -196,6 +210,41 @@ class DetailPanel(QWidget):
         else:
             self.model.setText("Not classified yet")
         self.scope.setText(f"Changes apply to all {selected} selected videos" if selected > 1 else "")
+        self.state.setText(state_text(rec))
+        self.state.setStyleSheet("color: #9a5b00; font-weight: bold;" if rec.cold_start_only
+                                 else "color: #1e7b34;")
+        self.why.setText(explanation_text(rec))
+        for g, row in self.rows.items():
+            row.check.setToolTip(rec.explanations.get(g, ""))
+
+    def show_head(self, info: Any) -> None:
+        """The active head (``runtime.HeadInfo``) and how good it measured."""
+        if info is None:
+            self.head.setText("")
+            return
+        q = (f"macro mAP {info.macro_map:.2f}" if info.macro_map is not None else "not measured")
+        n = f" on {info.labels} labelled videos" if info.labels is not None else ""
+        how = f" ({info.measured})" if info.measured else ""
+        self.head.setText(f"Active head: {info.model_id} — {q}{n}{how}")
+
+
+def state_text(rec: VideoRecord) -> str:
+    """The label state in words (``VideoRecord.label_state``)."""
+    return {"labelled": "Labelled: genres confirmed by you or your library's metadata",
+            "cold start": "Cold start: guessed by the label-free head, unconfirmed",
+            "weak evidence": "Weak evidence: the label-free head is not confident about any "
+                             "genre; label it to teach the head",
+            "trained": "Predicted by a trained head",
+            }.get(rec.label_state, "")
+
+
+def explanation_text(rec: VideoRecord) -> str:
+    """Why each shown genre was given, then the cold-start head's other suggestions."""
+    lines = [f"{g}: {rec.explanations[g]}" for g in rec.genres if g in rec.explanations]
+    extra = [g for g in rec.suggestions if g not in rec.genres]
+    if extra:
+        lines.append("Suggestions: " + ", ".join(extra))
+    return "\n".join(lines)
 
 
 class GenreChipDelegate(QStyledItemDelegate):

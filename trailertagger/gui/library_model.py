@@ -54,6 +54,7 @@ class LibraryFilter:
     missing: bool = False
     corrected: bool = False
     stale: bool = False
+    review: bool = False  # "needs review": core.library.review.needs_review_clause
 
     def query_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``queries.video_query`` for this filter."""
@@ -64,8 +65,17 @@ class LibraryFilter:
             kw["missing"] = True
         if self.corrected:
             kw["corrected"] = True
+        wheres = []
         if self.stale:
-            kw["where"] = queries.stale_clause()
+            wheres.append(queries.stale_clause())
+        if self.review:
+            from ..core.library.review import needs_review_clause
+
+            wheres.append(needs_review_clause())
+        if wheres:
+            from sqlalchemy import and_
+
+            kw["where"] = and_(*wheres) if len(wheres) > 1 else wheres[0]
         return kw
 
 

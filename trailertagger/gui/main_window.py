@@ -10,6 +10,7 @@ burst of events costs one refresh per 250 ms.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
     QUrl,
+    Signal,
     Slot,
 )
 from PySide6.QtGui import (
@@ -125,6 +127,10 @@ class CorrectionCommand(QUndoCommand):
 
 
 class MainWindow(QMainWindow):
+    # training runs on its own thread; these signals bring its progress to the GUI thread
+    trainProgress = Signal(str, int, int)
+    trainDone = Signal(object)  # PersonalHeadReport, or the exception that stopped it
+
     def __init__(self, lib: Library, bridge: JobBridge, *, settings: QSettings | None = None) -> None:
         super().__init__()
         self.lib = lib
@@ -166,6 +172,11 @@ class MainWindow(QMainWindow):
         self.refresh_folders()
         self.refresh_genre_counts(sync=True)
         self.refresh_status()
+        self._training: threading.Thread | None = None
+        self.train_config: Any = None  # None: the defaults of train --from-library
+        self.trainProgress.connect(self._train_progress)
+        self.trainDone.connect(self._train_done)
+        self.refresh_head()
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -193,7 +204,8 @@ class MainWindow(QMainWindow):
         sl = QVBoxLayout(show)
         self.only = {}
         for key, label in (("failed", "Failed"), ("missing", "Missing files"),
-                           ("corrected", "Corrected by hand"), ("stale", "Stale (older model)")):
+                           ("corrected", "Corrected by hand"), ("stale", "Stale (older model)"),
+                           ("review", "Needs review (a label would help most)")):
             cb = QCheckBox(label)
             cb.toggled.connect(lambda _on: self.apply_filter())
             sl.addWidget(cb)
@@ -258,6 +270,11 @@ class MainWindow(QMainWindow):
         sb.addWidget(self.counts_label)
         sb.addWidget(self.activity, 1)
         sb.addPermanentWidget(self.progress)
+        self.train_bar = QProgressBar()
+        self.train_bar.setMaximumWidth(220)
+        self.train_bar.setTextVisible(True)
+        self.train_bar.hide()
+        sb.addPermanentWidget(self.train_bar)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         a = QAction(text, self)
@@ -304,8 +321,11 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._action("&Cancel processing of selected", self.cancel_selected)
         self.act_purge = self._action("Erase &missing videos…", self.purge_missing,
                                       tip="erase rows whose file is gone (selected, or all)")
+        self.act_train = self._action(
+            "&Train personal head", self.train_head,
+            tip="learn from your labels and corrections; activated only if it measures better")
         for a in (self.act_rerun, self.act_rerun_all, self.act_retry, self.act_pause,
-                  self.act_cancel, self.act_open, self.act_purge):
+                  self.act_cancel, self.act_open, self.act_purge, self.act_train):
             lib.addAction(a)
         # the same actions on the table's context menu
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -315,8 +335,64 @@ class MainWindow(QMainWindow):
         h.addAction(self._action("&About", self.about))
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
-        for a in (self.act_add, self.act_pause, self.act_retry, self.act_rerun, self.act_undo):
+        for a in (self.act_add, self.act_pause, self.act_retry, self.act_rerun, self.act_undo,
+                  self.act_train):
             tb.addAction(a)
+
+    # -- the genre head: quality, training ---------------------------------------------------
+    def refresh_head(self) -> None:
+        from ..core.classify.runtime import active_head_info
+
+        try:
+            self.detail.show_head(active_head_info(app_dirs()))
+        except Exception as err:  # noqa: BLE001 - a broken heads folder must not stop the app
+            self.detail.show_head(None)
+            self.activity.setText(f"cannot read the heads folder: {err}")
+
+    def train_head(self) -> None:
+        """Train a personal head in the background (core ``train_with_active_head``)."""
+        if self._training is not None and self._training.is_alive():
+            return
+        from ..core.library.personal_head import train_with_active_head
+
+        self.act_train.setEnabled(False)
+        self.train_bar.setRange(0, 0)
+        self.train_bar.show()
+        self.activity.setText("training a personal head…")
+
+        def work() -> None:
+            try:
+                report = train_with_active_head(
+                    self.lib, app_dirs(), config=self.train_config,
+                    progress=lambda *a: self.trainProgress.emit(*a))
+            except Exception as err:  # noqa: BLE001 - shown to the user, never lost
+                self.trainDone.emit(err)
+                return
+            self.trainDone.emit(report)
+
+        self._training = threading.Thread(target=work, name="train-personal-head", daemon=True)
+        self._training.start()
+
+    @Slot(str, int, int)
+    def _train_progress(self, label: str, done: int, total: int) -> None:
+        self.train_bar.setRange(0, max(total, 1))
+        self.train_bar.setValue(done)
+        self.train_bar.setFormat(f"training: {label}")
+
+    @Slot(object)
+    def _train_done(self, result: Any) -> None:
+        self.act_train.setEnabled(True)
+        self.train_bar.hide()
+        self.last_train = result
+        if isinstance(result, Exception):
+            self.activity.setText(f"training stopped: {result}")
+        else:
+            verdict = ("activated — re-run classification to use it" if result.activated else
+                       "not better than the current head; it stays active")
+            self.activity.setText(f"personal head {result.personal_map:.2f} vs current "
+                                  f"{result.current_map:.2f} macro mAP on {result.used} "
+                                  f"labelled videos: {verdict}")
+        self.refresh_head()
 
     # -- filters ---------------------------------------------------------------------------
     def current_filter(self) -> LibraryFilter:

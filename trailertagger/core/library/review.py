@@ -51,6 +51,26 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def closeness(p: float, threshold: float) -> float:
+    """How near ``p`` is to its decision threshold: 1 on it, 0 four log-odds or more away."""
+    return max(0.0, 1.0 - abs(_logit(p) - _logit(threshold)) / 4.0)
+
+
+def priority(probs: dict[str, float], thresholds: dict[str, float],
+             state: str | None = None) -> tuple[float, str | None]:
+    """The review score of an unlabelled video from its probabilities, the head's thresholds
+    and its label state (what ``review_score`` and the learning benchmark rank by), and the
+    genre the head is least sure about."""
+    best_g, best_c = None, 0.0
+    for g, p in probs.items():
+        if g not in thresholds:
+            continue
+        c = closeness(p, thresholds[g])
+        if c > best_c:
+            best_g, best_c = g, c
+    return best_c + BONUS.get(state or "", 0.0), best_g
+
+
 def review_score(rec: VideoRecord) -> ReviewItem | None:
     """The review item of one video, or None when it is not worth a look (see module)."""
     if rec.corrected or rec.classified_at is None or rec.status == VIDEO_MISSING:
@@ -72,13 +92,10 @@ def review_score(rec: VideoRecord) -> ReviewItem | None:
         focus += clash
         reasons.append("the head disagrees with the imported labels on " + ", ".join(clash))
     else:
-        best_g, best_c = None, 0.0
-        for g, st in rec.states.items():
-            if st.source != SOURCE_AUTO or st.probability is None or st.threshold is None:
-                continue
-            c = max(0.0, 1.0 - abs(_logit(st.probability) - _logit(st.threshold)) / 4.0)
-            if c > best_c:
-                best_g, best_c = g, c
+        auto = {g: st for g, st in rec.states.items() if st.source == SOURCE_AUTO
+                and st.probability is not None and st.threshold is not None}
+        best_c, best_g = priority({g: st.probability for g, st in auto.items()},  # type: ignore[misc]
+                                  {g: st.threshold for g, st in auto.items()})  # type: ignore[misc]
         if best_g is not None and best_c > 0:
             score += best_c
             focus.append(best_g)
@@ -93,6 +110,40 @@ def review_score(rec: VideoRecord) -> ReviewItem | None:
     if score <= 0:
         return None
     return ReviewItem(rec.id, rec.path, score, "; ".join(reasons), tuple(focus))
+
+
+def needs_review_clause(max_logit_gap: float = 2.0):  # noqa: ANN201 - a SQL expression
+    """SQL condition for the app's "needs review" filter, the same reasons as ``review_score``
+    in SQL: a classified video without corrections that only the cold-start head has seen
+    (and no metadata labels), or with an auto probability within ``max_logit_gap`` log-odds of
+    its threshold (odds ratio test, no ``exp`` needed in SQLite), or whose metadata label the
+    head contradicts (|p - label| > 0.5)."""
+    from sqlalchemy import and_, exists, not_, or_, select
+    from sqlalchemy.orm import aliased
+
+    from .schema import SOURCE_MANUAL, SOURCE_METADATA, GenreAssignment
+
+    a = aliased(GenreAssignment)
+    m = aliased(GenreAssignment)
+    manual = exists().where(m.video_id == Video.id, m.source == SOURCE_MANUAL)
+    meta = aliased(GenreAssignment)
+    has_meta = exists().where(meta.video_id == Video.id, meta.source == SOURCE_METADATA)
+    r = math.exp(max_logit_gap)
+    odds = a.probability * (1 - a.threshold)
+    base = (1 - a.probability) * a.threshold
+    near = exists().where(a.video_id == Video.id, a.source == SOURCE_AUTO,
+                          a.probability.is_not(None), a.threshold.is_not(None),
+                          odds < r * base, odds * r > base)
+    mm = aliased(GenreAssignment)
+    aa = aliased(GenreAssignment)
+    clash = exists(select(aa.id).join(mm, and_(mm.video_id == aa.video_id, mm.genre == aa.genre))
+                   .where(aa.video_id == Video.id, aa.source == SOURCE_AUTO,
+                          mm.source == SOURCE_METADATA,
+                          or_(and_(mm.positive == True, aa.probability < 0.5),  # noqa: E712
+                              and_(mm.positive == False, aa.probability > 0.5))))  # noqa: E712
+    return and_(not_(manual), Video.classified_at.is_not(None), Video.status != VIDEO_MISSING,
+                or_(and_(not_(has_meta), or_(Video.evidence_state.is_not(None), near)),
+                    and_(has_meta, clash)))
 
 
 def iter_review(session: Session) -> Iterator[ReviewItem]:
