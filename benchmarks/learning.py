@@ -1,6 +1,8 @@
 """Learning curve: how fast the personal head gets good from the user's labels.
 
-Run: ``python benchmarks/learning.py [--quick] [--repeats 5] [--clips-dir DIR]``.
+Run: ``python benchmarks/learning.py [--quick] [--repeats 5] [--clips-dir DIR]``.  On a busy
+machine the repeats can run as separate processes and be combined:
+``--repeat K --save rK.json`` each, then ``--combine r0.json r1.json ...`` prints the table.
 
 **Corpus.**  Every script of the labelled cold-start set (``core/classify/coldstart_set``,
 42 scripts, 21 genres) rendered twice (84 clips; ``--quick``: once, 42) with real-content
@@ -34,6 +36,7 @@ per genre; the table prints the mean number of positives per genre each budget h
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -95,7 +98,19 @@ def main() -> int:
                                                         "short training (a smoke run)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--clips-dir", type=Path, default=None)
+    p.add_argument("--repeat", type=int, default=None, metavar="K", help="run only repeat K")
+    p.add_argument("--save", type=Path, default=None, help="write the raw results as JSON")
+    p.add_argument("--combine", type=Path, nargs="+", default=None,
+                   help="print the table of saved results (no training)")
     args = p.parse_args()
+    if args.combine:
+        docs = [json.loads(f.read_text(encoding="utf-8")) for f in args.combine]
+        res = {k: {int(n): [v for d in docs for v in d["res"][k][n]] for n in docs[0]["res"][k]}
+               for k in docs[0]["res"]}
+        pos = {int(n): [v for d in docs for v in d["pos"][n]] for n in docs[0]["pos"]}
+        print(docs[0]["header"])
+        print_table(res, pos, sum(d["repeats"] for d in docs), docs[0]["test_clips"])
+        return 0
     import torch
 
     torch.set_num_threads(2)
@@ -126,7 +141,9 @@ def main() -> int:
     res: dict[str, dict[int, list[float]]] = {k: {n: [] for n in budgets}
                                               for k in ("constant", "cold start", "random", "review")}
     pos: dict[int, list[float]] = {n: [] for n in budgets}
-    for rep in range(repeats):
+    reps = [args.repeat] if args.repeat is not None else list(range(repeats))
+    header = f"corpus: {len(paths)} clips from {len(set(groups))} scripts"
+    for rep in reps:
         rng = np.random.default_rng([rep, 8])
         held = rng.choice(scripts, size=len(scripts) // 3, replace=False)
         test = np.flatnonzero(np.isin(groups, held))
@@ -143,13 +160,25 @@ def main() -> int:
             res["constant"][n].append(macro_map(y[test], np.tile(prev, (len(test), 1))))
             res["cold start"][n].append(cold)
             pos[n].append(float(y[perm[:n]].sum(0).mean()))
-        print(f"  repeat {rep + 1}/{repeats} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"  repeat {rep + 1} done ({time.perf_counter() - t0:.0f} s): "
+              + json.dumps({k: {n: round(v[n][-1], 4) for n in budgets} for k, v in res.items()}),
+              flush=True)
+    if args.save:
+        args.save.write_text(json.dumps({"res": res, "pos": pos, "repeats": len(reps),
+                                         "test_clips": len(test), "header": header}),
+                             encoding="utf-8")
+    print_table(res, pos, len(reps), len(test))
+    return 0
+
+
+def print_table(res: dict, pos: dict, repeats: int, test_clips: int) -> None:
+    budgets = sorted(pos)
 
     def cell(v: list[float]) -> str:
         return f"{np.mean(v):.3f} ± {np.std(v):.3f}"
 
     print(f"\nmacro mAP on held-out scripts ({repeats} repeats, mean ± std; "
-          f"{len(test)} test clips per repeat)")
+          f"{test_clips} test clips per repeat)")
     head = "| labelled clips | " + " | ".join(str(n) for n in budgets) + " |"
     print(head)
     print("|" + "---|" * (len(budgets) + 1))
@@ -160,7 +189,6 @@ def main() -> int:
         print(f"| {label} | " + " | ".join(cell(res[k][n]) for n in budgets) + " |")
     diff = {n: np.array(res["review"][n]) - np.array(res["random"][n]) for n in budgets}
     print("| review − random (paired) | " + " | ".join(cell(list(diff[n])) for n in budgets) + " |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -73,15 +73,17 @@ def test_needs_review_filter(qtbot, make_window, lib) -> None:
 def test_train_button_runs_in_the_background_with_progress(qtbot, tmp_path) -> None:
     from tests.core.test_library_personal_head import FAST, _library
     from tests.gui.support import SPEC
+    from trailertagger.core.app import LibrarySession
     from trailertagger.gui.bridge import JobBridge
     from trailertagger.gui.main_window import MainWindow
 
     lib, _truth = _library(12)
     opts = PoolOptions(workers=0, services=SPEC, services_kwargs={"real_probe": True},
                        settle_seconds=0.0, poll_seconds=0.1, heartbeat_seconds=0.3)
-    bridge = JobBridge(lib, opts, watch=False, rescan_seconds=None)
-    win = MainWindow(lib, bridge, settings=QSettings(str(tmp_path / "g.ini"),
-                                                     QSettings.Format.IniFormat))
+    session = LibrarySession(lib)
+    bridge = JobBridge(session, opts, watch=False, rescan_seconds=None)
+    win = MainWindow(session, bridge, settings=QSettings(str(tmp_path / "g.ini"),
+                                                         QSettings.Format.IniFormat))
     qtbot.addWidget(win)
     win.show()
     try:

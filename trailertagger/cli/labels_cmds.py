@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from .common import add_library_arg, count_arg, open_library_arg, progress_bar, shown
+from .common import add_library_arg, count_arg, open_app, progress_bar, shown
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,15 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_review)
 
 
-def _aliases() -> dict:
-    from ..core.config import load_config
-
-    extra = load_config().get("library", {}).get("genre_aliases", {})
-    if not isinstance(extra, dict):
-        raise ConfigError("[library] genre_aliases must be a table of name = genre")
-    return extra
-
-
 def print_import_report(report, json_out: bool = False, verb: str = "labelled") -> None:  # noqa: ANN001
     if json_out:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -76,20 +67,16 @@ def print_import_report(report, json_out: bool = False, verb: str = "labelled") 
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..core.library.identity import normalize_path
-    from ..core.library.labels import CSV_KIND, FOLDERS, NFO, import_labels
-
-    kind = NFO if args.nfo else FOLDERS if args.folders else CSV_KIND
+    kind = "nfo" if args.nfo else "folders" if args.folders else "csv"
     if args.csv is not None and not args.csv.is_file():
         raise ConfigError(f"--csv {shown(args.csv)}: no such file")
-    with open_library_arg(args) as lib, progress_bar(None, f"labels ({kind})", unit="video") as bar:
+    with open_app(args) as app, progress_bar(None, f"labels ({kind})", unit="video") as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.n = done
 
-        report = import_labels(lib, kind, csv_path=args.csv,
-                               folder=normalize_path(args.folder) if args.folder else None,
-                               extra_aliases=_aliases(), dry_run=args.dry_run, progress=progress)
+        report = app.import_labels(kind, csv_path=args.csv, folder=args.folder,
+                                   dry_run=args.dry_run, progress=progress)
     print_import_report(report, args.json, "would label" if args.dry_run else "labelled")
     if report.labelled and not args.dry_run:
         from .library_cmds import retrain_hint
@@ -99,10 +86,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from ..core.library.review import review_queue
-
-    with open_library_arg(args) as lib, lib.read() as s:
-        items = review_queue(s, limit=args.limit)
+    with open_app(args) as app:
+        items = app.review(limit=args.limit)
     if args.json:
         print(json.dumps([i.to_dict() for i in items], indent=2, ensure_ascii=False))
         return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -187,13 +187,27 @@ class OnnxHead:
         return out
 
 
+# card kind -> loader of a head folder: the runtime loads any card whose kind is registered
+HEAD_KINDS: dict[str, Callable[[Path], GenreHead]] = {}
+
+
+def register_head_kind(kind: str, loader: Callable[[Path], GenreHead]) -> None:
+    """Teach the runtime a new kind of head folder (``card.json`` names its ``kind``)."""
+    HEAD_KINDS[kind] = loader
+
+
 def load_head(path: Path) -> GenreHead:
     """Open a head directory (``model.onnx`` + ``card.json``); kind comes from the card."""
     path = Path(path)
     card = load_card(path)
-    if card.kind == "onnx":
-        return OnnxHead(path)
-    raise ValueError(f"{path}: head kind {card.kind!r} cannot be loaded from a folder")
+    loader = HEAD_KINDS.get(card.kind)
+    if loader is None:
+        raise ValueError(f"{path}: head kind {card.kind!r} cannot be loaded from a folder "
+                         f"(known: {', '.join(sorted(HEAD_KINDS))})")
+    return loader(path)
+
+
+register_head_kind("onnx", OnnxHead)
 
 
 @dataclass
@@ -303,11 +317,9 @@ def active_head(dirs: AppDirs, store: ModelStore) -> GenreHead:
             return load_head(path)
         except Exception as err:  # noqa: BLE001 - a broken head must not stop tagging
             log.warning("active head %s cannot be loaded (%s); using the zero-shot head", path, err)
-    from ..config import load_config
-    from .zero_shot import ZeroShotHead
+    from .zero_shot import ZeroShotHead, configured_max_genres
 
-    cfg = load_config(create=False).get("classify", {})
-    return ZeroShotHead(store, max_genres=int(cfg.get("max_genres", 3)))
+    return ZeroShotHead(store, max_genres=configured_max_genres())
 
 
 def active_head_info(dirs: AppDirs) -> HeadInfo:

@@ -143,6 +143,25 @@ def genre_descriptions() -> GenreDescriptions:
     return GenreDescriptions(priors, facets, hashlib.sha256(raw).hexdigest())
 
 
+def configured_max_genres() -> int:
+    """``[classify] max_genres`` of the settings (the default when unreadable)."""
+    from ..config import load_config
+
+    try:
+        return int(load_config(create=False).get("classify", {}).get("max_genres",
+                                                                      DEFAULT_MAX_GENRES))
+    except Exception:  # noqa: BLE001 - a broken settings file is reported by every command
+        return DEFAULT_MAX_GENRES
+
+
+def head_version(max_genres: int | None = None, calib: Calibration | None = None) -> str:
+    """The zero-shot head's version without loading any model: scoring code, descriptions,
+    calibration and the genre cap identify it (the library keys predictions by it)."""
+    k = configured_max_genres() if max_genres is None else int(max_genres)
+    cal = calib or calibration()
+    return f"{ZERO_SHOT_VERSION}-{genre_descriptions().sha256[:8]}{cal.sha256[:8]}-k{k}"
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.maximum(n, 1e-12)
@@ -282,8 +301,7 @@ class ZeroShotHead:
         # Stable from construction on (the library keys stored predictions by it); the MiniLM
         # weights are pinned by checksum in their manifest, so scoring code, descriptions,
         # calibration and the genre cap identify the head.
-        self.version = (f"{ZERO_SHOT_VERSION}-{self.desc.sha256[:8]}{self.calib.sha256[:8]}"
-                        f"-k{self.max_genres}")
+        self.version = head_version(self.max_genres, self.calib)
         self._lock = threading.Lock()
         self._embedder: Any = None
         self._protos: dict[str, np.ndarray] = {}  # facet -> [21, 384] prototypes

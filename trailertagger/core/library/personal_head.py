@@ -361,22 +361,3 @@ def train_personal_head(
     return report
 
 
-
-def train_with_active_head(lib: Library, dirs: AppDirs, *, config: Any = None,
-                           progress: Callable[[str, int, int], None] | None = None
-                           ) -> PersonalHeadReport:
-    """``train --from-library`` with the defaults, against the active head: what the app's
-    Train button runs in the background (``progress(label, done, total)`` from that thread)."""
-    from ..classify import runtime
-    from ..config import load_config
-    from ..models.store import ModelStore
-
-    def load_current() -> Any:
-        try:
-            return runtime.active_head(dirs, ModelStore.from_config(load_config()))
-        except Exception:  # noqa: BLE001 - compared with a constant predictor, said in the report
-            log.warning("the current head cannot be loaded", exc_info=True)
-            return None
-
-    return train_personal_head(lib, dirs, config=config, load_current=load_current,
-                               progress=progress)
