@@ -90,7 +90,7 @@ def test_train_button_runs_in_the_background_with_progress(qtbot, tmp_path) -> N
         win.train_config = FAST
         seen: list[tuple[str, int, int]] = []
         win.trainProgress.connect(lambda *a: seen.append(a))
-        with qtbot.waitSignal(win.trainDone, timeout=180_000):
+        with qtbot.waitSignal(win.trainDone, timeout=600_000):
             win.act_train.trigger()
             assert not win.act_train.isEnabled()  # the GUI thread returned at once
             assert win.train_bar.isVisibleTo(win)
