@@ -278,10 +278,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..core.classify.runtime import activate_head
     from ..core.classify.train import export_head, load_trained
 
-    try:
-        result = load_trained(args.checkpoint)
-    except FileNotFoundError as err:
-        raise ConfigError(str(err)) from err
+    result = load_trained(args.checkpoint)  # TrainingError (exit 2) when not a training folder
     dirs = _dirs()
     out = args.out or dirs.heads / f"{result.model_config.kind}-{datetime.now():%Y%m%d-%H%M%S}"
     export_head(result, out, opset=args.opset)

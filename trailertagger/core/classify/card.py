@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import HeadError
 from ..genres import GENRES
 from .batching import ModalitySpec
 
@@ -68,7 +69,7 @@ class HeadCard:
     def from_dict(cls, d: dict[str, Any]) -> HeadCard:
         d = dict(d)
         if int(d.get("format", 0)) > CARD_FORMAT:
-            raise ValueError(f"card format {d.get('format')} is newer than this trailertagger "
+            raise HeadError(f"card format {d.get('format')} is newer than this trailertagger "
                              f"understands ({CARD_FORMAT}); update trailertagger")
         d["modalities"] = [ModalityProvenance(**m) for m in d.get("modalities", [])]
         known = {f for f in cls.__dataclass_fields__}
@@ -105,7 +106,7 @@ def load_card(head_dir: Path) -> HeadCard:
     try:
         return HeadCard.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, TypeError, KeyError) as err:
-        raise ValueError(f"{path}: not a readable model card ({err})") from err
+        raise HeadError(f"{path}: not a readable model card ({err})") from err
 
 
 def _jsonable(x: Any) -> Any:

@@ -106,9 +106,9 @@ def export_onnx(model: GenreModel, path: Path, opset: int = DEFAULT_OPSET, check
 @torch.no_grad()
 def parity(model: GenreModel, path: Path, batch: InputBatch) -> float:
     """Max |probs_torch - probs_onnx| on ``batch`` (CPU provider, so it is exact to float32)."""
-    import onnxruntime as ort
+    from ..runtime.onnx import ort_session
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort_session(path, device="cpu")
     ours = sess.run(["probs"], batch.feeds())[0]
     model = model.eval()
     ref = torch.sigmoid(model(*to_tensors(batch))).numpy()

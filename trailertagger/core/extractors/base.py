@@ -9,7 +9,6 @@ named list of extractor names (``default`` runs offline on weights shipped in pa
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
     from ..media.types import DecodedMedia
     from ..models.store import ModelStore
+    from ..progress import CancelToken
 
 
 @dataclass(frozen=True)
@@ -42,22 +42,13 @@ class Extractor(Protocol):
     def load(self, store: ModelStore, device: str = "cpu") -> None:
         """Load weights (once); raise ModelMissingError with a clear message if absent."""
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
-        """Return a [T, D] sequence; T may be 0.  Never pools over time."""
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
+        """Return a [T, D] sequence; T may be 0.  Never pools over time.  A long extractor
+        calls ``cancel.raise_if_cancelled()`` (``progress.check(cancel)``) between its
+        chunks (frames, windows, segments), so a cancel returns within one chunk."""
 
     def provenance(self) -> dict[str, str]:
         """{"model_id": ..., "weights_sha256": ...} of the weights actually loaded."""
-
-
-def cpu_threads() -> int:
-    """Threads for native runtimes (ONNX Runtime, CTranslate2): torch's setting, which the
-    pipeline sets from ``extract.threads``, so every extractor honours the same knob."""
-    try:
-        import torch
-
-        return max(1, int(torch.get_num_threads()))
-    except ImportError:  # pragma: no cover - torch is part of the extract extra
-        return max(1, os.cpu_count() or 1)
 
 
 class ExtractorBase:

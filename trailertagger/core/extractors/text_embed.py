@@ -71,12 +71,6 @@ class TextEmbedder:
         # Fast tokenizers are not re-entrant ("Already borrowed"): one encode at a time.
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_store(cls, store: ModelStore, device: str = "cpu") -> TextEmbedder:
-        res = store.resolve(MODEL_ID)
-        log.info("loading %s from %s (%s)", res.model_id, res.path, res.source)
-        return cls(Path(res.path), res.model_id, res.sha256, device)
-
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, TEXT_DIM), dtype=np.float32)

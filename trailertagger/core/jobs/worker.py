@@ -358,17 +358,6 @@ class WorkerPool:
         self.wake()
         return out
 
-    def set_workers(self, n: int) -> None:
-        """Grow or shrink the pool while it runs (shrinking lets busy workers finish)."""
-        n = max(0, int(n))
-        self.options.workers = n
-        for i in range(n):
-            if i not in self._workers and self._started and not self._stopping:
-                self._spawn(i)
-        for i in [i for i in self._workers if i >= n]:
-            with contextlib.suppress(OSError, BrokenPipeError):
-                self._workers[i].control.send("stop")
-
     # -- waiting ---------------------------------------------------------------------------
     def events(self, stop: Callable[[ev.JobEvent], bool] | None = None,
                timeout: float | None = None) -> Iterator[ev.JobEvent]:
