@@ -65,13 +65,15 @@ class FakeSession:
         self.step_seconds = step_seconds
         self.steps = steps
 
-    def run(self, path: Path, progress: Any = None) -> _Result:
+    def run(self, path: Path, progress: Any = None, cancel: Any = None) -> _Result:
         sig = file_signature(path)
         chash = content_hash(path)
         data = path.read_bytes()
         if len(data) < 64 or b"ftyp" not in data[:64]:
             raise MediaError(path, "corrupt", "no MP4 header (truncated or not a video)")
         for i in range(self.steps):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
             if progress is not None:
                 progress("fake extract", i, self.steps)
             time.sleep(self.step_seconds)

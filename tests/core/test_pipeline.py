@@ -29,7 +29,7 @@ class FrameMeans(ExtractorBase):
     def _load(self, store, device):
         self.model_id = "frame-means"
 
-    def extract(self, media):
+    def extract(self, media, cancel=None):
         CALLS.append(self.name)
         v = np.stack([f.image.reshape(-1, 3).mean(0) for f in media.frames])
         return ModalityFeatures(self.modality, v, [f.time for f in media.frames], self.name,
@@ -46,7 +46,7 @@ class AudioRms(ExtractorBase):
     def _load(self, store, device):
         self.model_id = "rms"
 
-    def extract(self, media):
+    def extract(self, media, cancel=None):
         CALLS.append(self.name)
         a = media.audio_at(8000)
         win = a[: len(a) // 8000 * 8000].reshape(-1, 8000)
@@ -58,7 +58,7 @@ class Broken(FrameMeans):
     name = "test.broken"
     modality = "t_broken"
 
-    def extract(self, media):
+    def extract(self, media, cancel=None):
         raise RuntimeError("kaboom")
 
 
@@ -157,7 +157,7 @@ def test_file_changed_during_processing(real_clips, tmp_path):
     shutil.copyfile(real_clips["speech"], clip)
 
     class Toucher(FrameMeans):
-        def extract(self, media):
+        def extract(self, media, cancel=None):
             with open(clip, "ab") as fh:
                 fh.write(b"\0")
             return super().extract(media)

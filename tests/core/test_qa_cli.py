@@ -28,7 +28,7 @@ UTF8_FS = sys.platform != "win32" and sys.getfilesystemencoding().lower() in ("u
 
 
 class _NoWeightsSession:
-    def run(self, path: Path, progress: object = None) -> None:
+    def run(self, path: Path, progress: object = None, cancel: object = None) -> None:
         from trailertagger.core.errors import ModelMissingError
 
         raise ModelMissingError("model 'clip-vit-b32' is not installed: put its files in ...")

@@ -328,7 +328,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with progress_bar(steps, "evaluating", unit="pass") as bar:
         started = [0]
 
-        def tick(label: str) -> None:  # called before each pass: the previous one is done
+        def tick(label: str, _done: float, _total: float | None) -> None:  # before each pass
             if started[0]:
                 bar.update(1)
             started[0] += 1

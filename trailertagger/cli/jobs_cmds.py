@@ -266,7 +266,7 @@ def run_scan(args: argparse.Namespace) -> int:
         for folder in folders:
             bar = progress_bar(None, f"scan {folder.name[:30]}", unit="file")
 
-            def progress(done: int, total: int, bar=bar) -> None:
+            def progress(_stage: str, done: float, total: float | None, bar=bar) -> None:
                 bar.total = total
                 bar.n = done
                 bar.refresh()

@@ -226,7 +226,7 @@ def cmd_set(args: argparse.Namespace) -> int:
             where, unknown = resolve_paths(s, paths)
             ids = list(s.execute(_ids_query(where).order_by(Video.id)).scalars())
             with progress_bar(len(ids), "correcting", unit="video") as bar:
-                edit = apply_changes_in(s, ids, changes, progress=lambda n: bar.update(n - bar.n))
+                edit = apply_changes_in(s, ids, changes, progress=lambda _s, n, _t: bar.update(n - bar.n))
         with lib.read() as s:
             for rec in iter_videos(s, video_query(where=where)):
                 print(format_record(rec))
@@ -271,7 +271,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with progress_bar(total, "NFO files", unit="video") as bar:
             report = export_nfo(iter_videos(s, q), mode=args.nfo_mode,
                                 prefer_movie_nfo=args.movie_nfo, dry_run=args.dry_run,
-                                progress=lambda rec: bar.update(1))
+                                progress=lambda _s, _n, _t: bar.update(1))
     verb = "would write" if args.dry_run else "wrote"
     for path in report.written:
         print(f"{verb} {shown(path)}")

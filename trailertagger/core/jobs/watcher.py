@@ -43,6 +43,7 @@ from ..library.schema import (
     Video,
     WatchedFolder,
 )
+from ..progress import Progress
 from . import events as ev
 from .queue import PROCESS_PLAN, cancel_for_videos, enqueue_in
 
@@ -223,18 +224,18 @@ def mark_gone(s: Session, paths: Iterable[str], reason: str = "file not found") 
 
 
 def _ingest_batches(lib: Library, files: Sequence[str], result: ScanResult,
-                    progress: Callable[[int, int], None] | None = None, **kwargs: Any) -> None:
+                    progress: Progress | None = None, **kwargs: Any) -> None:
     """``ingest_files`` over ``files``, ``BATCH`` files per write transaction, into ``result``."""
     for i in range(0, len(files), BATCH):
         with lib.session() as s:
             result.merge(ingest_files(s, files[i:i + BATCH], **kwargs))
         if progress is not None:
-            progress(min(i + BATCH, len(files)), len(files))
+            progress("scan", min(i + BATCH, len(files)), len(files))
 
 
 def scan_folder(lib: Library, folder: Path | str, *, recursive: bool = True,
                 profile: str = "default", settle_seconds: float = 0.0,
-                progress: Callable[[int, int], None] | None = None,
+                progress: Progress | None = None,
                 defer: Callable[[str], None] | None = None) -> ScanResult:
     """Full scan of one folder (see the module doc).  Registers it as watched if needed."""
     root = identity.normalize_path(folder)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..genres import GENRES, normalize_genre
+from ..progress import Progress
 from .identity import VIDEO_EXTENSIONS
 from .queries import VideoRecord
 
@@ -221,12 +222,13 @@ def write_nfo(video_path: Path, genres: Iterable[str], *, mode: str = NFO_REPLAC
 
 def export_nfo(records: Iterable[VideoRecord], *, mode: str = NFO_REPLACE,
                prefer_movie_nfo: bool = False, dry_run: bool = False,
-               progress=None) -> ExportReport:  # noqa: ANN001 - progress(record) callback
-    """Write an NFO beside every present, classified video; one bad file never stops the rest."""
+               progress: Progress | None = None) -> ExportReport:
+    """Write an NFO beside every present, classified video; one bad file never stops the rest.
+    ``progress("nfo", videos seen, None)`` before each video."""
     report = ExportReport()
-    for rec in records:
+    for i, rec in enumerate(records):
         if progress is not None:
-            progress(rec)
+            progress("nfo", i, None)
         if rec.status == "missing" or not os.path.exists(rec.path):
             report.skipped.append((rec.path, "file is missing"))
             continue
