@@ -222,9 +222,8 @@ def test_export_out_must_be_a_writable_file_path(tmp_path, capsys):
     ["scan", "--workers", "-3"], ["watch", "--settle", "nan"], ["watch", "--rescan-minutes", "-1"],
 ])
 def test_negative_counts_are_usage_errors(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
+    code = main(argv)
+    assert code == 2
     assert "must be" in capsys.readouterr().err
 
 

@@ -44,6 +44,7 @@ from torch import nn
 from .. import genres as _genres
 from ..errors import HeadError, TrainingError
 from ..features.types import FeatureSet
+from ..fsutil import atomic_write
 from ..runtime import resolve_device as runtime_device
 from ..runtime import torch_threads
 from .batching import DEFAULT_MAX_LEN, Arrays, ModalitySpec, as_arrays, pack_batch, sample_indices
@@ -478,12 +479,11 @@ def _save_checkpoint(ckpt_dir: Path, model, opt, sched, scaler, epoch, best_map,
     }
     if best_state is not None:
         state["best_model"] = best_state
-    tmp = ckpt_dir / (LAST_CKPT + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(ckpt_dir / LAST_CKPT)
+    with atomic_write(ckpt_dir / LAST_CKPT) as fh:
+        torch.save(state, fh)
     if improved and best_state is not None:
-        torch.save(best_state, ckpt_dir / (BEST_WEIGHTS + ".tmp"))
-        (ckpt_dir / (BEST_WEIGHTS + ".tmp")).replace(ckpt_dir / BEST_WEIGHTS)
+        with atomic_write(ckpt_dir / BEST_WEIGHTS) as fh:
+            torch.save(best_state, fh)
 
 
 def _try_resume(ckpt_dir: Path, cfg: TrainConfig, mcfg: ModelConfig, device) -> dict | None:

@@ -11,22 +11,21 @@ place, so a crash or Ctrl-C never leaves half an NFO.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from ..fsutil import atomic_write_bytes
 from ..genres import GENRES, normalize_genre
+from ..media.files import VIDEO_EXTENSIONS
 from ..progress import Progress
-from .identity import VIDEO_EXTENSIONS
 from .queries import VideoRecord
 
 NFO_REPLACE = "replace"  # the NFO's genres become exactly the effective genres
@@ -39,30 +38,6 @@ class ExportReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a same-folder temp file, fsync and rename.
-
-    An existing file keeps its permission bits.  The temp name holds only the start of the
-    file's name: a name near the 255-byte limit plus a random part would be too long.
-    """
-    path = Path(path)
-    mode = None
-    with contextlib.suppress(FileNotFoundError):
-        mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- NFO --------------------------------------------------------------------------------------

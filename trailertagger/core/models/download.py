@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import Cancelled, ModelChecksumError, ModelMissingError
+from ..fsutil import replace_durable
 from ..progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
@@ -175,5 +176,5 @@ def _finish(part: Path, dest: Path, hasher: hashlib._Hash, sha256: str, size: in
                  f"got sha256 {actual} and {got} bytes"
         raise ModelChecksumError(f"downloaded {what} is corrupt or not the expected file ({detail}); "
                                  f"the partial file was deleted")
-    os.replace(part, dest)
+    replace_durable(part, dest)  # the part was fsynced as it was written
     return actual
