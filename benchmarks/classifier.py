@@ -141,13 +141,13 @@ def epoch_time(args) -> None:
 
 
 def latency(args) -> None:
-    import onnxruntime as ort
     import torch
 
     from trailertagger.core.classify.batching import pack_batch
     from trailertagger.core.classify.models import ModelConfig, build_model, to_tensors
     from trailertagger.core.classify.onnx_export import export_onnx
     from trailertagger.core.classify.train import TrainConfig, infer_specs
+    from trailertagger.core.runtime.onnx import ort_session
     from trailertagger.devtools.synthetic import PlantedData, make_task
 
     data = PlantedData(make_task("spread", scale="seed"), 64, seed=9)
@@ -157,8 +157,6 @@ def latency(args) -> None:
     print(f"\n== 3. inference latency per trailer, seed dims, {threads} threads "
           "(torch eager vs ONNX Runtime CPU; median of repeats)")
     print(f"  {'model':<7} {'batch':>5} {'torch ms':>9} {'onnx ms':>9} {'torch/onnx':>10}")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("mlp", "single", "multi"):
             torch.manual_seed(0)
@@ -166,7 +164,7 @@ def latency(args) -> None:
                                             heads=4)).eval()
             path = Path(tmp) / f"{kind}.onnx"
             diff = export_onnx(model, path)
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            sess = ort_session(path, threads=threads, device="cpu")
             for b in (1, 32):
                 batch = pack_batch(items[:b], specs)
                 tensors = to_tensors(batch)

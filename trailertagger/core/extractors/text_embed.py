@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..runtime.devices import resolve_device
+
 if TYPE_CHECKING:
     from ..models.store import ModelStore
 
@@ -61,7 +63,7 @@ class TextEmbedder:
 
         self.model_id = model_id
         self.weights_sha256 = weights_sha256
-        self.device = device
+        self.device = device = resolve_device(device, what="sentence embedder")
         self.batch_size = batch_size
         self._model = _quiet_load(SentenceTransformer, str(model_dir), device)
         getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
