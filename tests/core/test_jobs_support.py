@@ -147,7 +147,7 @@ class AsrServices(FakeServices):
         from trailertagger.core.models.store import ModelStore
         from trailertagger.core.pipeline import ExtractionSession
 
-        base._REGISTRY[MarkedAsr.name] = f"{__name__}:MarkedAsr"
+        base.register_extractor(MarkedAsr)  # in the worker process, which is this test's own
         MarkedAsr.marker = Path(marker_dir) / "asr-started"
         store = ModelStore(override_dir=Path(store_dir) / "override", cache_dir=Path(store_dir) / "cache",
                            allow_download=False)

@@ -75,10 +75,13 @@ NAMES = ["test.frames", "test.audio", "test.broken", "test.unavailable"]
 
 @pytest.fixture(autouse=True)
 def _registry(monkeypatch):
+    """Test extractors registered the public way (a decorator), removed afterwards."""
     for cls in (FrameMeans, AudioRms, Broken, Unavailable):
-        monkeypatch.setitem(base._REGISTRY, cls.name, f"{__name__}:{cls.__name__}")
-    monkeypatch.setattr(base, "OPTIONAL", frozenset({"test.unavailable"}))
+        base.register_extractor(cls, optional=cls is Unavailable)
     CALLS.clear()
+    yield
+    for cls in (FrameMeans, AudioRms, Broken, Unavailable):
+        base.unregister_extractor(cls.name)
 
 
 def session(**kw):
@@ -146,8 +149,8 @@ def test_read_only_cache_still_returns_features(real_clips, tmp_path, monkeypatc
     assert r.features.modalities["t_frames"].length >= 1
 
 
-def test_required_extractor_missing_is_an_error(real_clips, monkeypatch):
-    monkeypatch.setattr(base, "OPTIONAL", frozenset())
+def test_required_extractor_missing_is_an_error(real_clips):
+    base.register_extractor(Unavailable, optional=False)
     with pytest.raises(ModelMissingError):
         session(extractors=["test.unavailable"]).run(real_clips["speech"])
 
@@ -229,7 +232,7 @@ def test_cancel_during_an_extractor_stops_the_run_and_writes_nothing(real_clips,
     from trailertagger.core.media.identity import content_hash
     from trailertagger.core.progress import CancelToken
 
-    monkeypatch.setitem(base._REGISTRY, Chunked.name, f"{__name__}:Chunked")
+    base.register_extractor(Chunked)
     monkeypatch.setattr(Chunked, "started", threading.Event())
     cache = FeatureCache(tmp_path / "cache")
     s = session(extractors=["test.frames", "test.chunked"], cache=cache,
@@ -245,10 +248,13 @@ def test_cancel_during_an_extractor_stops_the_run_and_writes_nothing(real_clips,
 
     t = threading.Thread(target=cancel_once_started)
     t.start()
-    with pytest.raises(Cancelled, match="stop"):
-        s.run(real_clips["speech"], cancel=token)
-    waited = time.monotonic() - cancelled_at[0]
-    t.join()
+    try:
+        with pytest.raises(Cancelled, match="stop"):
+            s.run(real_clips["speech"], cancel=token)
+        waited = time.monotonic() - cancelled_at[0]
+    finally:
+        t.join()
+        base.unregister_extractor(Chunked.name)
     assert waited < 2.0, f"the run took {waited:.2f} s to notice the cancel"
     assert cache.load(content_hash(real_clips["speech"])) is None  # nothing half-written
 

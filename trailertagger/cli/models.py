@@ -14,9 +14,9 @@ import argparse
 import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
-from ..core.errors import ModelChecksumError, ModelMissingError
+from ..core.errors import ModelChecksumError, ModelMissingError, UsageError
 from ..core.extractors import base as extractor_base
 from .common import model_store, progress_bar, settings
 
@@ -65,9 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: _usage(p))
 
 
-def _usage(p: argparse.ArgumentParser) -> int:
+def _usage(p: argparse.ArgumentParser) -> NoReturn:
     p.print_help(sys.stderr)
-    return EXIT_USAGE
+    raise UsageError("name a models command")
 
 
 def _human(n: int) -> str:
@@ -133,7 +133,7 @@ def required_models(store, profile: str) -> set[str]:
     """Models a profile cannot run without: those its non-optional extractors load with
     their default settings (``ExtractorBase.model_ids``).  Alternatives such as the larger
     Whisper models are not required even though the same extractor can use them."""
-    needed = set(extractor_base.profile_extractors(profile)) - set(extractor_base.OPTIONAL)
+    needed = {n for n in extractor_base.profile_extractors(profile) if not extractor_base.is_optional(n)}
     ids: set[str] = set()
     for name in needed:
         ids.update(getattr(extractor_base.extractor_class(name), "model_ids", ()))
@@ -146,9 +146,7 @@ def run_check(args: argparse.Namespace) -> int:
     known = {s.id for s in store.specs()}
     unknown = [i for i in args.ids if i not in known]
     if unknown:
-        print(f"error: unknown model id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
-              file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"unknown model id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     profile = args.profile or cfg["extract"]["profile"]
     required = set(args.ids) if args.ids else required_models(store, profile)
     ids = list(args.ids) if args.ids else sorted(known)
@@ -203,8 +201,7 @@ def run_path(args: argparse.Namespace) -> int:
     try:
         store.spec(args.model)
     except ModelMissingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(err)) from None
     try:
         res = store.locate(args.model)
     except ModelChecksumError as err:
@@ -237,8 +234,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     try:
         store.spec(args.model)
     except ModelMissingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(err)) from None
     try:
         res = store.resolve(args.model, download_ok=True)
     finally:

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ModelMissingError
 from ..progress import CancelToken, check
 from ..runtime import cpu_threads, resolve_device
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
 
@@ -87,6 +87,7 @@ class FasterWhisperExtractor(ExtractorBase):
 
     name: ClassVar[str] = "asr.faster_whisper"
     modality: ClassVar[str] = "asr"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("story", "text", 1.0)
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=ASR_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (DEFAULT_MODEL, TEXT_MODEL_ID)

@@ -47,7 +47,7 @@ from ..paths import app_dirs
 from ..progress import CancelToken, check
 from ..runtime import cpu_threads, ort_session, resolve_device
 from ..runtime.formats import onnx_has_op, onnx_scalar_initializers
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .logmel import YAMNET_RATE, yamnet_patches
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ class YamnetExtractor(ExtractorBase):
 
     name: ClassVar[str] = "audio.yamnet"
     modality: ClassVar[str] = "audio"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("sounds", "labels", 0.6, "sounds of ")
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=YAMNET_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (YAMNET_ID, YAMNET_CLASSES_ID)
@@ -182,6 +183,7 @@ class PannsExtractor(ExtractorBase):
 
     name: ClassVar[str] = "audio.panns"
     modality: ClassVar[str] = "audio"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("sounds", "labels", 0.6, "sounds of ")
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=PANNS_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (PANNS_ID,)

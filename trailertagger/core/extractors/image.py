@@ -27,7 +27,7 @@ import numpy as np
 
 from ..progress import CancelToken, check
 from ..runtime import resolve_device, torch_threads
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
     import torch
@@ -204,6 +204,7 @@ class EfficientNetLite0Extractor(ExtractorBase):
 
     name = "image.effnet_lite0"
     modality = "image"
+    zero_shot = ZeroShotUse("imagery", "labels", 0.4, "pictures of ")
     version = "1"
     needs = Needs(frames=True)
     model_ids = (MODEL_ID,)

@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import ModelMissingError
 from ..progress import CancelToken, check
 from ..runtime import resolve_device
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
@@ -86,6 +86,7 @@ class OpenClipExtractor(ExtractorBase):
 
     name: ClassVar[str] = "image.clip_vit_b32"
     modality: ClassVar[str] = "clip"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("clip", "clip", 1.0)
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(frames=True)
     model_ids: ClassVar[tuple[str, ...]] = (MODEL_ID,)

@@ -27,7 +27,7 @@ from ..errors import ModelChecksumError, ModelMissingError
 from ..progress import CancelToken, check
 from ..runtime.devices import resolve_device
 from ..runtime.formats import read_tf_bundle
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .logmel import MUSICNN_HOP, MUSICNN_RATE, musicnn_log_mel
 
 if TYPE_CHECKING:
@@ -172,6 +172,7 @@ class MusicnnExtractor(ExtractorBase):
 
     name: ClassVar[str] = "music.musicnn"
     modality: ClassVar[str] = "music"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("music", "labels", 0.4, "music: ")
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=MUSICNN_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (MODEL_ID,)

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ModelMissingError
 from ..progress import CancelToken, check
 from ..runtime import cpu_threads, resolve_device
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
 
@@ -94,6 +94,7 @@ class _OcrBase(ExtractorBase):
     """Shared part: per-frame reading is backend-specific, dedupe and embedding are not."""
 
     modality = "ocr"
+    zero_shot = ZeroShotUse("story", "text", 0.7)
     needs = Needs(frames=True)
 
     def __init__(self, min_confidence: float = 0.5, merge_ratio: float = 0.8, min_chars: int = 2) -> None:
