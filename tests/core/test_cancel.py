@@ -38,16 +38,19 @@ def long_speech(rate: int, repeats: int = 2) -> np.ndarray:
 
 
 class SeenToken(CancelToken):
-    """A token that notes when an extractor first looks at it (ASR: after voice detection,
+    """A token that notes when the transcription itself first looks at it: the first read
+    from a thread other than the caller's (ASR's helper thread, after voice detection,
     right before Whisper starts decoding)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.first_look = threading.Event()
+        self.caller = threading.get_ident()
 
     @property
     def cancelled(self) -> bool:
-        self.first_look.set()
+        if threading.get_ident() != self.caller:
+            self.first_look.set()
         return super().cancelled
 
 
@@ -66,6 +69,32 @@ def test_cancel_token_and_progress_basics() -> None:
     flag[0] = True
     assert watching.cancelled and watching.wait(1.0)
     assert fraction(5, 10) == 0.5 and fraction(5, None) == 0.0 and fraction(20, 10) == 1.0
+
+
+def test_run_cancellable_returns_at_once_on_cancel() -> None:
+    from trailertagger.core.progress import run_cancellable
+
+    assert run_cancellable(lambda: 42, None) == 42
+    assert run_cancellable(lambda: 43, CancelToken()) == 43
+    with pytest.raises(KeyError):
+        run_cancellable(lambda: {}["x"], CancelToken())
+    token = CancelToken()
+    steps: list[int] = []
+    helper_saw_cancel = threading.Event()
+
+    def uninterruptible_chunks() -> None:  # like a native call: a chunk cannot be cut short
+        for i in range(3):
+            if token.cancelled:
+                helper_saw_cancel.set()
+                token.raise_if_cancelled()
+            steps.append(i)
+            time.sleep(2.0)
+
+    threading.Timer(0.3, token.cancel).start()
+    with pytest.raises(Cancelled):
+        run_cancellable(uninterruptible_chunks, token)
+    assert not helper_saw_cancel.is_set()  # returned while the helper was still in its chunk
+    assert helper_saw_cancel.wait(10) and steps == [0]  # ... which stopped at its next check
 
 
 @pytest.mark.slow

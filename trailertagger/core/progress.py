@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .errors import Cancelled
+
+T = TypeVar("T")
 
 
 class Progress(Protocol):
@@ -86,6 +88,38 @@ class CancelToken:
                 return False
             self._event.wait(0.1 if left is None else min(0.1, left))
         return True
+
+
+def run_cancellable(fn: Callable[[], T], cancel: CancelToken | None, poll: float = 0.05) -> T:
+    """``fn()``, but a cancel returns at once (``Cancelled``) even while ``fn`` is inside one
+    long native call that cannot be interrupted (a Whisper window, say).
+
+    ``fn`` runs in a helper thread and should check the same token between its chunks:
+    after a cancel it stops at its next check, so at most one chunk of work goes on in the
+    background.  The thread is not a daemon on purpose: interpreter shutdown waits for that
+    chunk instead of killing a thread inside native code (CTranslate2 aborts the process
+    with "terminate called without an active exception" when that happens).  Without a
+    token ``fn`` simply runs here."""
+    if cancel is None:
+        return fn()
+    result: list[T] = []
+    failure: list[BaseException] = []
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            result.append(fn())
+        except BaseException as err:  # noqa: BLE001 - handed to the caller (or dropped when cancelled)
+            failure.append(err)
+        finally:
+            finished.set()
+
+    threading.Thread(target=work, name="tt-cancellable", daemon=False).start()
+    while not finished.wait(poll):
+        cancel.raise_if_cancelled()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def check(cancel: CancelToken | None) -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
-from ..progress import CancelToken, check
+from ..progress import CancelToken, check, run_cancellable
 from ..runtime import cpu_threads, resolve_device
 from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
@@ -146,8 +146,11 @@ class FasterWhisperExtractor(ExtractorBase):
         """Transcript segments of 16 kHz mono float audio (empty when nothing is said).
 
         ``cancel`` is checked after voice detection and before each segment: faster-whisper
-        decodes lazily, one 30 s window per step of its generator, so a cancel stops the
-        transcription within one window's decoding (about a second for tiny.en on a core).
+        decodes lazily, one 30 s window per step of its generator.  A window's decoding is
+        one native call (a second or more for tiny.en on a busy core), and so is voice
+        detection, so the transcription runs in a helper thread (``progress.run_cancellable``):
+        a cancel returns at once and the helper stops at its next check, after at most the
+        call it is in.
 
         VAD runs here rather than through ``vad_filter=True`` so the mapping from the
         concatenated speech back to the original timeline is ours: faster-whisper maps a
@@ -155,6 +158,9 @@ class FasterWhisperExtractor(ExtractorBase):
         (seen on real audio: a line said at 30 s was stamped 9.7 s).  We assign each segment
         to the speech chunk it overlaps most, which puts starts where the speech begins.
         """
+        return run_cancellable(lambda: self._transcribe(wave16k, cancel), cancel)
+
+    def _transcribe(self, wave16k: np.ndarray, cancel: CancelToken | None) -> list[Segment]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
