@@ -141,6 +141,7 @@ class ExtractionSession:
             outer(stage, done, total)
 
         path = Path(path)
+        check(cancel)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         info = probe(path)
@@ -173,6 +174,7 @@ class ExtractionSession:
                 if reason:
                     merged.missing[cls.modality] = reason
                     continue
+                check(cancel)  # loading a model can take seconds
                 inst = self.extractor(name)
                 if inst is None:
                     merged.missing[cls.modality] = self._unavailable[name]
