@@ -149,3 +149,33 @@ def test_a_new_export_format_is_one_writer(films: Path, tmp_path: Path, capsys) 
     finally:
         unregister_writer("m3u")
     assert "m3u" not in [w.name for w in writers()]
+
+
+def test_the_runtime_loads_any_registered_head_kind(tmp_path: Path) -> None:
+    """A head folder whose card names a registered kind loads through ``load_head``; an
+    unknown kind is refused with the kinds it knows."""
+    from trailertagger.core.classify import runtime
+    from trailertagger.core.genres import GENRES
+
+    head_dir = _tiny_head(tmp_path)
+    card = json.loads((head_dir / "card.json").read_text(encoding="utf-8"))
+    card["kind"] = "constant-test"
+    (head_dir / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(ValueError, match="head kind 'constant-test'.*known: onnx"):
+        runtime.load_head(head_dir)
+
+    class Constant:
+        kind, model_id, version = "constant-test", "constant", "1"
+
+        def __init__(self, path: Path) -> None:
+            self.path = path
+
+        def predict(self, fs):  # noqa: ANN001, ANN201
+            return dict.fromkeys(GENRES, 0.25)
+
+    runtime.register_head_kind("constant-test", Constant)
+    try:
+        head = runtime.load_head(head_dir)
+        assert isinstance(head, Constant) and head.predict(None)["War"] == 0.25
+    finally:
+        runtime.HEAD_KINDS.pop("constant-test")
