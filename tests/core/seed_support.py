@@ -1,0 +1,98 @@
+"""Builders for files in the seed authors' formats (features.pkl, stats.pt), for tests.
+
+``write_seed_pickle`` writes what their ``preprocessing/src/extract_features.py`` writes: a
+plain pickle (``pickle.dump``) of ``{"samples": {youtube_id: {"features": {...}, "label":
+multi-hot}}, "stats": {feature: {mean, std, min, max}}, "idx_to_label": {...}}`` with numpy
+arrays of their real dimensions, ``[]`` for a feature an extractor found nothing for, and
+numpy float32 statistic scalars.  Writing a pickle is harmless; only reading one needs care.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from trailertagger.core.features.seed_format import SEED_DIMS
+from trailertagger.core.genres import GENRES
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
+
+
+def real_stats() -> dict[str, dict[str, float]]:
+    """The authors' real ``stats.pt`` numbers (committed as JSON: 20 floats)."""
+    return json.loads((FIXTURES / "stats.json").read_text(encoding="utf-8"))["stats"]
+
+
+def numpy_stats() -> dict[str, dict[str, np.float32]]:
+    return {f: {k: np.float32(v) for k, v in st.items()} for f, st in real_stats().items()}
+
+
+def youtube_ids(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+    ids = {"".join(rng.choice(alphabet, 11)) for _ in range(n * 2)}
+    return sorted(i for i in ids if not i.startswith("."))[:n]
+
+
+def make_samples(n: int, seed: int = 0, lengths: dict[str, int] | None = None,
+                 signal: bool = False) -> dict[str, dict]:
+    """``n`` trailers in their sample layout; some features empty (``[]``) as in theirs.
+
+    With ``signal`` the features carry a weak trace of the labels, so a trained head can do
+    better than chance (for the reproduction test)."""
+    rng = np.random.default_rng(seed)
+    lengths = lengths or {"beats": 20, "clip": 24, "face_emotion": 10}
+    samples = {}
+    dirs = {f: rng.normal(size=(len(GENRES), d)).astype(np.float32) for f, d in SEED_DIMS.items()}
+    for i, key in enumerate(youtube_ids(n, seed)):
+        k = 1 + int(rng.integers(0, 3))
+        genres = sorted(rng.choice(len(GENRES), size=k, replace=False).tolist())
+        label = np.zeros(len(GENRES), dtype=np.float32)
+        label[genres] = 1.0
+        feats: dict = {}
+        for f, d in SEED_DIMS.items():
+            if f in ("asr_sentiment", "ocr_sentiment"):
+                t = 1 if (i + len(f)) % 5 else 0
+            else:
+                hi = lengths[f]
+                t = int(rng.integers(0, hi + 1)) if f == "face_emotion" else int(rng.integers(1, hi + 1))
+            if t == 0:
+                feats[f] = []
+                continue
+            x = rng.normal(size=(t, d)).astype(np.float32)
+            if signal:
+                x += 0.8 * label @ dirs[f]
+            feats[f] = x
+        samples[key] = {"features": feats, "label": label}
+    return samples
+
+
+def write_seed_pickle(path: Path, samples: dict, stats: dict | None = None, protocol: int = 4) -> Path:
+    data = {"samples": samples, "stats": numpy_stats() if stats is None else stats,
+            "idx_to_label": dict(enumerate(sorted(GENRES)))}
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh, protocol=protocol)
+    return path
+
+
+def write_seed_csv(path: Path, samples: dict) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["imdb_id", "youtube_id", "genres", "title", "duration"])
+        for i, (key, s) in enumerate(samples.items()):
+            genres = [GENRES[j] for j in np.flatnonzero(s["label"])]
+            w.writerow([f"tt{i:07d}", key, repr(genres), f"Film {i}", 120.0])
+    return path
+
+
+def write_seed_splits(path: Path, keys: list[str]) -> dict[str, list[str]]:
+    """Their recipe: ids sorted, sliced 70 / 10 / 20."""
+    keys = sorted(keys)
+    a, b = round(len(keys) * 0.7), len(keys) - round(len(keys) * 0.2)
+    splits = {"trn": keys[:a], "val": keys[a:b], "tst": keys[b:]}
+    path.write_text(json.dumps(splits), encoding="utf-8")
+    return splits
