@@ -96,3 +96,70 @@ def write_seed_splits(path: Path, keys: list[str]) -> dict[str, list[str]]:
     splits = {"trn": keys[:a], "val": keys[a:b], "tst": keys[b:]}
     path.write_text(json.dumps(splits), encoding="utf-8")
     return splits
+
+
+# ----------------------------------------------------------------------------- classifier parity
+# The reference outputs in tests/fixtures/seed/classifiers.npz were made by running the
+# authors' own classes on weights and inputs made by the two functions below (see
+# tests/core/test_seed_heads.py for the script's description).
+
+PARITY_CONFIGS: dict[str, dict] = {
+    # their config.py defaults for lengths/dims; small d_model so the test stays fast
+    "mlp": {"model": "mlp", "n_layers": 3, "d_model": 48, "n_heads": 8, "normalize": True,
+            "standardize": False, "fixed_position_encoding": False},
+    "single_transformer": {"model": "single_transformer", "n_layers": 2, "d_model": 32,
+                           "n_heads": 4, "normalize": False, "standardize": True,
+                           "fixed_position_encoding": False},
+    "multi_transformer": {"model": "multi_transformer", "n_layers": 1, "d_model": 32,
+                          "n_heads": 4, "normalize": True, "standardize": True,
+                          "fixed_position_encoding": False},
+    # a feature subset, sinusoidal positions, no normalisation
+    "multi_fixed_subset": {"model": "multi_transformer", "n_layers": 2, "d_model": 16,
+                           "n_heads": 2, "normalize": False, "standardize": False,
+                           "fixed_position_encoding": True,
+                           "features": ["asr_sentiment", "beats", "clip"]},
+}
+
+
+def their_config(name: str) -> dict:
+    """A config dict as their ``classification/src/config.py`` builds it for ``name``."""
+    from trailertagger.core.features.seed_format import SEED_LENGTHS
+
+    c = dict(PARITY_CONFIGS[name])
+    feats = sorted(c.get("features") or SEED_DIMS)
+    lengths = {f: SEED_LENGTHS[f] for f in feats}
+    if c["model"] == "multi_transformer":
+        lengths = {f: v if "sentiment" in f else v - 1 for f, v in lengths.items()}
+    c.update(features=feats, feature_lengths=lengths, feature_dims={f: SEED_DIMS[f] for f in feats},
+             n_labels=len(GENRES), labels=sorted(GENRES), dropout=0.0)
+    return c
+
+
+def seeded_state_dict(shapes: dict[str, tuple[int, ...]], seed: int):
+    """Their parameter layout filled from one numpy stream, keys in sorted order."""
+    import collections
+
+    import torch
+
+    rng = np.random.default_rng(seed)
+    return collections.OrderedDict(
+        (k, torch.from_numpy(rng.normal(0.0, 0.1, size=shapes[k]).astype(np.float32)))
+        for k in sorted(shapes))
+
+
+def parity_items(cfg: dict, seed: int) -> list[dict[str, np.ndarray | list]]:
+    """Five trailers: full length, longer (subsampled), short, features missing, one row."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for case in range(5):
+        item: dict = {}
+        for f in cfg["features"]:
+            d = cfg["feature_dims"][f]
+            full = 1 if f in ("asr_sentiment", "ocr_sentiment") else cfg["feature_lengths"][f]
+            t = {0: full, 1: full + 7 if full > 1 else 1, 2: min(3, full), 3: full // 2, 4: 1}[case]
+            if (case == 2 and f == "asr_sentiment") or (case == 3 and f in ("face_emotion", "ocr_sentiment")):
+                item[f] = []
+                continue
+            item[f] = (rng.normal(size=(t, d)) * 2.0 + 0.3).astype(np.float32)
+        items.append(item)
+    return items

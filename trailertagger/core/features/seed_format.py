@@ -22,6 +22,7 @@ scalars, ``pathlib`` paths and ``torch.device``; :func:`load_torch_file` reads t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,9 @@ def load_torch_file(path: Path | str, what: str = "file") -> Any:
         raise ConfigError(f"{path}: no such {what}") from err
     except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError...
         text = str(err)
-        refused = ""
-        if "Unsupported global" in text:
-            refused = text.split("Unsupported global:", 1)[1].split(" was not", 1)[0].strip()
-        reason = f"it asks for {refused}, which weights_only loading refuses" if refused else text.splitlines()[0]
+        hit = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL)\s+([\w.]+)", text)
+        reason = (f"it asks for the global {hit.group(1)}, which weights_only loading refuses; "
+                  "nothing from the file was executed") if hit else text.strip().splitlines()[-1]
         raise ConfigError(f"{path}: cannot read this {what} safely ({reason})") from err
 
 
@@ -104,6 +104,8 @@ def read_stats(obj_or_path: Mapping | Path | str) -> dict[str, dict[str, float]]
         where = str(path)
     else:
         obj, where = obj_or_path, "statistics"
+    if isinstance(obj, Mapping) and isinstance(obj.get("stats"), Mapping):
+        obj = obj["stats"]  # a whole features.pkl-like mapping, or a file with a "source" note
     if not isinstance(obj, Mapping):
         raise ConfigError(f"{where}: statistics must map feature names to mean/std/min/max")
     out: dict[str, dict[str, float]] = {}
@@ -116,4 +118,6 @@ def read_stats(obj_or_path: Mapping | Path | str) -> dict[str, dict[str, float]]
         if not all(math.isfinite(v) for v in vals.values()):
             raise ConfigError(f"{where}: statistics of {name!r} are not finite: {vals}")
         out[str(name)] = vals
+    if not out:
+        raise ConfigError(f"{where}: no statistics for any of {', '.join(SEED_DIMS)}")
     return out
