@@ -163,3 +163,34 @@ def parity_items(cfg: dict, seed: int) -> list[dict[str, np.ndarray | list]]:
             item[f] = (rng.normal(size=(t, d)) * 2.0 + 0.3).astype(np.float32)
         items.append(item)
     return items
+
+
+# ----------------------------------------------------------------------------- BEATs parity
+
+BEATS_SMALL_CFG: dict = {
+    "input_patch_size": 16, "embed_dim": 32, "conv_bias": False, "encoder_layers": 2,
+    "encoder_embed_dim": 48, "encoder_ffn_embed_dim": 96, "encoder_attention_heads": 4,
+    "activation_fn": "gelu", "layer_norm_first": False, "deep_norm": True, "conv_pos": 16,
+    "conv_pos_groups": 4, "relative_position_embedding": True, "num_buckets": 320,
+    "max_distance": 800, "gru_rel_pos": True, "finetuned_model": True, "predictor_class": 527,
+    "dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "encoder_layerdrop": 0.0,
+    "dropout_input": 0.0, "layer_wise_gradient_decay_ratio": 1.0,
+}
+
+
+def beats_state_dict(shapes: dict[str, tuple[int, ...]], seed: int):
+    """Seeded weights; the relative-position table is one module shared by every layer, so
+    every layer's copy of it gets layer 0's values."""
+    state = seeded_state_dict(shapes, seed)
+    shared = "encoder.layers.0.self_attn.relative_attention_bias.weight"
+    for k in state:
+        if k.endswith("self_attn.relative_attention_bias.weight"):
+            state[k] = state[shared].clone()
+    return state
+
+
+def beats_waveform(seconds: float = 4.6, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000.0
+    wave = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 97 * t * (1 + t))
+    return (wave + 0.05 * rng.normal(size=t.shape)).astype(np.float32)
