@@ -318,7 +318,7 @@ class SeedBeatsExtractor(ExtractorBase):
             raise RuntimeError(f"{self.name}: call load() first")
         starts = window_starts(len(wave))
         win = int(round(WINDOW_S * RATE))
-        out = np.zeros((len(starts), DIM), dtype=np.float32)
+        out = np.zeros((len(starts), self._model.cfg["encoder_embed_dim"]), dtype=np.float32)
         with torch.inference_mode():
             for i in range(0, len(starts), self.batch_size):
                 chunk = np.stack([wave[s : s + win] for s in starts[i : i + self.batch_size]])
