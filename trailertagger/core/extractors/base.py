@@ -102,6 +102,12 @@ _REGISTRY: dict[str, str] = {
     "audio.yamnet": "trailertagger.core.extractors.audio_tags:YamnetExtractor",
     "audio.panns": "trailertagger.core.extractors.audio_tags:PannsExtractor",
     "music.musicnn": "trailertagger.core.extractors.music:MusicnnExtractor",
+    # the seed authors' feature set (arXiv 2410.19760), see extractors/seed.py
+    "seed.clip": "trailertagger.core.extractors.seed:SeedClipExtractor",
+    "seed.beats": "trailertagger.core.extractors.beats:SeedBeatsExtractor",
+    "seed.face_emotion": "trailertagger.core.extractors.seed:SeedFaceEmotionExtractor",
+    "seed.asr_sentiment": "trailertagger.core.extractors.seed:SeedAsrSentimentExtractor",
+    "seed.ocr_sentiment": "trailertagger.core.extractors.seed:SeedOcrSentimentExtractor",
 }
 
 # Profiles name extractor sets.  "default" runs offline on weights shipped in packages.
@@ -109,9 +115,13 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "default": ("image.effnet_lite0", "ocr.rapidocr", "asr.faster_whisper", "audio.yamnet", "music.musicnn"),
     "minimal": ("image.effnet_lite0", "audio.yamnet"),
     "paper": ("image.clip_vit_b32", "ocr.rapidocr", "asr.faster_whisper", "audio.panns", "music.musicnn"),
+    # the seed authors' own features; heads from `heads import-seed` read these modalities
+    "seed": ("seed.clip", "seed.beats", "seed.face_emotion", "seed.asr_sentiment", "seed.ocr_sentiment"),
 }
 # Extractors whose absence (package not installed) is reported and skipped, not fatal.
-OPTIONAL: frozenset[str] = frozenset({"music.musicnn", "ocr.easyocr"})
+# seed.ocr_sentiment: its text pipeline (language detection, spelling, translation) is heavy
+# and optional; without it the modality is recorded missing, as the seed code does.
+OPTIONAL: frozenset[str] = frozenset({"music.musicnn", "ocr.easyocr", "seed.ocr_sentiment"})
 
 
 def register(name: str, target: str) -> None:

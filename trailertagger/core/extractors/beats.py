@@ -35,7 +35,6 @@ from ..errors import ModelMissingError
 from .base import ExtractorBase, Needs
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor
 
     from ..features.types import ModalityFeatures
