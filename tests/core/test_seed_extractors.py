@@ -178,3 +178,9 @@ def test_ocr_text_recipe():
     assert ocr_frame_text([("THE END", 0.9), ("noise", 0.5), ("Soon", 0.76)]) == "the end soon"
     assert ocr_frame_text([("x", 0.75)]) == ""
     assert unique_texts(["a", "", "b", "a", "", "c"]) == ["a", "b", "c"]
+
+
+def test_extract_profile_seed_without_weights_exits_4_naming_the_model(trailer_clip, capsys):
+    assert main(["extract", "--profile", "seed", str(trailer_clip)]) == 4
+    err = capsys.readouterr().err
+    assert "clip-vit-b32-openai" in err or "beats-iter3-plus-as2m-cpt2" in err
