@@ -18,7 +18,7 @@ import torch
 
 from trailertagger.cli.main import main
 from trailertagger.core.errors import ModelMissingError
-from trailertagger.core.extractors.base import OPTIONAL, extractor_class, profile_extractors
+from trailertagger.core.extractors.base import extractor_class, is_optional, profile_extractors
 from trailertagger.core.extractors.seed import (
     CLIP_MEAN,
     CLIP_STD,
@@ -40,7 +40,7 @@ tf = pytest.importorskip("transformers")
 def test_seed_profile_writes_the_seed_modalities():
     mods = {extractor_class(n).modality for n in profile_extractors("seed")}
     assert mods == set(SEED_TO_MODALITY.values())
-    assert "seed.ocr_sentiment" in OPTIONAL
+    assert is_optional("seed.ocr_sentiment")
 
 
 def test_models_list_profile_seed_names_model_source_size_licence(capsys):

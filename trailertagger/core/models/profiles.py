@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..extractors.base import OPTIONAL, extractor_class, profile_extractors
+from ..extractors.base import extractor_class, is_optional, profile_extractors
 
 
 def profile_models(profile: str) -> dict[str, list[str]]:
@@ -11,5 +11,5 @@ def profile_models(profile: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in profile_extractors(profile):
         for model_id in getattr(extractor_class(name), "model_ids", ()):
-            out.setdefault(model_id, []).append(name + (" (optional)" if name in OPTIONAL else ""))
+            out.setdefault(model_id, []).append(name + (" (optional)" if is_optional(name) else ""))
     return out
