@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "trailertagger.cli.extract",
     "trailertagger.cli.models",
     "trailertagger.cli.classify_cmds",
+    "trailertagger.cli.seed_cmds",  # after classify_cmds: adds "heads import-seed"
     "trailertagger.cli.jobs_cmds",
     "trailertagger.cli.library_cmds",
     "trailertagger.cli.gui_cmd",

@@ -80,6 +80,8 @@ class OnnxHead:
             raise HeadError(f"{self.path}: head genres {self.genres} differ from this version's")
         self.thresholds = {g: float(self.card.thresholds.get(g, 0.5)) for g in self.genres}
         self.specs = self.card.specs()
+        # heads converted from the seed authors' checkpoints subsample as they did
+        self.sampling = str(self.card.extra.get("sampling", "bins"))
         self.batch_size = batch_size
         self.session = ort_session(model, threads=threads, providers=providers)
         self.providers = self.session.get_providers()
@@ -103,7 +105,7 @@ class OnnxHead:
         out = np.zeros((len(items), len(self.genres)), dtype=np.float32)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            feeds = pack_batch(chunk, self.specs).feeds()
+            feeds = pack_batch(chunk, self.specs, sampling=self.sampling).feeds()
             out[start : start + len(chunk)] = self.session.run(["probs"], feeds)[0]
         return out
 

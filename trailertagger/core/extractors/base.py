@@ -217,6 +217,14 @@ for _name, _target, _optional in (
     ("audio.yamnet", "trailertagger.core.extractors.audio_tags:YamnetExtractor", False),
     ("audio.panns", "trailertagger.core.extractors.audio_tags:PannsExtractor", False),
     ("music.musicnn", "trailertagger.core.extractors.music:MusicnnExtractor", True),
+    # the seed authors' feature set (arXiv 2410.19760; profile "seed"), see extractors/seed.py;
+    # seed.ocr_sentiment's text pipeline (language detection, spelling, translation) is heavy
+    # and optional: without it the modality is recorded missing, as the seed code does
+    ("seed.clip", "trailertagger.core.extractors.seed:SeedClipExtractor", False),
+    ("seed.beats", "trailertagger.core.extractors.beats:SeedBeatsExtractor", False),
+    ("seed.face_emotion", "trailertagger.core.extractors.seed:SeedFaceEmotionExtractor", False),
+    ("seed.asr_sentiment", "trailertagger.core.extractors.seed:SeedAsrSentimentExtractor", False),
+    ("seed.ocr_sentiment", "trailertagger.core.extractors.seed:SeedOcrSentimentExtractor", True),
 ):
     register_extractor(name=_name, target=_target, optional=_optional)
 
