@@ -99,7 +99,7 @@ def cmd_import_features(args: argparse.Namespace) -> int:
     out = args.out or _dirs().features / "seed-authors"
     bar = progress_bar(None, "importing", unit="trailer")
 
-    def tick(n: int, total: int) -> None:
+    def tick(_stage: str, _done: float, total: float | None) -> None:
         bar.total = total
         bar.update(1)
 

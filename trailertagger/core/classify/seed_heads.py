@@ -51,7 +51,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, HeadError
 from ..features.seed_format import (
     SEED_REPO,
     SEED_TO_MODALITY,
@@ -478,7 +478,7 @@ def import_seed_heads(folder: Path, out: Path, *, stats: Path | Mapping | None =
         head_dir.mkdir(parents=True, exist_ok=True)
         diff = export_onnx(head, head_dir / "model.onnx", opset=DEFAULT_OPSET)
         if not diff <= 1e-4:
-            raise RuntimeError(f"{name}: ONNX export differs from torch by {diff:.2e}; not saved")
+            raise HeadError(f"{name}: ONNX export differs from torch by {diff:.2e}; not saved")
         cfg = head.seed_cfg
         mods = [ModalityProvenance(SEED_TO_MODALITY[f], cfg.feature_dims[f], cfg.input_length(f),
                                    model_id=f"seed:{f}") for f in cfg.features]

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
+from ..progress import CancelToken, check
+from ..runtime import resolve_device
 from .base import ExtractorBase, Needs
 
 if TYPE_CHECKING:
@@ -301,16 +303,15 @@ class SeedBeatsExtractor(ExtractorBase):
         return DIM
 
     def _load(self, store: ModelStore, device: str) -> None:
-        from .image import _torch_device
-
         res = store.resolve(MODEL_ID)  # ModelMissingError names the file and the folder
-        self.device = _torch_device(device)
+        self.device = resolve_device(device, what=self.name)
         self._model, _ = load_beats_checkpoint(res.path, self.device)
         self.model_id, self.weights_sha256 = res.model_id, res.sha256
         log.info("loaded %s from %s (%s)", res.model_id, res.path, res.source)
 
-    def embed(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows [W, 768], start times [W])`` for mono 16 kHz audio."""
+    def embed(self, wave: np.ndarray, cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows [W, 768], start times [W])`` for mono 16 kHz audio (``cancel`` checked
+        between batches)."""
         import torch
 
         if self._model is None:
@@ -320,16 +321,17 @@ class SeedBeatsExtractor(ExtractorBase):
         out = np.zeros((len(starts), self._model.cfg["encoder_embed_dim"]), dtype=np.float32)
         with torch.inference_mode():
             for i in range(0, len(starts), self.batch_size):
+                check(cancel)
                 chunk = np.stack([wave[s : s + win] for s in starts[i : i + self.batch_size]])
                 x = torch.from_numpy(chunk.astype(np.float32)).to(self.device)
                 out[i : i + len(chunk)] = self._model(x).float().cpu().numpy()
         return out, (starts / RATE).astype(np.float32)
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         wave = media.audio_at(RATE)
-        values, times = self.embed(np.zeros(0, np.float32) if wave is None else wave)
+        values, times = self.embed(np.zeros(0, np.float32) if wave is None else wave, cancel)
         return ModalityFeatures(modality=self.modality, values=values, times=times,
                                 extractor=self.name, extractor_version=self.version,
                                 model_id=self.model_id, weights_sha256=self.weights_sha256)

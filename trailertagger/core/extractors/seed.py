@@ -42,7 +42,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs, cpu_threads
+from ..progress import CancelToken, check, run_cancellable
+from ..runtime import cpu_threads, resolve_device
+from .base import ExtractorBase, Needs
 
 if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
@@ -84,9 +86,7 @@ def _folder(store: ModelStore, model_id: str) -> tuple[Path, Any]:
 
 
 def _device(device: str) -> str:
-    from .image import _torch_device
-
-    return _torch_device(device)
+    return resolve_device(device, what="seed extractor")
 
 
 # ----------------------------------------------------------------------------- CLIP
@@ -149,7 +149,7 @@ class SeedClipExtractor(ExtractorBase):
     def set_model(self, model: Any, model_id: str, sha256: str) -> None:
         self._model, self.model_id, self.weights_sha256 = model, model_id, sha256
 
-    def embed(self, images: list[np.ndarray]) -> np.ndarray:
+    def embed(self, images: list[np.ndarray], cancel: CancelToken | None = None) -> np.ndarray:
         import torch
 
         if self._model is None:
@@ -158,16 +158,17 @@ class SeedClipExtractor(ExtractorBase):
         out = np.zeros((len(images), dim), dtype=np.float32)
         with torch.inference_mode():
             for i in range(0, len(images), self.batch_size):
+                check(cancel)
                 x = clip_preprocess(images[i : i + self.batch_size]).to(self.device)
                 out[i : i + len(x)] = self._model(pixel_values=x).image_embeds.float().cpu().numpy()
         return out
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         frames = media.frames
         return ModalityFeatures(
-            modality=self.modality, values=self.embed([f.image for f in frames]),
+            modality=self.modality, values=self.embed([f.image for f in frames], cancel),
             times=np.array([f.time for f in frames], dtype=np.float32), extractor=self.name,
             extractor_version=self.version, model_id=self.model_id, weights_sha256=self.weights_sha256)
 
@@ -245,13 +246,14 @@ class SeedFaceEmotionExtractor(ExtractorBase):
             out = self._model(pixels.to(self.device), output_hidden_states=True)
         return out.hidden_states[-1][:, 0].float().cpu().numpy()
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         if self._model is None:
             raise RuntimeError(f"{self.name}: call load() first")
         rows, times = [], []
         for frame in media.frames:
+            check(cancel)
             found = self.faces(frame.image)
             if not found:
                 continue
@@ -335,7 +337,9 @@ class SeedAsrSentimentExtractor(ExtractorBase):
             raise ModelMissingError(f"{self.name} needs faster-whisper: pip install "
                                     "'trailertagger[extract]'") from err
         folder, res = _folder(store, WHISPER_ID)
-        cuda = device.startswith("cuda")
+        from .asr import _ct2_cuda
+
+        cuda = resolve_device(device, has_cuda=_ct2_cuda, what=self.name).startswith("cuda")
         self._whisper = WhisperModel(str(folder), device="cuda" if cuda else "cpu",
                                      compute_type="float16" if cuda else "int8",
                                      cpu_threads=cpu_threads(), local_files_only=True)
@@ -343,15 +347,25 @@ class SeedAsrSentimentExtractor(ExtractorBase):
         self.model_id = f"{res.model_id}+{sres.model_id}"
         self.weights_sha256 = hashlib.sha256(f"{res.sha256}:{sres.sha256}".encode()).hexdigest()
 
-    def transcript(self, wave: np.ndarray) -> str:
-        """English text of the speech (Whisper's translate task, like theirs)."""
-        segments, _ = self._whisper.transcribe(np.ascontiguousarray(wave, np.float32),
-                                               task="translate", beam_size=self.beam_size)
-        return "".join(s.text for s in segments).strip()
+    def transcript(self, wave: np.ndarray, cancel: CancelToken | None = None) -> str:
+        """English text of the speech (Whisper's translate task, like theirs); a cancel
+        returns at once (the decoding runs in a helper thread that stops at its next
+        segment, see ``progress.run_cancellable``)."""
+        def decode() -> str:
+            segments, _ = self._whisper.transcribe(np.ascontiguousarray(wave, np.float32),
+                                                   task="translate", beam_size=self.beam_size)
+            texts = []
+            for s in segments:  # decoded lazily, one 30 s window at a time
+                check(cancel)
+                texts.append(s.text)
+            return "".join(texts).strip()
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+        return run_cancellable(decode, cancel)
+
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         wave = media.audio_at(16000)
-        text = self.transcript(wave) if wave is not None and wave.size else ""
+        text = self.transcript(wave, cancel) if wave is not None and wave.size else ""
+        check(cancel)
         return _text_row(self.modality, self.name, self.version, self.model_id,
                          self.weights_sha256, self._encoder, text)
 
@@ -451,8 +465,13 @@ class SeedOcrSentimentExtractor(ExtractorBase):
         self.model_id = f"{PPOCR_ID}+{sres.model_id}"
         self.weights_sha256 = hashlib.sha256(f"{ocr.ocr_sha256}:{sres.sha256}".encode()).hexdigest()
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
-        texts = unique_texts([ocr_frame_text(self._ocr.read_frame(f.image)) for f in media.frames])
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
+        frame_texts = []
+        for f in media.frames:
+            check(cancel)
+            frame_texts.append(ocr_frame_text(self._ocr.read_frame(f.image)))
+        texts = unique_texts(frame_texts)
+        check(cancel)
         processed = self._text.process(texts) if texts else []
         return _text_row(self.modality, self.name, self.version, self.model_id,
                          self.weights_sha256, self._encoder, ". ".join(processed))

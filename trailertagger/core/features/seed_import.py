@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..genres import GENRES
+from ..progress import Progress
 from .cache import FeatureCache
 from .safe_pickle import safe_load
 from .seed_format import (
@@ -154,7 +155,7 @@ def _label_genres(label: Any, idx_to_label: Mapping[int, str]) -> list[str] | No
 
 
 def import_seed_features(src: Path, out: Path, *, overwrite: bool = False,
-                         progress: Callable[[int, int], None] | None = None,
+                         progress: Progress | None = None,
                          loader: Callable[[Path], Any] = safe_load) -> ImportReport:
     """Read ``src`` (their ``features.pkl``) safely and write one feature file per trailer."""
     src, out = Path(src), Path(out)
@@ -203,7 +204,7 @@ def import_seed_features(src: Path, out: Path, *, overwrite: bool = False,
             labels[key] = genres
             report.labelled += 1
         if progress:
-            progress(n, report.videos)
+            progress("import", n, report.videos)
     if report.stats:
         (out / STATS_FILE).write_text(json.dumps(report.stats, indent=2), encoding="utf-8")
     (out / LABELS_FILE).write_text(json.dumps(labels, indent=0, sort_keys=True), encoding="utf-8")
