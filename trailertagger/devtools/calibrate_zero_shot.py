@@ -2,7 +2,7 @@
 
 ``python -m trailertagger.devtools.calibrate_zero_shot [--clips DIR] [--write]``
 
-Makes the cold-start clips (``core/classify/coldstart_set``; reused when present), extracts
+Makes the cold-start clips (``devtools/coldstart_set``; reused when present), extracts
 them with the default profile (cached by content), fits the calibration
 (``core/classify/zero_shot_calibration``) and prints it; ``--write`` stores it as
 ``trailertagger/resources/zero_shot_calibration.json`` (which changes the head's version, so
@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 ABOUT = ("Calibration of the zero-shot head, fitted by trailertagger.devtools.calibrate_zero_shot "
-         "on the labelled cold-start set (core/classify/coldstart_set.py: title card + espeak-ng "
+         "on the labelled cold-start set (devtools/coldstart_set.py: title card + espeak-ng "
          "voice-over + sox music, default extraction profile). 'scale' is the log-odds per unit "
          "of similarity margin per source (maximum likelihood, L2-penalised, prior as offset); "
          "'threshold' (probability) and 'min_lift' (log-odds over the prior) are the decision "
@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from ..core.classify import coldstart_set as cs
     from ..core.classify.zero_shot import ZeroShotHead
     from ..core.classify.zero_shot_calibration import evidence_rows, fit_calibration
     from ..core.models.store import ModelStore
+    from . import coldstart_set as cs
 
     fss = cs.extract_all(cs.make_clips(args.clips))
     head = ZeroShotHead(ModelStore.from_config({}))

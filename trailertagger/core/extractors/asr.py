@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs, ZeroShotUse, cpu_threads
+from ..progress import CancelToken, check, run_cancellable
+from ..runtime import cpu_threads, resolve_device
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
 
@@ -120,6 +122,7 @@ class FasterWhisperExtractor(ExtractorBase):
                 f"model {self.asr_model_id}: {model_dir} lacks {', '.join(missing)}; "
                 "a CTranslate2 Whisper folder needs model.bin, config.json and tokenizer.json"
             )
+        device = resolve_device(device, has_cuda=_ct2_cuda, what=self.name)
         cuda = device.startswith("cuda")
         self._model = WhisperModel(
             str(model_dir),
@@ -139,8 +142,15 @@ class FasterWhisperExtractor(ExtractorBase):
         self.whisper_sha256 = res.sha256
         log.info("loaded %s from %s (%s)", res.model_id, model_dir, res.source)
 
-    def transcribe(self, wave16k: np.ndarray) -> list[Segment]:
+    def transcribe(self, wave16k: np.ndarray, cancel: CancelToken | None = None) -> list[Segment]:
         """Transcript segments of 16 kHz mono float audio (empty when nothing is said).
+
+        ``cancel`` is checked after voice detection and before each segment: faster-whisper
+        decodes lazily, one 30 s window per step of its generator.  A window's decoding is
+        one native call (a second or more for tiny.en on a busy core), and so is voice
+        detection, so the transcription runs in a helper thread (``progress.run_cancellable``):
+        a cancel returns at once and the helper stops at its next check, after at most the
+        call it is in.
 
         VAD runs here rather than through ``vad_filter=True`` so the mapping from the
         concatenated speech back to the original timeline is ours: faster-whisper maps a
@@ -148,12 +158,16 @@ class FasterWhisperExtractor(ExtractorBase):
         (seen on real audio: a line said at 30 s was stamped 9.7 s).  We assign each segment
         to the speech chunk it overlaps most, which puts starts where the speech begins.
         """
+        return run_cancellable(lambda: self._transcribe(wave16k, cancel), cancel)
+
+    def _transcribe(self, wave16k: np.ndarray, cancel: CancelToken | None) -> list[Segment]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
         if wave.size < ASR_RATE // 10 or not np.any(wave):
             return []
         chunks = get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)
+        check(cancel)
         if not chunks:
             return []
         speech = np.concatenate([wave[c["start"] : c["end"]] for c in chunks])
@@ -172,17 +186,19 @@ class FasterWhisperExtractor(ExtractorBase):
         )
         out = []
         for seg in segments:  # a generator: decoding happens while iterating
+            check(cancel)
             text = seg.text.strip()
             if text:
                 start, end = spans.to_original(float(seg.start), float(seg.end))
                 out.append(Segment(start, end, text))
         return out
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         wave = media.audio_at(ASR_RATE)
-        segments = self.transcribe(wave) if wave is not None else []
+        segments = self.transcribe(wave, cancel) if wave is not None else []
+        check(cancel)
         texts = [s.text for s in segments]
         if texts:
             values = np.asarray(self._embedder.embed(texts), dtype=np.float32)
@@ -198,3 +214,15 @@ class FasterWhisperExtractor(ExtractorBase):
             weights_sha256=self.weights_sha256,
             texts=texts,
         )
+
+
+def _ct2_cuda() -> bool:
+    """Does CTranslate2 (faster-whisper's engine) see a CUDA GPU?"""
+    try:
+        import ctranslate2
+    except ImportError:  # pragma: no cover - faster-whisper brings ctranslate2
+        return False
+    try:
+        return int(ctranslate2.get_cuda_device_count()) > 0
+    except Exception:  # noqa: BLE001 - a CPU-only build may raise instead of returning 0
+        return False

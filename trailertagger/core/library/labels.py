@@ -41,8 +41,9 @@ from sqlalchemy import delete, insert, select
 
 from ..errors import ConfigError
 from ..genres import GENRES
+from ..media.files import VIDEO_EXTENSIONS
 from .db import Library, now
-from .identity import VIDEO_EXTENSIONS, normalize_path
+from .identity import normalize_path
 from .queries import find_videos
 from .schema import SOURCE_METADATA, GenreAssignment, WatchedFolder
 

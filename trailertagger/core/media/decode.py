@@ -49,6 +49,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..config import DEFAULTS
 from ..errors import ConfigError, MediaError
+from ..progress import Progress
 from .probe import (
     container_duration,
     container_start,
@@ -57,7 +58,7 @@ from .probe import (
     stream_duration,
     video_streams,
 )
-from .scenes import ProgressFn, iter_decoded, scan_video, truncation_problem
+from .scenes import iter_decoded, scan_video, truncation_problem
 from .types import DecodedMedia, SceneFrame
 
 _CANDIDATE_BUDGET = 192 * 1024 * 1024  # bytes of decoded frames the scene picker may hold
@@ -298,7 +299,7 @@ class _FrameReader:
 
 def frames_at(path: Path, times: Sequence[float], max_side: int = 960, *,
               keyframes: Sequence[float] | None = None, problems: list[str] | None = None,
-              progress: ProgressFn | None = None) -> list[tuple[float, np.ndarray] | None]:
+              progress: Progress | None = None) -> list[tuple[float, np.ndarray] | None]:
     """RGB frames nearest to ``times`` (seconds from the container start), in input order.
 
     Each entry is ``(time of the frame decoded, HxWx3 uint8)`` or None past the end.
@@ -327,7 +328,7 @@ def frames_at(path: Path, times: Sequence[float], max_side: int = 960, *,
 
 
 def decode_audio(path: Path, rate: int = 16000, *, max_duration: float | None = None,
-                 progress: ProgressFn | None = None,
+                 progress: Progress | None = None,
                  problems: list[str] | None = None) -> np.ndarray | None:
     """The first audio stream as mono float32 at ``rate`` Hz, on the container's clock.
 
@@ -401,7 +402,7 @@ def decode_audio(path: Path, rate: int = 16000, *, max_duration: float | None = 
 # --------------------------------------------------------------------------- all together
 
 
-def _decode_video(path: Path, cfg: dict[str, Any], progress: ProgressFn | None,
+def _decode_video(path: Path, cfg: dict[str, Any], progress: Progress | None,
                   problems: list[str]) -> tuple[list[SceneFrame], list[float]]:
     """Scenes and one frame per scene, in one decoding pass (plus seeks on overflow)."""
     max_scenes = int(cfg["max_scenes"])
@@ -446,7 +447,7 @@ def _decode_video(path: Path, cfg: dict[str, Any], progress: ProgressFn | None,
 
 
 def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
-                 progress: ProgressFn | None = None) -> DecodedMedia:
+                 progress: Progress | None = None) -> DecodedMedia:
     """Probe ``path``, find its scenes, take one RGB frame per scene and decode its audio.
 
     Settings come from ``media_cfg`` over ``DEFAULTS["media"]``.  ``progress(stage, done,

@@ -19,9 +19,16 @@ SAMPLES = 16
 _SCHEME = "tt1"  # bump when the scheme changes so stored hashes are recognisably old
 
 
-def file_signature(path: Path) -> tuple[int, int]:
-    """(size, mtime_ns): changes whenever a file is rewritten in place."""
-    st = os.stat(path)
+def file_signature(path: Path | str, missing_ok: bool = False) -> tuple[int, int] | None:
+    """(size, mtime_ns): changes whenever a file is rewritten in place.  ``missing_ok``:
+    None instead of ``OSError`` for a file that is gone or cannot be read (the watcher's
+    view of a file that may vanish between an event and the look)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        if missing_ok:
+            return None
+        raise
     return st.st_size, st.st_mtime_ns
 
 
