@@ -16,7 +16,11 @@ Why these choices:
   fetch the tokenizer from the Hugging Face hub at run time.
 
 Rows are transcript segments: ``texts`` the segment text, ``times`` the segment start,
-``values`` the 384-d sentence embedding of the text.  No speech gives T = 0 (present, empty);
+``values`` the 384-d sentence embedding of the text.  When the decoded media carries subtitle
+text (``DecodedMedia.subtitles``: an embedded text stream or a sidecar file, see
+``media.subtitles``), its cues are the segments and Whisper does not run; the feature file's
+provenance (``speech_text``) says which source was used.  For excerpt plans each excerpt is
+transcribed on its own and its segments are placed at the excerpt's time.  No speech gives T = 0 (present, empty);
 no audio stream is recorded as missing by the pipeline before this runs.
 """
 
@@ -180,8 +184,14 @@ class FasterWhisperExtractor(ExtractorBase):
     def extract(self, media: DecodedMedia) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
-        wave = media.audio_at(ASR_RATE)
-        segments = self.transcribe(wave) if wave is not None else []
+        subs = getattr(media, "subtitles", None)
+        if subs is not None and subs.cues:  # the file's own subtitle text: no ASR needed
+            segments = [Segment(c.start, c.end, c.text) for c in subs.cues]
+        else:
+            segments = []
+            for t0, wave in media.audio_blocks(ASR_RATE):  # one block for the full plan
+                segments += [Segment(round(t0 + g.start, 3), round(t0 + g.end, 3), g.text)
+                             for g in self.transcribe(wave)]
         texts = [s.text for s in segments]
         if texts:
             values = np.asarray(self._embedder.embed(texts), dtype=np.float32)

@@ -350,13 +350,18 @@ class MusicnnExtractor(ExtractorBase):
     def extract(self, media: DecodedMedia) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
-        wave = media.audio_at(MUSICNN_RATE)
-        logmel = musicnn_log_mel(wave if wave is not None else np.zeros(0, np.float32))
-        probs, starts = self.tag(logmel)
+        probs_l, times_l = [], []
+        for t0, wave in media.audio_blocks(MUSICNN_RATE):  # one block for the full plan
+            probs, starts = self.tag(musicnn_log_mel(wave))
+            if len(probs):
+                probs_l.append(probs)
+                times_l.append(np.float32(t0) + starts.astype(np.float32) * MUSICNN_HOP / MUSICNN_RATE)
+        probs = np.concatenate(probs_l) if probs_l else np.zeros((0, len(MSD_LABELS)), np.float32)
+        times = np.concatenate(times_l) if times_l else np.zeros(0, np.float32)
         return ModalityFeatures(
             modality=self.modality,
             values=probs,
-            times=starts.astype(np.float32) * MUSICNN_HOP / MUSICNN_RATE,
+            times=times,
             extractor=self.name,
             extractor_version=self.version,
             model_id=self.model_id,

@@ -562,6 +562,7 @@ def _decode_video_excerpts(path: Path, cfg: dict[str, Any], excerpts: Sequence[t
         frame_dur = 1.0 / float(rate) if rate else 0.04
         start0 = container_start(container)
         tb = stream.time_base
+        stream.thread_type = "AUTO"
         to_rgb = RgbScaler(int(cfg["frame_max_side"]), _sample_aspect(stream))
         slots = _slots_for(ctx.width or 1920, ctx.height or 1080)
         for k, (a, b) in enumerate(excerpts):
@@ -600,18 +601,22 @@ def _decode_video_excerpts(path: Path, cfg: dict[str, Any], excerpts: Sequence[t
 
 
 def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
-                 progress: ProgressFn | None = None) -> DecodedMedia:
-    """Probe ``path``, plan what to read, find its scenes, take one RGB frame per scene,
-    decode one audio track and look for subtitle text.
+                 progress: ProgressFn | None = None,
+                 on_audio: Callable[[DecodedMedia], None] | None = None) -> DecodedMedia:
+    """Probe ``path``, plan what to read, decode one audio track, look for subtitle text,
+    then find its scenes and take one RGB frame per scene.
 
     Settings come from ``media_cfg`` over ``DEFAULTS["media"]``.  The sampling plan
     (``plan.choose_plan``) reads short videos whole and long ones as spread excerpts; the
     audio track follows ``tracks.choose_audio``; subtitle text (``subtitles.find_subtitles``)
     replaces ASR when the file has some.  ``DecodedMedia.provenance`` records all three and
-    the coverage achieved.  ``progress(stage, done, total)`` is called with stages
-    ``"scenes"`` (seconds, or excerpts), ``"frames"`` (count) and ``"audio"`` (seconds, or
-    excerpts).  Raises ``MediaError`` for files ``probe`` rejects, and with reason
-    ``decode_error`` when neither a frame nor any audio could be decoded.
+    the coverage achieved.  Audio comes first: ``on_audio(media)``, when given, receives a
+    ``DecodedMedia`` with the audio and subtitles but no frames yet, so audio models can
+    start while the pictures decode (the pipeline does that).  ``progress(stage, done,
+    total)`` is called with stages ``"scenes"`` (seconds, or excerpts), ``"frames"``
+    (count) and ``"audio"`` (seconds, or excerpts).  Raises ``MediaError`` for files
+    ``probe`` rejects, and with reason ``decode_error`` when neither a frame nor any audio
+    could be decoded.
     """
     path = Path(path)
     cfg = media_settings(media_cfg)
@@ -619,25 +624,6 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
     plan = choose_plan(info.duration, cfg)
     spans = [(e.start, e.end) for e in plan.excerpts]
     missing: dict[str, str] = {}
-
-    frames: list[SceneFrame] = []
-    cuts: list[float] = []
-    video_spans: list[tuple[float, float]] = []
-    decoded_frames = 0
-    if info.has_video:
-        vproblems: list[str] = []
-        if plan.full:
-            frames, cuts, video_spans, decoded_frames = _decode_video(path, cfg, progress, vproblems)
-        else:
-            frames, cuts, video_spans, decoded_frames = _decode_video_excerpts(
-                path, cfg, spans, progress, vproblems)
-        if not frames:
-            missing["video"] = "no frame decoded" + (f": {'; '.join(vproblems)}" if vproblems
-                                                     else "")
-        elif vproblems:
-            missing["video"] = "; ".join(vproblems)
-    else:
-        missing["video"] = "no video stream"
 
     audio: np.ndarray | None = None
     parts: list[tuple[float, np.ndarray]] | None = None
@@ -667,9 +653,6 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
     else:
         missing["audio"] = "no audio stream"
 
-    if not frames and audio is None:
-        raise MediaError(path, "decode_error", "; ".join(f"{k}: {v}" for k, v in missing.items()))
-
     subs = None
     speech: dict[str, Any] = {"source": "asr", "reason": "subtitles disabled ([media] subtitles)"}
     if cfg["subtitles"]:
@@ -679,12 +662,39 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
             windows = _merge_windows([((a + b) / 2 - half, (a + b) / 2 + half) for a, b in spans])
         subs, speech = find_subtitles(path, info, str(cfg["subtitle_language"]),
                                       int(cfg["subtitle_max_lines"]), windows)
-    provenance = {
+    provenance: dict[str, Any] = {
         "plan": plan.to_dict(),
-        "coverage": {**coverage(plan, video_spans, audio_spans), "frames_decoded": decoded_frames},
         "audio_track": track.to_dict(),
         "speech_text": speech,
     }
+    if on_audio is not None and (audio is not None or subs is not None):
+        on_audio(DecodedMedia(probe=info, frames=[], cuts=[], audio=audio, audio_rate=rate,
+                              missing=dict(missing), audio_parts=parts, subtitles=subs,
+                              provenance=provenance))
+
+    frames: list[SceneFrame] = []
+    cuts: list[float] = []
+    video_spans: list[tuple[float, float]] = []
+    decoded_frames = 0
+    if info.has_video:
+        vproblems: list[str] = []
+        if plan.full:
+            frames, cuts, video_spans, decoded_frames = _decode_video(path, cfg, progress, vproblems)
+        else:
+            frames, cuts, video_spans, decoded_frames = _decode_video_excerpts(
+                path, cfg, spans, progress, vproblems)
+        if not frames:
+            missing["video"] = "no frame decoded" + (f": {'; '.join(vproblems)}" if vproblems
+                                                     else "")
+        elif vproblems:
+            missing["video"] = "; ".join(vproblems)
+    else:
+        missing["video"] = "no video stream"
+
+    if not frames and audio is None:
+        raise MediaError(path, "decode_error", "; ".join(f"{k}: {v}" for k, v in missing.items()))
+    provenance["coverage"] = {**coverage(plan, video_spans, audio_spans),
+                              "frames_decoded": decoded_frames}
     return DecodedMedia(probe=info, frames=frames, cuts=cuts, audio=audio, audio_rate=rate,
                         missing=missing, audio_parts=parts, subtitles=subs,
                         provenance=provenance)
