@@ -636,3 +636,185 @@ def make_bad_files(directory: Path, *, size: tuple[int, int] = (320, 240)) -> di
         else:
             files["not_found"].unlink()
     return files
+
+
+# --------------------------------------------------------------------------- films
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """An extra audio track for ``add_tracks``: mono samples and how the container tags it."""
+
+    samples: np.ndarray
+    rate: int = 16000
+    language: str = ""
+    title: str = ""
+    flags: tuple[str, ...] = ()  # av.stream.Disposition names: "default", "comment", "dub"
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    """An embedded subtitle track for ``add_tracks``: ``(start, end, text)`` cues."""
+
+    cues: tuple[tuple[float, float, str], ...]
+    language: str = ""
+    codec: str = "srt"  # "srt" (SubRip) or "ass"
+    flags: tuple[str, ...] = ()
+
+
+def write_subtitles(path: Path, cues: Sequence[tuple[float, float, str]]) -> Path:
+    """Write ``cues`` as a subtitle file; the format follows the suffix (.srt, .ass, .vtt)."""
+    import pysubs2
+
+    subs = pysubs2.SSAFile()
+    for start, end, text in cues:
+        subs.append(pysubs2.SSAEvent(start=int(round(start * 1000)), end=int(round(end * 1000)),
+                                     text=text))
+    subs.save(str(path), encoding="utf-8")
+    return Path(path)
+
+
+def _disposition(flags: Sequence[str]) -> int:
+    value = 0
+    for f in flags:
+        value |= int(getattr(av.stream.Disposition, f))
+    return value
+
+
+def add_tracks(src: Path, out_path: Path, *, audio: Sequence[AudioTrack] = (),
+               subtitles: Sequence[SubtitleTrack] = (), src_audio_language: str = "",
+               src_audio_flags: tuple[str, ...] = ()) -> Path:
+    """Copy ``src``'s streams into a Matroska file with extra audio and subtitle tracks.
+
+    Video and audio packets are copied untouched (no re-encoding); extra audio tracks are
+    encoded to AAC; subtitle tracks are written as ``.srt``/``.ass`` files and their packets
+    remuxed (ffmpeg's text subtitle encoders need a header PyAV does not set, but remuxing a
+    parsed subtitle file is exactly what mkvmerge-made films contain).  Packets of all
+    streams are interleaved by time, as a real muxer writes them.
+    """
+    src, out_path = Path(src), Path(out_path)
+    tmp = Path(tempfile.mkdtemp(prefix="tt-subs-"))
+    inputs = []
+    try:
+        with av.open(str(src)) as inp, av.open(str(out_path), "w", format="matroska") as out:
+            queue: list[tuple[float, int, av.Packet]] = []
+            order = 0
+            mapping = {}
+            for s in inp.streams:
+                if s.type not in ("video", "audio"):
+                    continue
+                o = out.add_stream_from_template(s)
+                if s.type == "audio":
+                    if src_audio_language:
+                        o.metadata["language"] = src_audio_language
+                    o.disposition = _disposition(src_audio_flags or ("default",))
+                mapping[s.index] = o
+            for pkt in inp.demux(*[inp.streams[i] for i in mapping]):
+                if pkt.dts is None:
+                    continue
+                t = float(pkt.dts * pkt.time_base)
+                pkt.stream = mapping[pkt.stream.index]
+                queue.append((t, order, pkt))
+                order += 1
+            for track in audio:
+                st = out.add_stream("aac", rate=track.rate)
+                st.layout = "mono"
+                if track.language:
+                    st.metadata["language"] = track.language
+                if track.title:
+                    st.metadata["title"] = track.title
+                st.disposition = _disposition(track.flags)
+                frames = _audio_frames(np.asarray(track.samples, np.float32), track.rate, 1, 0,
+                                       len(track.samples))
+                for frame in frames:
+                    for pkt in st.encode(frame):
+                        queue.append((float(pkt.pts * pkt.time_base), order, pkt))
+                        order += 1
+                for pkt in st.encode(None):
+                    queue.append((float(pkt.pts * pkt.time_base), order, pkt))
+                    order += 1
+            for k, sub in enumerate(subtitles):
+                f = write_subtitles(tmp / f"track{k}.{sub.codec}", sub.cues)
+                sin = av.open(str(f))
+                inputs.append(sin)
+                st = out.add_stream_from_template(sin.streams[0])
+                if sub.language:
+                    st.metadata["language"] = sub.language
+                st.disposition = _disposition(sub.flags)
+                for pkt in sin.demux(sin.streams[0]):
+                    if pkt.dts is None:
+                        continue
+                    t = float(pkt.dts * pkt.time_base)
+                    pkt.stream = st
+                    queue.append((t, order, pkt))
+                    order += 1
+            queue.sort(key=lambda q: (q[0], q[1]))
+            for _, _, pkt in queue:
+                out.mux(pkt)
+    finally:
+        for sin in inputs:
+            sin.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_path
+
+
+def concat_clips(out_path: Path, clips: Sequence[Path], *, size: tuple[int, int] = (640, 360),
+                 fps: int = 24, audio_rate: int = AUDIO_RATE, max_seconds: float | None = None) -> Path:
+    """Decode ``clips`` and re-encode them one after another into one H.264 + AAC mp4.
+
+    Used to make long "films" from the labelled corpus for the sampling-fidelity check: the
+    pictures are scaled to ``size`` and the sound is resampled to mono ``audio_rate``.
+    """
+    out_path = Path(out_path)
+    with av.open(str(out_path), "w", container_options={"movflags": "+faststart"}) as out:
+        vs = out.add_stream(_video_codec(), rate=fps)
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        if vs.codec_context.name == "libx264":
+            vs.options = {"preset": "superfast", "crf": "26"}
+        as_ = out.add_stream("aac", rate=audio_rate)
+        as_.layout = "mono"
+        as_.options = {"aac_coder": "fast"}
+        vi = 0
+        t_offset = 0.0
+        audio_done = 0
+        for clip in clips:
+            wave = _decode_mono(clip, audio_rate)
+            with av.open(str(clip)) as inp:
+                vin = inp.streams.video[0]
+                vin.thread_type = "AUTO"
+                for frame in inp.decode(vin):
+                    t = frame.time or 0.0
+                    if max_seconds is not None and t >= max_seconds:
+                        break
+                    # constant frame rate out: drop or repeat to keep the clock
+                    while vi < int(round((t_offset + t) * fps)) + 1:
+                        f = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                        f.pts = vi
+                        f.time_base = Fraction(1, fps)
+                        out.mux(vs.encode(f))
+                        vi += 1
+            length = vi / fps - t_offset
+            seg = wave[: int(length * audio_rate)]
+            seg = np.pad(seg, (0, max(0, int(length * audio_rate) - len(seg))))
+            for frame in _audio_frames(seg, audio_rate, 1, 0, len(seg)):
+                frame.pts = audio_done + frame.pts
+                out.mux(as_.encode(frame))
+            audio_done += len(seg)
+            t_offset = vi / fps
+        out.mux(vs.encode(None))
+        out.mux(as_.encode(None))
+    return out_path
+
+
+def _decode_mono(path: Path, rate: int) -> np.ndarray:
+    from av.audio.resampler import AudioResampler
+
+    chunks = []
+    with av.open(str(path)) as inp:
+        if not inp.streams.audio:
+            return np.zeros(0, np.float32)
+        res = AudioResampler(format="flt", layout="mono", rate=rate)
+        for frame in inp.decode(inp.streams.audio[0]):
+            for o in res.resample(frame):
+                chunks.append(o.to_ndarray().reshape(-1))
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
