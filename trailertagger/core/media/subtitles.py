@@ -215,7 +215,7 @@ def find_subtitles(path: Path, info: ProbeInfo, language: str = "en", max_lines:
     """
     path = Path(path)
     emb = choose_subtitle(info.streams, language)
-    decision: dict[str, Any] = {"language": language}
+    decision: dict[str, Any] = {"preferred_language": language}
     if emb.skipped_bitmap:
         decision["bitmap_skipped"] = list(emb.skipped_bitmap)
     sidecars = [s for s in sidecar_files(path) if language_matches(s.language, language)]
