@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "trailertagger.cli.jobs_cmds",
     "trailertagger.cli.library_cmds",
     "trailertagger.cli.gui_cmd",
+    "trailertagger.cli.identity_cmds",
 )
 
 log = logging.getLogger("trailertagger.cli")
