@@ -463,13 +463,16 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
               fps: int = 24, cuts: Sequence[float] = (), text: Sequence[TextSpec] = (),
               audio: str | np.ndarray | None = "music", video: bool = True, seed: int = 0,
               audio_rate: int = AUDIO_RATE, audio_channels: int = 2,
-              scene_speed: float = 0.03, faststart: bool = True) -> Path:
+              scene_speed: float = 0.03, faststart: bool = True,
+              codec: str | None = None) -> Path:
     """Encode a clip: H.264 (libx264, else MPEG-4 Part 2) + AAC in mp4 (m4a without video).
 
     ``cuts`` are the first-frame times of new scenes (round them to frame times to plant an
     exact cut); ``text`` lists ``(t0, t1, words)`` overlays; ``audio`` is ``"speech"``,
     ``"music"``, ``"speech+music"``, a float32 mono array at ``audio_rate``, or None.
     ``faststart`` puts the index first so a truncated copy still plays up to where it ends.
+    ``codec`` picks another video encoder (``"libx265"`` for HEVC; the container follows
+    the suffix).
     """
     path = Path(path)
     w, h = size
@@ -485,14 +488,17 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
         rgba, x, y = render_text(words, w, h)
         overlays.append((t0, t1, _Layer.from_rgba(rgba), x, y))
 
-    opts = {"movflags": "+faststart"} if faststart else {}
+    opts = {"movflags": "+faststart"} if faststart and path.suffix in (".mp4", ".mov", ".m4a") else {}
     with av.open(str(path), "w", container_options=opts) as out:
         vstream = astream = None
         if video:
-            vstream = out.add_stream(_video_codec(), rate=fps)
+            vstream = out.add_stream(codec or _video_codec(), rate=fps)
             vstream.width, vstream.height, vstream.pix_fmt = w, h, "yuv420p"
             vstream.codec_context.thread_type = "FRAME"
-            if vstream.codec_context.name == "libx264":
+            if vstream.codec_context.name == "libx265":
+                vstream.options = {"preset": "ultrafast", "crf": "28",
+                                   "x265-params": "log-level=error"}
+            elif vstream.codec_context.name == "libx264":
                 # superfast keeps B-frames, CABAC and scene-cut key frames (what real
                 # trailers have) at about half of veryfast's encoding time.
                 vstream.options = {"preset": "superfast", "crf": "23"}
@@ -546,7 +552,7 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
 
 
 def make_trailer(path: Path, duration: float = 120.0, size: tuple[int, int] = (1280, 720),
-                 fps: int = 24, seed: int = 0) -> tuple[Path, list[float]]:
+                 fps: int = 24, seed: int = 0, codec: str | None = None) -> tuple[Path, list[float]]:
     """A synthetic trailer for benchmarks: 2-4 s shots, title cards, speech over music.
 
     Returns the path and the planted cut times (frame-aligned), so a benchmark can also
@@ -575,7 +581,7 @@ def make_trailer(path: Path, duration: float = 120.0, size: tuple[int, int] = (1
         k += gap
     track = mix(parts, duration, rate)
     make_clip(path, duration=duration, size=size, fps=fps, cuts=cuts, text=text,
-              audio=track, seed=seed, audio_rate=rate)
+              audio=track, seed=seed, audio_rate=rate, codec=codec)
     return Path(path), cuts
 
 
@@ -818,3 +824,44 @@ def _decode_mono(path: Path, rate: int) -> np.ndarray:
             for o in res.resample(frame):
                 chunks.append(o.to_ndarray().reshape(-1))
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def concat_remux(out_path: Path, segments: Sequence[Path], seconds: float) -> Path:
+    """Join ``segments`` (same codecs and sizes, e.g. ``make_trailer`` outputs) end to end,
+    cycling through them until ``seconds``, by copying packets (no re-encoding): long test
+    "films" in seconds instead of the hour real encoding would take.  Each stream's
+    timestamps continue where that stream's previous segment ended."""
+    out_path = Path(out_path)
+    opts = {"movflags": "+faststart"} if out_path.suffix == ".mp4" else {}
+    with av.open(str(segments[0])) as first, av.open(str(out_path), "w", container_options=opts) as out:
+        ostreams = [out.add_stream_from_template(s) for s in first.streams
+                    if s.type in ("video", "audio")]
+        kinds = [s.type for s in ostreams]
+        offsets = [0.0] * len(ostreams)  # seconds, per output stream
+        k = 0
+        while min(offsets[i] for i, kd in enumerate(kinds) if kd == "video") < seconds:
+            with av.open(str(segments[k % len(segments)])) as seg:
+                ins = [s for s in seg.streams if s.type in ("video", "audio")]
+                ends = list(offsets)
+                shifts: dict[int, int] = {}
+                for pkt in seg.demux(*ins):
+                    if pkt.dts is None:
+                        continue
+                    j = ins.index(pkt.stream)
+                    tb = pkt.time_base
+                    if j not in shifts:  # the segment's first dts lands on the previous end
+                        shifts[j] = int(round(offsets[j] / tb)) - min(0, int(pkt.dts))
+                    shift = shifts[j]
+                    if float((pkt.dts + shift) * tb) >= seconds:
+                        continue  # cut in decoding order: what is kept always decodes
+                    pkt.pts = None if pkt.pts is None else pkt.pts + shift
+                    pkt.dts = pkt.dts + shift
+                    end = float((max(pkt.pts or 0, pkt.dts) + (pkt.duration or 0)) * tb)
+                    ends[j] = max(ends[j], end)
+                    pkt.stream = ostreams[j]
+                    out.mux(pkt)
+                if ends == offsets:
+                    break  # nothing added (an empty segment): stop rather than loop
+                offsets = ends
+            k += 1
+    return out_path
