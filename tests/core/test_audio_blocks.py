@@ -57,20 +57,30 @@ def test_yamnet_rows_per_excerpt_at_excerpt_times(offline_store):
     assert np.allclose(feats.values, np.concatenate([alone_a.values, alone_b.values]), atol=1e-6)
 
 
-def test_asr_segments_per_excerpt_at_excerpt_times(offline_store, monkeypatch):
-    from trailertagger.core.extractors.asr import FasterWhisperExtractor, Segment
+def test_asr_one_call_for_all_excerpts_at_excerpt_times(offline_store, monkeypatch):
+    from trailertagger.core.extractors.asr import FasterWhisperExtractor
 
     asr = FasterWhisperExtractor()
     asr.load(offline_store)
-    seen = []
+    calls = []
+    real = asr._model.transcribe
 
-    def fake(wave):
-        seen.append(len(wave))
-        return [Segment(0.5, 1.25, f"line {len(seen)}")]
+    def counting(audio, **kw):
+        calls.append(len(audio))
+        return real(audio, **kw)
 
-    monkeypatch.setattr(asr, "transcribe", fake)
-    parts = [(60.0, np.zeros(RATE * 2, np.float32)), (600.0, np.zeros(RATE * 3, np.float32))]
+    monkeypatch.setattr(asr._model, "transcribe", counting)
+    voice = mediagen.resample(mediagen.speech(), mediagen.AUDIO_RATE, RATE).astype(np.float32)
+    pad = np.zeros(RATE, np.float32)
+    spoken = np.concatenate([pad, voice, pad])  # speech from 1 s into the excerpt
+    parts = [(60.0, spoken), (300.0, np.zeros(RATE * 3, np.float32)), (600.0, spoken)]
     feats = asr.extract(_excerpt_media(parts))
-    assert seen == [RATE * 2, RATE * 3]  # each excerpt on its own, never the concatenation
-    assert feats.times.tolist() == pytest.approx([60.5, 600.5])
-    assert feats.texts == ["line 1", "line 2"]
+    assert len(calls) == 1  # one Whisper call for every excerpt's speech
+    assert calls[0] <= 2 * len(spoken)  # the speech only: nothing of the silent excerpt
+    words = " ".join(feats.texts).lower()
+    assert words.count("harbor") == 2 and words.count("storm") == 2
+    first = [t for t in feats.times if t < 300]
+    second = [t for t in feats.times if t >= 300]
+    assert first and second
+    assert 60.5 <= min(first) <= 62.0 and 600.5 <= min(second) <= 602.0
+    assert all(60 <= t < 60 + len(spoken) / RATE for t in first)

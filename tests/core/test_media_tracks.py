@@ -158,11 +158,11 @@ def test_asr_extractor_uses_subtitles_and_falls_back_to_whisper(base_clip, tmp_p
     asr.load(offline_store)
     calls = []
 
-    def fake_transcribe(wave):
-        calls.append(len(wave))
+    def fake_transcribe(blocks):
+        calls.append(len(blocks))
         return [Segment(1.0, 2.0, "transcribed by whisper")]
 
-    monkeypatch.setattr(asr, "transcribe", fake_transcribe)
+    monkeypatch.setattr(asr, "transcribe_blocks", fake_transcribe)
     film = mediagen.add_tracks(base_clip, tmp_path / "film.mkv",
                                subtitles=[mediagen.SubtitleTrack(CUES, language="eng")])
     feats = asr.extract(decode_media(film))
