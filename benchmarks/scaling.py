@@ -32,7 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# A child measuring another checkout (``--baseline``) imports the app from there.
+sys.path.insert(0, os.environ.get("TT_BENCH_TREE") or str(Path(__file__).resolve().parents[1]))
 
 
 def decode_only(path: Path) -> float:
@@ -61,6 +62,7 @@ def child(path: Path, profile: str, media_over: dict) -> None:
         t = time.perf_counter()
         session.load_all()
         load_s = time.perf_counter() - t
+        models_rss = _rss_now_mb()
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         t = time.perf_counter()
         res = session.run(path)
@@ -70,14 +72,28 @@ def child(path: Path, profile: str, media_over: dict) -> None:
     print("RESULT " + json.dumps({
         "wall": wall, "load_s": load_s, "cpu_s": cpu,
         "peak_rss_mb": r1.ru_maxrss / 1024.0,  # Linux reports KiB
+        "models_rss_mb": models_rss,
         "duration": res.features.duration, "lengths": res.features.lengths(),
         "missing": res.missing, "timings": res.timings,
-        "provenance": res.features.provenance,
+        "provenance": getattr(res.features, "provenance", {}),
+        "tree": sys.path[0],
     }), flush=True)
 
 
-def run_child(path: Path, profile: str, media_over: dict) -> dict:
+def _rss_now_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_child(path: Path, profile: str, media_over: dict, tree: str | None = None) -> dict:
     env = dict(os.environ)
+    if tree:
+        env["TT_BENCH_TREE"] = tree
     cmd = [sys.executable, __file__, "--child", str(path), "--profile", profile,
            "--media-json", json.dumps(media_over)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -138,6 +154,9 @@ def main() -> int:
     ap.add_argument("--hevc", action="store_true", help="include the HEVC case in --quick")
     ap.add_argument("--full-plan", action="store_true",
                     help="also run the 10-minute video with the whole-file plan (today's path)")
+    ap.add_argument("--baseline", metavar="CHECKOUT", default=None,
+                    help="also run the 2- and 10-minute 720p videos on another checkout of the "
+                         "app (e.g. the main branch before this change), same run, same files")
     ap.add_argument("--profile", default="default")
     ap.add_argument("--media-dir", type=Path, default=None,
                     help="keep the generated videos here (reused by later runs)")
@@ -155,14 +174,18 @@ def main() -> int:
         print(f"\nload: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
               f"{os.getloadavg()[2]:.2f} (1/5/15 min), {os.cpu_count()} CPU(s), "
               f"profile {args.profile}\n", flush=True)
-        runs = [(label, path, {}) for label, path in videos]
+        runs = [(label, path, {}, None) for label, path in videos]
         if args.full_plan:
             ten = next(p for label, p in videos if label.startswith("10 min 720p"))
-            runs.append(("10 min 720p, whole-file plan", ten, {"full_max_s": 7200.0}))
+            runs.append(("10 min 720p, whole-file plan", ten, {"full_max_s": 7200.0}, None))
+        if args.baseline:
+            for label, path in videos:
+                if label.startswith(("2 min 720p", "10 min 720p")):
+                    runs.append((f"{label}, baseline checkout", path, {}, args.baseline))
         rows = []
-        for label, path, over in runs:
+        for label, path, over, tree in runs:
             dec = decode_only(path)
-            r = run_child(path, args.profile, over)
+            r = run_child(path, args.profile, over, tree)
             minutes = r["duration"] / 60.0
             prov = r["provenance"]
             cov = prov.get("coverage", {})
@@ -172,7 +195,8 @@ def main() -> int:
                 "wall_s": round(r["wall"], 1), "s_per_min": round(r["wall"] / minutes, 2),
                 "decode_s": round(dec, 1), "ratio_decode": round(r["wall"] / dec, 3),
                 "ratio_runtime": round(r["wall"] / r["duration"], 4),
-                "peak_rss_mb": round(r["peak_rss_mb"]), "cpu_pct": round(100 * r["cpu_s"] / r["wall"]),
+                "peak_rss_mb": round(r["peak_rss_mb"]), "models_rss_mb": round(r["models_rss_mb"]),
+                "cpu_pct": round(100 * r["cpu_s"] / r["wall"]),
                 "read_s": cov.get("video_s"), "frames_decoded": cov.get("frames_decoded"),
                 "scenes": lengths.get("image"), "audio": lengths.get("audio"),
                 "music": lengths.get("music"), "asr": lengths.get("asr"), "ocr": lengths.get("ocr"),
@@ -182,13 +206,13 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
         print("\n| video | plan | wall s | s / min | bare decode s | wall / decode | wall / running "
-              "time | peak RSS MB | CPU % | video read s | scenes | audio | music | asr | ocr | "
-              "speech |")
+              "time | peak RSS MB (models alone) | CPU % | video read s | scenes | audio | music | asr | "
+              "ocr | speech |")
         print("|---" * 16 + "|")
         for w in rows:
             print(f"| {w['video']} | {w['plan']} | {w['wall_s']} | {w['s_per_min']} | "
                   f"{w['decode_s']} | {w['ratio_decode']} | {w['ratio_runtime']} | "
-                  f"{w['peak_rss_mb']} | {w['cpu_pct']} | {w['read_s']} | {w['scenes']} | "
+                  f"{w['peak_rss_mb']} ({w['models_rss_mb']}) | {w['cpu_pct']} | {w['read_s']} | {w['scenes']} | "
                   f"{w['audio']} | {w['music']} | {w['asr']} | {w['ocr']} | {w['speech']} |")
         print(f"\nload after: {os.getloadavg()[0]:.2f} (1 min)")
     return 0
