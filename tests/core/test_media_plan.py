@@ -116,3 +116,56 @@ def test_audio_excerpts_decode_only_the_spans(long_clip):
     parts = decode_audio_excerpts(path, 8000, [(10.0, 12.0), (50.0, 51.5)])
     assert [round(t, 1) for t, _ in parts] == [10.0, 50.0]
     assert [round(len(w) / 8000, 2) for _, w in parts] == [2.0, 1.5]
+
+
+def test_extract_json_shows_the_plan_and_coverage(long_clip, capsys):
+    import json
+
+    from trailertagger.cli.main import main
+    from trailertagger.core.features.io import load_featureset
+    from trailertagger.core.paths import app_dirs
+
+    path, _ = long_clip
+    cfg = app_dirs().config_file
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text("[media]\nfull_max_s = 60.0\nexcerpt_count = 4\nexcerpt_s = 6.0\n",
+                   encoding="utf-8")
+    assert main(["extract", "--profile", "minimal", "--json", str(path)]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    prov = rec["provenance"]
+    assert prov["plan"]["kind"] == "excerpts" and prov["plan"]["params"]["excerpt_count"] == 4
+    assert prov["coverage"]["video_s"] == pytest.approx(24.0, abs=0.2)
+    assert prov["audio_track"]["index"] == 1 and prov["speech_text"]["source"] == "asr"
+    assert rec["lengths"]["audio"] == pytest.approx(4 * 6.0 / 0.96, abs=4)
+    assert load_featureset(rec["feature_file"]).provenance == prov  # kept in the feature file
+
+
+def test_audio_extractors_start_while_the_pictures_decode(real_clips, tmp_path, monkeypatch):
+    from trailertagger.core.extractors.audio_tags import YamnetExtractor
+    from trailertagger.core.extractors.image import EfficientNetLite0Extractor
+    from trailertagger.core.features.cache import FeatureCache
+    from trailertagger.core.pipeline import ExtractionSession, order_by_cost
+
+    assert order_by_cost(["audio.yamnet", "image.effnet_lite0", "music.musicnn",
+                          "asr.faster_whisper", "ocr.rapidocr"]) == [
+        "music.musicnn", "asr.faster_whisper", "ocr.rapidocr", "image.effnet_lite0",
+        "audio.yamnet"]
+    seen = {}
+    real_audio, real_image = YamnetExtractor.extract, EfficientNetLite0Extractor.extract
+
+    def audio(self, media):
+        seen["audio_frames"] = len(media.frames)
+        return real_audio(self, media)
+
+    def image(self, media):
+        seen["image_frames"] = len(media.frames)
+        return real_image(self, media)
+
+    monkeypatch.setattr(YamnetExtractor, "extract", audio)
+    monkeypatch.setattr(EfficientNetLite0Extractor, "extract", image)
+    cfg = {"extract": {"lanes": 2, "threads": 1}, "media": {}}
+    session = ExtractionSession("minimal", cfg, cache=FeatureCache(tmp_path / "cache"))
+    res = session.run(real_clips["cuts"])
+    assert seen == {"audio_frames": 0, "image_frames": 6}  # audio ran on the audio-only view
+    assert res.features.lengths()["audio"] > 0 and res.features.lengths()["image"] == 6
+    assert res.features.provenance["coverage"]["frames_decoded"] == 8 * FPS
