@@ -4,7 +4,6 @@ extractors on an excerpt plan analyse each excerpt on its own at its own time.""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from tests.fixtures_media import audio_media
 from trailertagger.core.extractors import logmel
