@@ -48,6 +48,7 @@ MSD_LABELS: tuple[str, ...] = (
 
 WINDOW_FRAMES = 187  # librosa.time_to_frames(3 s) + 1, the training input length
 MIN_TAIL_FRAMES = 63  # ~1 s
+BATCH = 4  # windows per forward pass (memory; see ``MusicnnExtractor.tag``)
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
 MODEL_ID = "musicnn-msd"
 
@@ -336,8 +337,11 @@ class MusicnnExtractor(ExtractorBase):
         rest = [s for s in spans if s[1] - s[0] != WINDOW_FRAMES]
         out: dict[int, np.ndarray] = {}
         with torch.inference_mode():
-            for i in range(0, len(full), 16):  # batches bound memory on long files
-                chunk = full[i : i + 16]
+            # Batches of 4 windows: the activations of a batch of 16 raised the worker's
+            # peak RSS by ~190 MB, of 4 by ~70 MB, for the same numbers (bitwise, one thread)
+            # and about the same speed.
+            for i in range(0, len(full), BATCH):
+                chunk = full[i : i + BATCH]
                 x = torch.from_numpy(np.stack([logmel[a:b] for a, b in chunk])).to(self._torch_device)
                 probs = torch.sigmoid(self._net(x)).cpu().numpy()  # type: ignore[misc]
                 out.update({a: p for (a, _), p in zip(chunk, probs, strict=True)})
