@@ -57,10 +57,11 @@ def timed(fn) -> float:  # noqa: ANN001
 
 
 def measure(lib) -> dict[str, float]:  # noqa: ANN001
+    from trailertagger.core.app import LibrarySession
     from trailertagger.core.library import queries
     from trailertagger.gui.library_model import LibraryFilter, LibraryTableModel
 
-    model = LibraryTableModel(lib)
+    model = LibraryTableModel(LibrarySession(lib))
     out: dict[str, float] = {}
     out["reload"] = timed(model.reload)
 

@@ -18,13 +18,13 @@ from trailertagger.core.library.export import (
     NFO_MERGE,
     atomic_write_bytes,
     export_nfo,
-    export_table,
     nfo_path_for,
     update_nfo_text,
     write_nfo,
 )
 from trailertagger.core.library.identity import new_video
 from trailertagger.core.library.queries import find_videos
+from trailertagger.core.library.writers import ExportOptions, get_writer
 
 SCRAPED = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <!-- created by tinyMediaManager -->
@@ -163,6 +163,12 @@ def test_export_nfo_from_the_library(lib: Library, tmp_path: Path) -> None:
     assert text.endswith("https://www.imdb.com/title/tt0078748/\n")
     rep2 = export_nfo(recs)
     assert rep2.written == [] and rep2.unchanged == [str(films / "alien.nfo")]
+
+
+def export_table(records, fmt: str, dest: Path | None, stream=None, probabilities: bool = True) -> int:  # noqa: ANN001
+    """A table export through the writer registry (what the CLI and the app call)."""
+    opts = ExportOptions(dest=dest, stream=stream, probabilities=probabilities)
+    return get_writer(fmt).write(records, opts).count
 
 
 def test_export_csv_and_json(lib: Library, tmp_path: Path) -> None:

@@ -75,10 +75,13 @@ NAMES = ["test.frames", "test.audio", "test.broken", "test.unavailable"]
 
 @pytest.fixture(autouse=True)
 def _registry(monkeypatch):
+    """Test extractors registered the public way (a decorator), removed afterwards."""
     for cls in (FrameMeans, AudioRms, Broken, Unavailable):
-        monkeypatch.setitem(base._REGISTRY, cls.name, f"{__name__}:{cls.__name__}")
-    monkeypatch.setattr(base, "OPTIONAL", frozenset({"test.unavailable"}))
+        base.register_extractor(cls, optional=cls is Unavailable)
     CALLS.clear()
+    yield
+    for cls in (FrameMeans, AudioRms, Broken, Unavailable):
+        base.unregister_extractor(cls.name)
 
 
 def session(**kw):
@@ -146,8 +149,8 @@ def test_read_only_cache_still_returns_features(real_clips, tmp_path, monkeypatc
     assert r.features.modalities["t_frames"].length >= 1
 
 
-def test_required_extractor_missing_is_an_error(real_clips, monkeypatch):
-    monkeypatch.setattr(base, "OPTIONAL", frozenset())
+def test_required_extractor_missing_is_an_error(real_clips):
+    base.register_extractor(Unavailable, optional=False)
     with pytest.raises(ModelMissingError):
         session(extractors=["test.unavailable"]).run(real_clips["speech"])
 

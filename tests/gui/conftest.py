@@ -14,6 +14,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from tests.gui.support import SPEC  # noqa: E402
+from trailertagger.core.app import LibrarySession  # noqa: E402
 from trailertagger.core.jobs.worker import PoolOptions  # noqa: E402
 from trailertagger.core.library.db import open_library  # noqa: E402
 
@@ -37,11 +38,12 @@ def make_window(qtbot, lib, tmp_path: Path):
     def make(workers: int = 0, watch: bool = False, start: bool = True, **kwargs):  # noqa: ANN202
         opts = PoolOptions(workers=workers, services=SPEC,
                            services_kwargs={"real_probe": True, **kwargs},
-                           settle_seconds=0.0, poll_seconds=0.1, heartbeat_seconds=0.3,
+                           settle_seconds=0.2, poll_seconds=0.1, heartbeat_seconds=0.3,
                            stop_grace_seconds=5.0)
-        bridge = JobBridge(lib, opts, watch=watch, settle_seconds=0.2, rescan_seconds=None)
-        win = MainWindow(lib, bridge, settings=QSettings(str(tmp_path / "gui.ini"),
-                                                         QSettings.Format.IniFormat))
+        session = LibrarySession(lib)
+        bridge = JobBridge(session, opts, watch=watch, rescan_seconds=None)
+        win = MainWindow(session, bridge, settings=QSettings(str(tmp_path / "gui.ini"),
+                                                             QSettings.Format.IniFormat))
         qtbot.addWidget(win)
         win.show()
         if start:

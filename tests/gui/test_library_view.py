@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from tests.gui.support import fill, probs_for
+from trailertagger.core.app import LibrarySession
 from trailertagger.core.genres import GENRES
 from trailertagger.core.library import queries
 from trailertagger.core.library.corrections import apply_changes, parse_changes
@@ -19,7 +20,7 @@ def _col(model: LibraryTableModel, col: int) -> list[str]:
 
 def test_model_rows_sort_and_lazy_pages(qtbot, lib) -> None:
     ids = fill(lib, 2 * PAGE + 50)
-    model = LibraryTableModel(lib)
+    model = LibraryTableModel(LibrarySession(lib))
     model.reload()
     assert model.rowCount() == len(ids) and model.columnCount() == 5
     assert model.pages_loaded == 0  # rowCount and titles need no genre rows
@@ -82,7 +83,7 @@ def test_genre_filter_search_and_flags_narrow_rows(qtbot, make_window, lib) -> N
 def test_stale_filter_after_model_change(qtbot, lib) -> None:
     ids = fill(lib, 5)
     fill(lib, 2, folder="/other", model="newer-head")  # a new head: the first five go stale
-    model = LibraryTableModel(lib)
+    model = LibraryTableModel(LibrarySession(lib))
     model.set_filter(LibraryFilter(stale=True))
     assert sorted(model.all_ids()) == sorted(ids)
     assert model.data(model.index(0, LibraryTableModel.STATUS)) == "ready (stale)"
@@ -90,7 +91,7 @@ def test_stale_filter_after_model_change(qtbot, lib) -> None:
 
 def test_refresh_reads_genre_states_only_for_pages_in_memory(qtbot, lib, monkeypatch) -> None:
     ids = fill(lib, 2 * PAGE + 50)
-    model = LibraryTableModel(lib)
+    model = LibraryTableModel(LibrarySession(lib))
     model.reload()
     first, last = ids[0], ids[-1]
     assert model.record(model.row_of(first)) is not None  # page 0 in memory, page 2 not

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from .common import progress_bar
+from .common import add_library_arg, open_app, progress_bar
 
 MODEL_KINDS = ("multi", "single", "mlp")
 
@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train a personal head on the videos you corrected (cached features), "
                         "cross-validate it against the current head, activate it only if better")
     p.add_argument("--library", type=Path, metavar="FILE",
-                   help="with --from-library: library database (default: the app's library)")
+                   help="library database for --from-library and --activate (default: the "
+                        "app's library)")
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=MODEL_KINDS, default="multi", help="head architecture (default multi)")
     m.add_argument("--modalities", help="comma-separated modalities to use (default: all in the data)")
@@ -98,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="training folder")
     p.add_argument("--out", type=Path, help="head folder (default: the app's heads folder)")
     p.add_argument("--opset", type=int, default=None)
-    p.add_argument("--activate", action="store_true")
+    p.add_argument("--activate", action="store_true", help="make the new head the app's active head")
+    add_library_arg(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("heads", help="list or activate genre heads")
@@ -108,6 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_heads_list)
     q = hs.add_parser("activate", help="activate a head folder, a model id, or 'zero-shot'")
     q.add_argument("head", help="head folder, model id from 'heads list', or zero-shot")
+    add_library_arg(q)
     q.set_defaults(func=cmd_heads_activate)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -233,10 +236,7 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.from_library:
-        from .library_cmds import train_from_library
-
         return train_from_library(args)
-    from ..core.classify.runtime import activate_head
     from ..core.classify.train import export_head, fit
 
     ds = _load_dataset(args)
@@ -269,13 +269,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     export_head(result, head_dir, extra)
     print(f"head saved to {head_dir}")
     if args.activate:
-        activate_head(dirs, head_dir)
-        print("activated")
+        _activate(args, head_dir)
+    return 0
+
+
+def train_from_library(args: argparse.Namespace) -> int:
+    """``train --from-library``: called by the ``train`` command (``classify_cmds``)."""
+    cfg = train_config(args)
+    with open_app(args) as app, progress_bar(None, "personal head", unit="fit") as bar:
+        def progress(label: str, done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(label)
+
+        report = app.train_from_library(
+            config=cfg, head_out=args.head_out, export=not args.no_export, progress=progress,
+            on_warning=lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    print(report.summary())
+    if getattr(args, "out", None):
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "personal_head_report.json").write_text(
+            json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
+    if report.activated:
+        print("re-classify the library with the new head: trailertagger rerun --all")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..core.classify.runtime import activate_head
     from ..core.classify.train import export_head, load_trained
 
     try:
@@ -287,8 +307,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     export_head(result, out, opset=args.opset)
     print(f"head saved to {out}")
     if args.activate:
-        activate_head(dirs, out)
-        print("activated")
+        _activate(args, out)
     return 0
 
 
@@ -381,13 +400,17 @@ def cmd_heads_list(args: argparse.Namespace) -> int:
 
 
 def cmd_heads_activate(args: argparse.Namespace) -> int:
-    from ..core.classify.runtime import activate_head
-
-    dirs = _dirs()
-    target = _resolve_head_arg(dirs, args.head)
-    try:
-        where = activate_head(dirs, target)
-    except (ValueError, FileNotFoundError) as err:
-        raise ConfigError(f"cannot activate {args.head}: {err}") from err
-    print(f"active head: {where or 'zero-shot'}")
+    _activate(args, _resolve_head_arg(_dirs(), args.head))
     return 0
+
+
+def _activate(args: argparse.Namespace, head: Path | str | None) -> None:
+    """Activate ``head`` everywhere: the pointer, and the library's record of it (older
+    predictions become stale at once, so ``rerun --stale`` re-classifies them)."""
+    with open_app(args) as app:
+        ident = app.activate_head(head)
+        stale = app.status(failures=0).counts.stale
+    print(f"activated {ident.path or 'zero-shot'} ({ident.model_id} {ident.version})")
+    if stale:
+        print(f"{stale} video(s) have predictions from another head: "
+              "'trailertagger rerun --stale' re-classifies them", file=sys.stderr)

@@ -76,8 +76,9 @@ def add_library_arg(p: argparse.ArgumentParser) -> None:
                    help="library database (default: library.sqlite3 in the user data folder)")
 
 
-def open_library_arg(args: argparse.Namespace):  # noqa: ANN201 - a Library
-    """The library named by ``--library`` (default: the app's); migrated on open."""
-    from ..core.library.db import open_library
+def open_app(args: argparse.Namespace):  # noqa: ANN201 - a LibrarySession
+    """The application session on the library named by ``--library`` (default: the app's);
+    migrated on open, the active genre head recorded."""
+    from ..core.app import LibrarySession
 
-    return open_library(getattr(args, "library", None))
+    return LibrarySession.open(getattr(args, "library", None), settings())

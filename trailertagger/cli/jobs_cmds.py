@@ -22,15 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .common import (
-    add_library_arg,
-    count_arg,
-    open_library_arg,
-    progress_bar,
-    seconds_arg,
-    settings,
-    shown,
-)
+from .common import add_library_arg, count_arg, open_app, progress_bar, seconds_arg, shown
 
 
 def _add_pool(p: argparse.ArgumentParser) -> None:
@@ -136,29 +128,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 # -- shared helpers ---------------------------------------------------------------------------
 def _pool_options(args: argparse.Namespace, cfg: dict[str, Any]):  # noqa: ANN202 - PoolOptions
     """The ``[jobs]`` settings with ``--workers`` and (``watch``) ``--settle`` on top."""
-    from ..core.jobs.worker import PoolOptions
+    from ..core.app import pool_options
 
-    return PoolOptions.from_config(cfg, workers=getattr(args, "workers", None),
-                                   settle_seconds=getattr(args, "settle", None))
-
-
-def _profile(args: argparse.Namespace, cfg: dict[str, Any]) -> str:
-    from ..core.extractors.base import PROFILES
-
-    profile = getattr(args, "profile", None) or str(cfg["extract"]["profile"])
-    if profile not in PROFILES:
-        raise SystemExit(_usage(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}"))
-    return profile
-
-
-def _bad_folders(folders: list[Path]) -> str:
-    """Why some of ``folders`` cannot be scanned or watched ("" when all can)."""
-    from ..core.library.identity import UNSTORABLE_NAME, display_path, storable_path
-
-    problems = [f"not a folder: {display_path(f)}" for f in folders if not f.is_dir()]
-    problems += [f"{display_path(f)}: {UNSTORABLE_NAME.replace('file', 'folder')}"
-                 for f in folders if f.is_dir() and not storable_path(str(f.absolute()))]
-    return "; ".join(problems)
+    return pool_options(cfg, workers=getattr(args, "workers", None),
+                        settle_seconds=getattr(args, "settle", None))
 
 
 def _usage(msg: str) -> int:
@@ -183,28 +156,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _process(lib_path: Path, args: argparse.Namespace, cfg: dict[str, Any], label: str) -> int:
-    """Run a pool until the queue is empty; bar on stderr, failures listed; exit code."""
-    from ..core.jobs import events as ev
-    from ..core.jobs.queue import JobQueue
-    from ..core.jobs.worker import WorkerPool
-    from ..core.library.db import open_library
+def _process(app: Any, args: argparse.Namespace, label: str) -> int:
+    """Work the queue off until it is empty; bar on stderr, failures listed; exit code."""
+    from ..core.app import drain
+    from ..core.app import events as ev
 
-    lib = open_library(lib_path)
-    try:
-        total = JobQueue(lib).active_count()
-        paused = JobQueue(lib).is_paused()
-    finally:
-        lib.close()
-    if total == 0:
-        return 0
-    if paused:
-        print(f"the queue is paused ({total} jobs waiting); 'trailertagger jobs resume' to go on",
-              file=sys.stderr)
-        return 0
-    bar = progress_bar(total, label, unit="video", leave=True)
+    bars: list[Any] = []
+
+    def on_start(total: int) -> None:
+        bars.append(progress_bar(total, label, unit="video", leave=True))
 
     def on_event(e: ev.JobEvent) -> None:
+        bar = bars[0]
         if e.kind in ev.TERMINAL:
             bar.update(1)
         if e.kind == ev.FAILED:
@@ -212,224 +175,150 @@ def _process(lib_path: Path, args: argparse.Namespace, cfg: dict[str, Any], labe
         elif e.kind == ev.STARTED and e.path:
             bar.set_postfix_str(f"{e.stage} {shown(Path(e.path).name)[:30]}", refresh=False)
 
-    pool = WorkerPool(lib_path, _pool_options(args, cfg))
+    def on_stopping() -> None:
+        bars[0].write("stopping: jobs in progress go back to the queue (Ctrl-C again to force)",
+                      file=sys.stderr)
+
     try:
         with _sigterm_as_interrupt():
-            summary = pool.run_until_idle(on_event, on_stopping=lambda: bar.write(
-                "stopping: jobs in progress go back to the queue (Ctrl-C again to force)",
-                file=sys.stderr))
+            out = drain(app.lib, _pool_options(args, app.cfg), on_event, on_stopping, on_start)
     finally:
-        bar.close()
-        pool.stop()
-    print(f"{summary.done} done, {len(summary.failed)} failed, {summary.cancelled} cancelled",
-          file=sys.stderr)
-    lib = open_library(lib_path)
-    try:
-        left, paused = JobQueue(lib).active_count(), JobQueue(lib).is_paused()
-    finally:
-        lib.close()
-    if left and not paused:
-        why = "; ".join(summary.worker_problems[-3:]) or \
-            "a stage limit of 0, or another program holds them; see 'trailertagger status'"
-        print(f"error: {left} jobs could not be processed ({why})", file=sys.stderr)
-        return 1
-    if summary.failed and all(c == 4 for c in summary.failed_codes):
-        return 4  # every failure was a missing model: the setup, not the videos
-    return 1 if summary.failed else 0
+        for bar in bars:
+            bar.close()
+    if out.queued == 0:
+        return 0
+    if out.paused and not bars:
+        print(f"the queue is paused ({out.queued} jobs waiting); 'trailertagger jobs resume' "
+              "to go on", file=sys.stderr)
+        return 0
+    s = out.summary
+    print(f"{s.done} done, {len(s.failed)} failed, {s.cancelled} cancelled", file=sys.stderr)
+    if out.left and not out.paused:
+        print(f"error: {out.left} jobs could not be processed ({out.stuck_reason})", file=sys.stderr)
+    return out.exit_code
 
 
 # -- scan ---------------------------------------------------------------------------------------
 def run_scan(args: argparse.Namespace) -> int:
-    from ..core.jobs.watcher import scan_folder
+    from ..core.app import failure_dict
 
-    cfg = settings()
-    profile = _profile(args, cfg)
-    bad = _bad_folders(args.folders)
-    if bad:
-        return _usage(bad)
-    lib = open_library_arg(args)
-    lib_path = lib.path
-    results = {}
-    try:
-        folders = list(args.folders)
-        if not folders:
-            from ..core.jobs.watcher import watched_folder_paths
+    with open_app(args) as app:
+        profile = app.profile(getattr(args, "profile", None))
+        bars: dict[str, Any] = {}
 
-            known = watched_folder_paths(lib)
-            if not known:
-                return _usage("no watched folders yet: name a folder (trailertagger scan DIR)")
-            folders = [Path(p) for _, p, _ in known if Path(p).is_dir()]
-            for _, p, _ in known:
-                if not Path(p).is_dir():
-                    print(f"skipped {shown(p)}: folder not found (unmounted drive?)",
-                          file=sys.stderr)
-        for folder in folders:
-            bar = progress_bar(None, f"scan {folder.name[:30]}", unit="file")
+        def progress(folder: str, done: int, total: int) -> None:
+            bar = bars.get(folder)
+            if bar is None:
+                bar = bars[folder] = progress_bar(None, f"scan {Path(folder).name[:30]}", unit="file")
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-            def progress(done: int, total: int, bar=bar) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+        def skipped(path: str, why: str) -> None:
+            print(f"skipped {shown(path)}: {why}", file=sys.stderr)
 
-            try:
-                results[str(folder)] = scan_folder(lib, folder, profile=profile, progress=progress)
-            finally:
+        try:
+            results = app.scan(args.folders, profile=profile, progress=progress,
+                               on_skipped=skipped)
+        finally:
+            for bar in bars.values():
                 bar.close()
-    finally:
-        lib.close()
-    for folder, r in results.items():
-        print(f"{shown(folder)}: {r.summary()}", file=sys.stderr)
-        for path, why in r.unreadable:
-            print(f"  unreadable: {shown(path)}: {why}", file=sys.stderr)
-    code = 0
-    if not args.no_process:
-        code = _process(lib_path, args, cfg, "processing")
-    if any(r.unreadable for r in results.values()):
-        code = code or 1  # those files are items that could not be tagged
-    if args.json:
-        print(json.dumps({"folders": {f: {
-            "new": len(r.new), "changed": len(r.changed), "returned": len(r.returned),
-            "missing": r.missing, "unchanged": r.unchanged, "queued": len(r.jobs),
-            "unreadable": [{"path": p, "reason": why} for p, why in r.unreadable]}
-            for f, r in results.items()},
-            "failed": _failures(lib_path, 10_000) if code else []}, indent=2))
+        for folder, r in results.items():
+            print(f"{shown(folder)}: {r.summary()}", file=sys.stderr)
+            for path, why in r.unreadable:
+                print(f"  unreadable: {shown(path)}: {why}", file=sys.stderr)
+        code = 0
+        if not args.no_process:
+            code = _process(app, args, "processing")
+        if any(r.unreadable for r in results.values()):
+            code = code or 1  # those files are items that could not be tagged
+        if args.json:
+            print(json.dumps({"folders": {f: {
+                "new": len(r.new), "changed": len(r.changed), "returned": len(r.returned),
+                "moved": len(r.moved), "missing": r.missing, "unchanged": r.unchanged,
+                "queued": len(r.jobs),
+                "unreadable": [{"path": p, "reason": why} for p, why in r.unreadable]}
+                for f, r in results.items()},
+                "failed": [failure_dict(j) for j in app.jobs("failed", limit=10_000)] if code else []},
+                indent=2))
     return code
-
-
-def _failures(lib_path: Path, limit: int) -> list[dict[str, Any]]:
-    from ..core.library import queries
-    from ..core.library.db import open_library
-
-    lib = open_library(lib_path)
-    try:
-        with lib.read() as s:
-            return [_failure(j) for j in queries.jobs(s, status="failed", limit=limit)]
-    finally:
-        lib.close()
-
-
-def _failure(j: Any) -> dict[str, Any]:
-    """A failed job (a ``JobRecord``) as ``scan --json`` and ``status --json`` show it."""
-    return {"job": j.id, "path": j.path, "stage": j.stage, "reason": j.error_reason}
 
 
 # -- watch ----------------------------------------------------------------------------------------
 def run_watch(args: argparse.Namespace) -> int:
-    from ..core.jobs import events as ev
-    from ..core.jobs.watcher import FolderWatcher, add_watched_folder, watched_folder_paths
-    from ..core.jobs.worker import WorkerPool
+    from ..core.app import Background
+    from ..core.app import events as ev
 
-    cfg = settings()
-    profile = _profile(args, cfg)
-    minutes = float(args.rescan_minutes if args.rescan_minutes is not None
-                    else cfg.get("jobs", {}).get("rescan_minutes", 30))
-    bad = _bad_folders(args.folders)
-    if bad:
-        return _usage(bad)
-    lib = open_library_arg(args)
-    for f in args.folders:
-        add_watched_folder(lib, f)
-    folders = watched_folder_paths(lib)
-    if not folders:
-        lib.close()
-        return _usage("no folders to watch: name one (trailertagger watch DIR)")
-    opts = _pool_options(args, cfg)
-    settle = opts.settle_seconds
-    pool = WorkerPool(lib.path, opts)
-    bar = progress_bar(None, "watching", unit="video", leave=True)
-    failed = [0]
+    with open_app(args) as app:
+        cfg = app.cfg
+        profile = app.profile(getattr(args, "profile", None))
+        minutes = float(args.rescan_minutes if args.rescan_minutes is not None
+                        else cfg.get("jobs", {}).get("rescan_minutes", 30))
+        for f in args.folders:
+            app.add_folder(f, scan=False)
+        folders = app.folders(check=False)
+        if not folders:
+            return _usage("no folders to watch: name one (trailertagger watch DIR)")
+        opts = _pool_options(args, cfg)
+        bg = Background(app.lib, opts, watch=True, rescan_seconds=minutes * 60 or None,
+                        profile=profile, polling=args.polling)
+        bar = progress_bar(None, "watching", unit="video", leave=True)
 
-    def on_event(e: ev.JobEvent) -> None:
-        if e.kind == ev.DONE:
-            bar.update(1)
-        elif e.kind == ev.FAILED:
-            failed[0] += 1
-            bar.write(f"failed: {shown(e.path or e.job_id)}: {e.message}", file=sys.stderr)
-        elif e.kind == ev.SCAN:
-            bar.write(e.message, file=sys.stderr)
+        def on_event(e: ev.JobEvent) -> None:
+            if e.kind == ev.DONE:
+                bar.update(1)
+            elif e.kind == ev.FAILED:
+                bar.write(f"failed: {shown(e.path or e.job_id)}: {e.message}", file=sys.stderr)
+            elif e.kind == ev.SCAN:
+                bar.write(e.message, file=sys.stderr)
 
-    pool.bus.subscribe(on_event)
-    watcher = FolderWatcher(lib, settle_seconds=settle, rescan_seconds=minutes * 60 or None,
-                            profile=profile, polling=args.polling, bus=pool.bus,
-                            on_change=lambda r: pool.wake())
-    print("watching " + ", ".join(shown(p) for _, p, _ in folders) + " (Ctrl-C to stop)",
-          file=sys.stderr)
-    try:
-        with _sigterm_as_interrupt():
-            if opts.workers > 0:
-                pool.start()
-            watcher.start()
-            while True:
-                if opts.workers == 0:
-                    pool.run_until_idle(timeout=1.0)
-                time.sleep(0.5)
-    except OSError as err:  # e.g. the OS limit on watched folders (inotify) is reached
-        watcher.stop()
-        pool.stop()
-        lib.close()
-        print(f"error: cannot watch: {err}; try --polling", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        bar.write("stopping: jobs in progress go back to the queue (Ctrl-C again to force)",
-                  file=sys.stderr)
+        bg.bus.subscribe(on_event)
+        print("watching " + ", ".join(shown(f.path) for f in folders) + " (Ctrl-C to stop)",
+              file=sys.stderr)
         try:
-            watcher.stop()
-        finally:  # even on a second Ctrl-C: the pool must hand its jobs back
-            pool.stop()
-            lib.close()
+            with _sigterm_as_interrupt():
+                bg.start_workers()
+                bg.start_watcher(initial_scan=True)
+                while True:
+                    time.sleep(0.5)
+        except OSError as err:  # e.g. the OS limit on watched folders (inotify) is reached
+            bg.stop()
+            print(f"error: cannot watch: {err}; try --polling", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            bar.write("stopping: jobs in progress go back to the queue (Ctrl-C again to force)",
+                      file=sys.stderr)
+            try:
+                bg.stop()
+            finally:
+                bar.close()
+            print("interrupted", file=sys.stderr)
+            return 130
+        finally:
             bar.close()
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        bar.close()
 
 
 # -- status -----------------------------------------------------------------------------------------
 def run_status(args: argparse.Namespace) -> int:
-    from ..core.jobs.queue import STAGES, JobQueue
-    from ..core.jobs.watcher import watched_folder_paths
-    from ..core.library import queries
-
-    lib = open_library_arg(args)
-    try:
-        q = JobQueue(lib)
-        with lib.read() as s:
-            counts = queries.counts(s)
-            job_counts = queries.job_counts(s)
-            failures = queries.jobs(s, status="failed", limit=args.failures)
-        paused = q.is_paused()
-        limits = q.stage_limits()
-        folders = watched_folder_paths(lib)
-    finally:
-        lib.close()
-    by_status: dict[str, int] = {}
-    active_by_stage: dict[str, dict[str, int]] = {}
-    for (status, stage), n in job_counts.items():
-        by_status[status] = by_status.get(status, 0) + n
-        if status in ("queued", "running"):
-            active_by_stage.setdefault(status, {})[stage] = n
-    data = {
-        "library": str(lib.path),
-        "videos": counts.videos, "videos_by_status": counts.by_status,
-        "corrected": counts.corrected, "stale": counts.stale,
-        "watched_folders": [p for _, p, _ in folders],
-        "jobs": by_status, "active_by_stage": active_by_stage,
-        "paused": paused, "stage_limits": {k: limits[k] for k in STAGES},
-        "failures": [_failure(j) for j in failures],
-    }
+    with open_app(args) as app:
+        report = app.status(failures=args.failures)
+    data = report.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
+    counts = report.counts
     print(f"library: {data['library']}")
     vs = ", ".join(f"{n} {k}" for k, n in sorted(counts.by_status.items())) or "none"
     print(f"videos: {counts.videos} ({vs}); {counts.corrected} corrected, {counts.stale} stale")
+    head = report.head
+    print(f"genre head: {head.model_id} {head.version}" if head else "genre head: none")
     print(f"watched folders: {', '.join(map(shown, data['watched_folders'])) or 'none'}")
-    js = ", ".join(f"{n} {k}" for k, n in sorted(by_status.items())) or "none"
-    print(f"jobs: {js}" + ("  [PAUSED]" if paused else ""))
-    for status, stages in sorted(active_by_stage.items()):
+    js = ", ".join(f"{n} {k}" for k, n in sorted(data["jobs"].items())) or "none"
+    print(f"jobs: {js}" + ("  [PAUSED]" if report.paused else ""))
+    for status, stages in sorted(data["active_by_stage"].items()):
         print(f"  {status}: " + ", ".join(f"{st} {n}" for st, n in sorted(stages.items())))
     print("stage limits: " + ", ".join(f"{k}={v}" for k, v in data["stage_limits"].items()))
-    if failures:
+    if data["failures"]:
         print("recent failures:")
         for f in data["failures"]:
             print(f"  #{f['job']} {shown(f['path'])}: {f['reason']}")
@@ -438,73 +327,31 @@ def run_status(args: argparse.Namespace) -> int:
 
 # -- rerun --------------------------------------------------------------------------------------------
 def run_rerun(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from ..core.app import Selection
 
-    from ..core.jobs.queue import CLASSIFY_PLAN, PROCESS_PLAN, JobQueue
-    from ..core.library import identity, queries
-    from ..core.library.schema import VIDEO_MISSING, Video
-
-    if not args.paths and not args.all:
-        return _usage("name videos or folders, or use --all")
+    if not args.paths and not args.all and not args.stale:
+        return _usage("name videos or folders, or use --all or --stale")
     if args.paths and args.all:
         return _usage("give PATHs or --all, not both")
-    cfg = settings()
-    profile = _profile(args, cfg)
-    lib = open_library_arg(args)
-    lib_path = lib.path
-    try:
-        with lib.read() as s:
-            named: set[int] = set()  # videos named as files (not found under a folder)
-            if args.all:
-                ids = queries.video_ids(s, missing=False)
-            else:
-                ids = []
-                unknown = []
-                for p in args.paths:
-                    norm = identity.normalize_path(p)
-                    if Path(norm).is_dir():
-                        found = [v.id for v in identity.rows_under(s, norm)]
-                    else:
-                        row = identity.video_by_path(s, norm)
-                        found = [row.id] if row is not None else []
-                        named.update(found)
-                    if not found:
-                        unknown.append(str(p))
-                    ids.extend(found)
-                if unknown:
-                    return _usage("not in the library (scan it first): " + ", ".join(unknown))
-            # never classified, or some automatic genre row is stale
-            stale = (Video.classified_head_id.is_(None) | queries.stale_clause()).label("stale")
-            ids = sorted(set(ids))
-            rows = [row for start in range(0, len(ids), queries.CHUNK)
-                    for row in s.execute(select(Video.id, Video.status, Video.path, stale).where(
-                        Video.id.in_(ids[start:start + queries.CHUNK]))).all()]
-            ids = [i for i, st, _, old in rows
-                   if st != VIDEO_MISSING and (old or not args.stale)]
-            gone = [(p, i in named) for i, st, p, _ in rows if st == VIDEO_MISSING]
-        jobs = JobQueue(lib).enqueue(ids, PROCESS_PLAN if args.full else CLASSIFY_PLAN,
-                                     profile=profile, reason="re-run requested")
-    finally:
-        lib.close()
-    print(f"{len(jobs)} videos queued for {'processing' if args.full else 'classification'}",
-          file=sys.stderr)
-    for p, _ in gone:
-        print(f"skipped {shown(p)}: the file is missing (scan its folder once it is back)",
-              file=sys.stderr)
-    code = 0 if args.no_process else _process(lib_path, args, cfg, "classifying")
-    return code or (1 if any(was_named for _, was_named in gone) else 0)
+    with open_app(args) as app:
+        sel = Selection(paths=tuple(str(p) for p in args.paths))
+        result = app.rerun(sel, full=args.full, stale_only=args.stale,
+                           profile=getattr(args, "profile", None))
+        if result.unknown:
+            return _usage("not in the library (scan it first): " + ", ".join(result.unknown))
+        print(f"{len(result.jobs)} videos queued for "
+              f"{'processing' if args.full else 'classification'}", file=sys.stderr)
+        for p in result.missing:
+            print(f"skipped {shown(p)}: the file is missing (scan its folder once it is back)",
+                  file=sys.stderr)
+        code = 0 if args.no_process else _process(app, args, "classifying")
+    return code or (1 if result.missing_named else 0)
 
 
 # -- jobs ----------------------------------------------------------------------------------------------
 def run_jobs_list(args: argparse.Namespace) -> int:
-    from ..core.library import queries
-
-    lib = open_library_arg(args)
-    try:
-        with lib.read() as s:
-            rows = queries.jobs(s, status=args.status, limit=args.limit)
-    finally:
-        lib.close()
+    with open_app(args) as app:
+        rows = app.jobs(status=args.status, limit=args.limit)
     if args.json:
         print(json.dumps([{"id": j.id, "path": j.path, "status": j.status, "stage": j.stage,
                            "stages": list(j.stages), "attempts": j.attempts,
@@ -519,95 +366,49 @@ def run_jobs_list(args: argparse.Namespace) -> int:
 
 
 def run_jobs_run(args: argparse.Namespace) -> int:
-    cfg = settings()
-    lib = open_library_arg(args)
-    path = lib.path
-    lib.close()
-    return _process(path, args, cfg, "processing")
+    with open_app(args) as app:
+        return _process(app, args, "processing")
 
 
 def run_jobs_pause(args: argparse.Namespace) -> int:
-    from ..core.jobs.queue import JobQueue
-
-    lib = open_library_arg(args)
-    try:
-        q = JobQueue(lib)
-        (q.pause if args.pause else q.resume)()
-    finally:
-        lib.close()
+    with open_app(args) as app:
+        (app.pause if args.pause else app.resume)()
     print("queue paused" if args.pause else "queue resumed", file=sys.stderr)
     return 0
 
 
 def run_jobs_cancel(args: argparse.Namespace) -> int:
-    from ..core.jobs.queue import JobQueue
-
     if not args.ids and not args.all:
         return _usage("give job ids or --all")
-    lib = open_library_arg(args)
-    try:
-        skipped = [] if args.all else _not_in_state(lib, args.ids, ("queued", "running"))
-        n = JobQueue(lib).cancel(None if args.all else args.ids)
-    finally:
-        lib.close()
-    print(f"{n} jobs cancelled (running ones stop at their next step)", file=sys.stderr)
-    for jid, why in skipped:
+    with open_app(args) as app:
+        change = app.cancel_jobs(None if args.all else args.ids)
+    print(f"{change.count} jobs cancelled (running ones stop at their next step)", file=sys.stderr)
+    for jid, why in change.skipped:
         print(f"job #{jid}: {why}; nothing to cancel", file=sys.stderr)
-    return 1 if skipped else 0
-
-
-def _not_in_state(lib: Any, ids: list[int], states: tuple[str, ...]) -> list[tuple[int, str]]:
-    """The job ids the user named that do not exist or are not in one of ``states``."""
-    from sqlalchemy import select
-
-    from ..core.library.schema import Job
-
-    with lib.read() as s:
-        found = dict(s.execute(select(Job.id, Job.status).where(Job.id.in_(ids))).all())
-    return [(i, f"is {found[i]}" if i in found else "no such job")
-            for i in dict.fromkeys(ids) if found.get(i) not in states]
+    return 1 if change.skipped else 0
 
 
 def run_jobs_retry(args: argparse.Namespace) -> int:
-    from ..core.jobs.queue import JobQueue
-
     if not args.ids and not args.all:
         return _usage("give job ids or --all")
-    states = ("failed", "cancelled") if args.cancelled else ("failed",)
-    lib = open_library_arg(args)
-    try:
-        skipped = [] if args.all else _not_in_state(lib, args.ids, states)
-        ids = JobQueue(lib).retry(None if args.all else args.ids, include_cancelled=args.cancelled)
-        if not args.all:  # failed, but its video is missing or already has an active job
-            skipped += [(i, "its video is missing or already queued")
-                        for i in dict.fromkeys(args.ids)
-                        if i not in ids and i not in {j for j, _ in skipped}]
-    finally:
-        lib.close()
-    print(f"{len(ids)} jobs queued again; 'trailertagger jobs run' processes them", file=sys.stderr)
-    for jid, why in skipped:
+    with open_app(args) as app:
+        change = app.retry(None if args.all else args.ids, include_cancelled=args.cancelled)
+    print(f"{change.count} jobs queued again; 'trailertagger jobs run' processes them",
+          file=sys.stderr)
+    for jid, why in change.skipped:
         hint = " (add --cancelled to retry cancelled jobs)" if why == "is cancelled" else ""
         print(f"job #{jid}: {why}; not retried{hint}", file=sys.stderr)
-    return 1 if skipped else 0
+    return 1 if change.skipped else 0
 
 
 def run_jobs_limits(args: argparse.Namespace) -> int:
-    from ..core.jobs.queue import JobQueue
-
     wanted: dict[str, int] = {}
     for item in args.limits:
         stage, _, n = item.partition("=")
         if not n.isdigit():
             return _usage(f"expected STAGE=N, got {item!r}")
         wanted[stage] = int(n)
-    lib = open_library_arg(args)
-    try:
-        q = JobQueue(lib)
-        try:
-            limits = q.set_stage_limits(wanted) if wanted else q.stage_limits()
-        except ValueError as err:
-            return _usage(str(err))
-    finally:
-        lib.close()
+    with open_app(args) as app:
+        limits = app.stage_limits(wanted)
     print(" ".join(f"{k}={v}" for k, v in limits.items()))
     return 0

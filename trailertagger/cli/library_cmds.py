@@ -1,7 +1,6 @@
 """``tags``, ``set``, ``export`` and ``purge``: reading and correcting the library's genres.
 
-Also the handler behind ``train --from-library`` (the ``train`` parser lives with the other
-training commands).  Every command takes ``--library FILE`` (default: the app's library).
+Every command takes ``--library FILE`` (default: the app's library).
 
 Exit codes: 0 ok; 1 some items failed (a path not in the library, an NFO that could not be
 written); 2 usage (unknown genre, bad change syntax, too few corrections to train on);
@@ -11,16 +10,12 @@ written); 2 usage (unknown genre, bad change syntax, too few corrections to trai
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..core.errors import ConfigError
-from .common import add_library_arg, count_arg, open_library_arg, progress_bar, shown
-
-FORMATS = ("nfo", "csv", "json")
+from .common import add_library_arg, count_arg, open_app, progress_bar, shown
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
@@ -34,6 +29,16 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corrected", action="store_true", help="only videos with manual corrections")
     p.add_argument("--stale", action="store_true",
                    help="only videos whose predictions come from an older model")
+
+
+def _formats() -> list:  # the export writer registry (one class per format)
+    from ..core.app import writers
+
+    return writers()
+
+
+def _format_names() -> list[str]:
+    return [w.name for w in _formats()]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="nfo: a <name>.nfo (or an existing movie.nfo) beside each video, editing only "
                     "its <genre> tags; other fields of an existing NFO are kept. csv/json: one "
                     "row per video to --out or stdout. Files are written atomically.")
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--format", choices=_format_names(), required=True,
+                   help="; ".join(f"{w.name}: {w.label}" for w in _formats()))
     _add_filters(p)
     p.add_argument("--out", type=Path, metavar="FILE", help="csv/json destination (default stdout)")
     p.add_argument("--nfo-mode", choices=("replace", "merge"), default="replace",
@@ -89,66 +95,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _genres(names: list[str]) -> list[str]:
-    from ..core.genres import normalize_genre
+def _selection(args: argparse.Namespace):  # noqa: ANN202 - a Selection
+    """The filter options as the application layer's ``Selection``."""
+    from ..core.app import Selection
 
-    try:
-        return [normalize_genre(g) for g in names]
-    except KeyError as err:
-        raise ConfigError(str(err.args[0])) from None
-
-
-def resolve_paths(session, raw: list[str]):  # noqa: ANN001, ANN201
-    """The videos named on the command line: a SQL condition, and the items not in the library.
-
-    An item is a video's path, or a folder (every video under it, however many: the condition
-    is a path prefix, not a list of ids).
-    """
-    from sqlalchemy import false, or_
-
-    from ..core.library.identity import normalize_path
-    from ..core.library.queries import under_folder, video_ids
-    from ..core.library.schema import Video
-
-    exact: list[str] = []
-    folders: list[str] = []
-    unknown: list[str] = []
-    for item in raw:
-        path = normalize_path(item)
-        if video_ids(session, paths=[path]):
-            exact.append(path)
-        elif session.execute(_ids_query(under_folder(path)).limit(1)).first() is not None:
-            folders.append(path)
-        else:
-            unknown.append(item)
-    clauses = ([Video.path.in_(exact)] if exact else []) + [under_folder(f) for f in folders]
-    return (or_(*clauses) if clauses else false()), unknown
-
-
-def _ids_query(where):  # noqa: ANN001, ANN201
-    """``SELECT videos.id WHERE <where>``."""
-    from ..core.library.queries import video_query
-    from ..core.library.schema import Video
-
-    return video_query(where=where).with_only_columns(Video.id)
-
-
-def _query(session, args: argparse.Namespace) -> tuple[Any, list[str]]:  # noqa: ANN001
-    """The SELECT for the filter options, and the PATH arguments not in the library."""
-    from ..core.library.queries import stale_clause, video_query
-
-    filters: dict[str, Any] = {"genres": _genres(args.genre), "text": args.search}
-    if args.missing:
-        filters["missing"] = True
-    if args.corrected:
-        filters["corrected"] = True
-    unknown: list[str] = []
-    if args.paths:
-        filters["where"], unknown = resolve_paths(session, args.paths)
-    q = video_query(**filters)
-    if args.stale:
-        q = q.where(stale_clause())
-    return q, unknown
+    sel = Selection(paths=tuple(args.paths), text=args.search or "",
+                    missing=True if args.missing else None, corrected=args.corrected,
+                    stale=args.stale)
+    return sel.with_genres(args.genre)
 
 
 def _report_unknown(unknown: list[str]) -> None:
@@ -171,18 +125,17 @@ def format_record(rec) -> str:  # noqa: ANN001 - a VideoRecord
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from ..core.library.export import write_json
-    from ..core.library.queries import iter_videos
+    from ..core.app import ExportOptions
 
-    with open_library_arg(args) as lib, lib.read() as s:
-        q, unknown = _query(s, args)
-        records = iter_videos(s, q, limit=args.limit)
+    with open_app(args) as app:
+        sel = _selection(args)
+        unknown = app.unknown(sel)
         # `trailertagger tags | head`: a BrokenPipeError ends the command quietly in main()
         if args.json:
-            write_json(records, sys.stdout)
+            app.export(sel, "json", ExportOptions(stream=sys.stdout))
         else:
             n = 0
-            for rec in records:
+            for rec in app.records(sel, limit=args.limit):
                 print(format_record(rec))
                 n += 1
             if n == 0 and not unknown:
@@ -210,51 +163,38 @@ def split_set_items(items: list[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    from ..core.library.corrections import CorrectionError, apply_changes_in, parse_changes
-    from ..core.library.queries import iter_videos, video_query
-    from ..core.library.schema import Video
+    from ..core.app import LibrarySession, Selection
 
     paths, tokens = split_set_items(args.items)
     if not paths or not tokens:
         raise ConfigError("usage: trailertagger set PATH [PATH ...] +Genre -Genre =Genre")
-    try:
-        changes = parse_changes(tokens)
-    except CorrectionError as err:
-        raise ConfigError(str(err)) from None
-    with open_library_arg(args) as lib:
-        with lib.session() as s:
-            where, unknown = resolve_paths(s, paths)
-            ids = list(s.execute(_ids_query(where).order_by(Video.id)).scalars())
-            with progress_bar(len(ids), "correcting", unit="video") as bar:
-                edit = apply_changes_in(s, ids, changes, progress=lambda n: bar.update(n - bar.n))
-        with lib.read() as s:
-            for rec in iter_videos(s, video_query(where=where)):
-                print(format_record(rec))
-    _report_unknown(unknown)
+    changes = LibrarySession.parse_changes(tokens)
+    with open_app(args) as app:
+        sel = Selection(paths=tuple(paths))
+        ids, res = app.resolve(sel)
+        with progress_bar(len(ids), "correcting", unit="video") as bar:
+            edit = app.correct(ids, changes, progress=lambda n: bar.update(n - bar.n))
+        for rec in app.records(sel):
+            print(format_record(rec))
+    _report_unknown(res.unknown)
     if ids:
         print(f"{edit.changed} change(s) on {len(ids)} video(s)", file=sys.stderr)
-    return 1 if unknown else 0
+    return 1 if res.unknown else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..core.library.export import export_nfo, export_table
-    from ..core.library.queries import iter_videos
+    from ..core.app import ExportOptions, get_writer
 
-    if args.format != "nfo" and (args.dry_run or args.movie_nfo):
-        raise ConfigError("--dry-run and --movie-nfo apply to --format nfo only")
-    if args.format == "nfo" and args.out:
-        raise ConfigError("--out applies to csv/json; NFO files go beside each video")
-    with open_library_arg(args) as lib, lib.read() as s:
-        q, unknown = _query(s, args)
-        if args.format in ("csv", "json"):
-            if args.out is not None and args.out.is_dir():
-                raise ConfigError(f"--out {shown(args.out)} is a folder; name the file to write")
-            if args.out is not None and not args.out.parent.is_dir():
-                raise ConfigError(f"--out {shown(args.out)}: the folder "
-                                  f"{shown(args.out.parent)} does not exist")
+    writer = get_writer(args.format)
+    opts = ExportOptions(dest=args.out, stream=sys.stdout, probabilities=not args.no_probabilities,
+                         nfo_mode=args.nfo_mode, movie_nfo=args.movie_nfo, dry_run=args.dry_run)
+    writer.check(opts)
+    with open_app(args) as app:
+        sel = _selection(args)
+        unknown = app.unknown(sel)
+        if not writer.sidecar:
             try:
-                n = export_table(iter_videos(s, q), args.format, args.out, sys.stdout,
-                                 probabilities=not args.no_probabilities)
+                report = app.export(sel, args.format, opts)
             except OSError as err:
                 if args.out is None:  # stdout went away (e.g. a closed pipe)
                     raise
@@ -262,16 +202,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return 1
             if args.out:
-                print(f"wrote {n} video(s) to {args.out}", file=sys.stderr)
+                print(report.summary(), file=sys.stderr)
             _report_unknown(unknown)
             return 1 if unknown else 0
-        from sqlalchemy import func, select
-
-        total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-        with progress_bar(total, "NFO files", unit="video") as bar:
-            report = export_nfo(iter_videos(s, q), mode=args.nfo_mode,
-                                prefer_movie_nfo=args.movie_nfo, dry_run=args.dry_run,
-                                progress=lambda rec: bar.update(1))
+        with progress_bar(app.count(sel), f"{args.format.upper()} files", unit="video") as bar:
+            opts.progress = lambda rec: bar.update(1)
+            report = app.export(sel, args.format, opts)
     verb = "would write" if args.dry_run else "wrote"
     for path in report.written:
         print(f"{verb} {shown(path)}")
@@ -280,77 +216,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path, why in report.failed:
         print(f"FAILED {shown(path)}: {why}", file=sys.stderr)
     _report_unknown(unknown)
-    print(f"{len(report.written)} NFO(s) {'to write' if args.dry_run else 'written'}, "
-          f"{len(report.unchanged)} already "
-          f"up to date, {len(report.skipped)} skipped, {len(report.failed)} failed", file=sys.stderr)
+    print(report.summary(dry_run=args.dry_run), file=sys.stderr)
     return 1 if report.failed or unknown else 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from ..core.library.identity import purge_missing
-    from ..core.library.queries import find_videos
+    from ..core.app import Selection
 
-    with open_library_arg(args) as lib:
-        with lib.read() as s:
-            unknown: list[str] = []
-            where = None
-            if args.paths:
-                where, unknown = resolve_paths(s, args.paths)
-            gone = find_videos(s, missing=True, where=where)
+    with open_app(args) as app:
+        sel = Selection(paths=tuple(args.paths))
+        unknown = app.unknown(sel)
+        gone = app.missing(sel)
         for rec in gone:
             print(f"{'purging' if args.yes else 'missing'} {shown(rec.path)}")
         if not gone:
             print("no missing videos", file=sys.stderr)
         elif args.yes:
-            n = purge_missing(lib, [r.id for r in gone])
+            n = app.purge([r.id for r in gone])
             print(f"purged {n} video(s)", file=sys.stderr)
         else:
             print(f"{len(gone)} missing video(s); run again with --yes to erase them",
                   file=sys.stderr)
     _report_unknown(unknown)
     return 1 if unknown else 0
-
-
-def train_from_library(args: argparse.Namespace) -> int:
-    """``train --from-library``: called by the ``train`` command (``classify_cmds``)."""
-    try:
-        import torch  # noqa: F401 - the "train" extra, not needed to tag videos
-    except ImportError as err:
-        raise ConfigError(f"training needs PyTorch ({err}); install trailertagger[train]") from None
-    from ..core.library.personal_head import train_personal_head
-    from ..core.paths import app_dirs
-    from .classify_cmds import train_config
-
-    dirs = app_dirs()
-
-    def load_current() -> Any:
-        from ..core.classify import runtime
-        from .common import model_store
-
-        try:
-            return runtime.active_head(dirs, model_store())
-        except Exception as err:  # noqa: BLE001 - reported as "constant baseline" by the core
-            print(f"warning: the current head cannot be loaded: {err}", file=sys.stderr)
-            return None
-
-    cfg = train_config(args)
-    with open_library_arg(args) as lib, progress_bar(None, "personal head", unit="fit") as bar:
-        def progress(label: str, done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.set_postfix_str(label)
-
-        try:
-            report = train_personal_head(
-                lib, dirs, config=cfg, load_current=load_current, head_out=args.head_out,
-                export=not args.no_export, activate=True, progress=progress)
-        except ValueError as err:
-            raise ConfigError(str(err)) from err
-    print(report.summary())
-    if getattr(args, "out", None):
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "personal_head_report.json").write_text(
-            json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
-    if report.activated:
-        print("re-classify the library with the new head: trailertagger rerun --all")
-    return 0

@@ -133,7 +133,7 @@ def required_models(store, profile: str) -> set[str]:
     """Models a profile cannot run without: those its non-optional extractors load with
     their default settings (``ExtractorBase.model_ids``).  Alternatives such as the larger
     Whisper models are not required even though the same extractor can use them."""
-    needed = set(extractor_base.profile_extractors(profile)) - set(extractor_base.OPTIONAL)
+    needed = {n for n in extractor_base.profile_extractors(profile) if not extractor_base.is_optional(n)}
     ids: set[str] = set()
     for name in needed:
         ids.update(getattr(extractor_base.extractor_class(name), "model_ids", ()))

@@ -96,7 +96,7 @@ class ExtractionSession:
             with torch_threads(self.threads):  # native runtimes size their pools at load
                 inst.load(self.store, self.device)
         except ModelMissingError as err:
-            if name not in extractor_base.OPTIONAL:  # looked up now: tests and plugins extend it
+            if not extractor_base.is_optional(name):
                 raise
             log.info("optional extractor %s unavailable: %s", name, err)
             self._unavailable[name] = f"optional extractor {name} unavailable: {err}"

@@ -10,21 +10,20 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from ..core.app import LibrarySession, pool_options
 from ..core.config import load_config
-from ..core.jobs.worker import PoolOptions
-from ..core.library.db import open_library
 from .bridge import JobBridge
 from .main_window import APP, ORG, MainWindow
 
 
-def make_bridge(lib: Any, cfg: dict[str, Any], workers: int | None = None,
+def make_bridge(app: LibrarySession, workers: int | None = None,
                 watch: bool = True) -> JobBridge:
-    """The bridge for ``lib`` with the ``[jobs]``/``[extract]`` settings of ``cfg``."""
-    opts = PoolOptions.from_config(cfg, workers=workers)  # reads [jobs] settle_seconds too
+    """The bridge for ``app`` with the ``[jobs]``/``[extract]`` settings of its config."""
+    cfg = app.cfg
+    opts = pool_options(cfg, workers=workers)  # reads [jobs] settle_seconds too
     minutes = float(cfg.get("jobs", {}).get("rescan_minutes", 30) or 0)
-    return JobBridge(lib, opts, watch=watch, settle_seconds=opts.settle_seconds,
-                     rescan_seconds=minutes * 60 or None,
-                     profile=str(cfg.get("extract", {}).get("profile", "default")))
+    return JobBridge(app, opts, watch=watch, rescan_seconds=minutes * 60 or None,
+                     profile=app.profile())
 
 
 def run_app(library: Path | None = None, workers: int | None = None, watch: bool = True,
@@ -34,9 +33,9 @@ def run_app(library: Path | None = None, workers: int | None = None, watch: bool
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
-    lib = open_library(library)
-    bridge = make_bridge(lib, cfg, workers, watch)
-    window = MainWindow(lib, bridge)
+    session = LibrarySession.open(library, cfg)
+    bridge = make_bridge(session, workers, watch)
+    window = MainWindow(session, bridge)
     interrupted = [False]
 
     def on_sigint(*_: Any) -> None:
@@ -55,5 +54,5 @@ def run_app(library: Path | None = None, workers: int | None = None, watch: bool
         signal.signal(signal.SIGINT, previous)
         ticker.stop()
         bridge.shutdown()
-        lib.close()
+        session.close()
     return 130 if interrupted[0] else int(code)

@@ -10,9 +10,8 @@ task callbacks on their own thread.
   (one thread: interactive writes such as corrections stay in the order the user made them
   and are never stuck behind bulk extraction, which runs in worker *processes*); its result
   is posted back and ``callback(result)`` runs on the GUI thread.
-* Processing: ``WorkerPool`` with ``workers`` processes (the default) or, with
-  ``workers=0``, an inline runner thread that processes one stage at a time and checks for a
-  stop request between stages (tests, tiny libraries).
+* Processing: the application layer's ``Background`` (worker processes or an inline runner,
+  and the folder watcher); the bridge only forwards its events and calls.
 * ``shutdown()``: watcher stopped, workers asked to stop; jobs in hand go back to the queue
   untouched (each stage ends in one transaction, so nothing is half-written).
 """
@@ -27,12 +26,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from ..core.jobs import events as ev
-from ..core.jobs.queue import CLASSIFY_PLAN, JobQueue, active_job_ids
-from ..core.jobs.watcher import FolderWatcher
-from ..core.jobs.worker import PoolOptions, WorkerPool
-from ..core.library.db import Library
-from ..core.library.queries import CHUNK
+from ..core.app import (
+    Background,
+    LibrarySession,
+    Selection,
+    pool_options,  # noqa: F401 - re-exported for the app's start-up
+)
+from ..core.errors import TrailerTaggerError
 
 log = logging.getLogger(__name__)
 
@@ -59,35 +59,27 @@ class _Runnable(QRunnable):
 
 
 class JobBridge(QObject):
-    """Owns pool + watcher of one window; core events in, Qt signals out (GUI thread)."""
+    """Owns the background processing of one window; core events in, Qt signals out."""
 
     jobEvent = Signal(object)  # ev.JobEvent (a watcher batch arrives as SCAN), GUI thread
     taskError = Signal(str)  # a background task failed without its own handler
     _posted = Signal(object, object)  # (callable, argument): run on the GUI thread
     _event = Signal(object)
 
-    def __init__(self, lib: Library, options: PoolOptions, *, watch: bool = True,
-                 settle_seconds: float = 2.0, rescan_seconds: float | None = 1800.0,
-                 profile: str = "default", parent: QObject | None = None) -> None:
+    def __init__(self, app: LibrarySession, options: Any, *, watch: bool = True,
+                 rescan_seconds: float | None = 1800.0, profile: str = "default",
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.lib = lib
+        self.app = app
         self.options = options
         self.profile = profile
-        self.watch = watch
-        self.settle_seconds = settle_seconds
-        self.rescan_seconds = rescan_seconds
-        self.queue = JobQueue(lib, max_attempts=options.max_attempts)
-        self.bus = ev.EventBus()
-        self.pool: WorkerPool | None = None
-        self.watcher: FolderWatcher | None = None
+        self.background = Background(app.lib, options, watch=watch,
+                                     rescan_seconds=rescan_seconds, profile=profile)
+        self.bus = self.background.bus
         self._tasks = QThreadPool(self)
         self._tasks.setMaxThreadCount(1)
         self._pending_tasks = 0
         self._task_lock = threading.Lock()
-        self._inline_thread: threading.Thread | None = None
-        self._inline_wake = threading.Event()
-        self._stop = threading.Event()
-        self._watcher_lock = threading.Lock()
         self._posted.connect(self._run_posted)
         self._event.connect(self.jobEvent)
         self._unsubscribe = self.bus.subscribe(self._event.emit)  # any thread -> queued
@@ -117,114 +109,58 @@ class JobBridge(QObject):
         func(arg)
 
     def _default_error(self, err: BaseException) -> None:
-        self.taskError.emit(f"{type(err).__name__}: {err}")
+        self.taskError.emit(str(err) if isinstance(err, TrailerTaggerError)
+                            else f"{type(err).__name__}: {err}")
 
     # -- processing -------------------------------------------------------------------------
+    @property
+    def watcher(self) -> Any:
+        return self.background.watcher
+
     def start(self) -> None:
         """Start the workers (and, as a background task, the watcher); jobs left running by
         a crash are re-queued."""
         if self.started:
             return
         self.started = True
-        self.pool = WorkerPool(self.lib.path, self.options, bus=self.bus)
-        if self.options.workers > 0:
-            self.pool.start()
-        else:
-            self._inline_thread = threading.Thread(target=self._inline_loop,
-                                                   name="tt-gui-inline", daemon=True)
-            self._inline_thread.start()
-        if self.watch:
+        self.background.start_workers()
+        if self.background.watch:
             # off the GUI thread: OS notifications are set up by walking every watched tree
-            self.run_task(lambda: self._start_watcher(initial_scan=True))
-
-    def _start_watcher(self, initial_scan: bool) -> None:
-        def started(polling: bool) -> FolderWatcher:
-            return FolderWatcher(
-                self.lib, settle_seconds=self.settle_seconds, rescan_seconds=self.rescan_seconds,
-                profile=self.profile, bus=self.bus, on_change=lambda _result: self.wake(),
-                polling=polling).start(initial_scan=initial_scan)
-
-        with self._watcher_lock:
-            if self._stop.is_set():
-                return
-            try:
-                self.watcher = started(polling=False)
-            except OSError as err:  # e.g. the inotify limit: poll instead
-                log.warning("cannot watch with OS notifications (%s); polling", err)
-                self.watcher = started(polling=True)
+            self.run_task(lambda: self.background.start_watcher(initial_scan=True))
 
     def restart_watcher(self) -> None:
-        """Watch the current folder list (after a folder was added or removed).  Blocking:
-        call it from ``run_task``."""
-        if not self.watch or self._stop.is_set():
-            return
-        with self._watcher_lock:
-            old, self.watcher = self.watcher, None
-        if old is not None:
-            old.stop()
-        self._start_watcher(initial_scan=False)
+        """Watch the current folder list (blocking: call it from ``run_task``)."""
+        self.background.restart_watcher()
 
     def wake(self) -> None:
-        """New work was queued: tell the workers now instead of at their next poll."""
-        if self.pool is not None and self.options.workers > 0 and not self._stop.is_set():
-            self.pool.wake()
-        self._inline_wake.set()
-
-    def _inline_loop(self) -> None:
-        """workers=0: run stages in this thread, one ``run_until_idle`` slice at a time, so a
-        stop request waits for one stage at most."""
-        assert self.pool is not None
-        while not self._stop.is_set():
-            try:
-                if self.queue.has_claimable():
-                    self.pool.run_until_idle(on_event=self._inline_event, timeout=0.2)
-                    continue
-            except Exception:  # noqa: BLE001 - e.g. the library locked for long: next tick
-                log.warning("inline processing step failed", exc_info=True)
-            self._inline_wake.wait(0.5)
-            self._inline_wake.clear()
-
-    def _inline_event(self, e: ev.JobEvent) -> None:
-        if e.kind == ev.IDLE and self.queue.has_claimable():
-            return  # the end of a slice, not of the work
-        self.bus.publish(e)
+        self.background.wake()
 
     def pause(self) -> None:
-        self.queue.pause()
-        self.bus.publish(ev.JobEvent(ev.PAUSED))
+        self.background.pause()
 
     def resume(self) -> None:
-        self.queue.resume()
-        self.bus.publish(ev.JobEvent(ev.RESUMED))
-        self.wake()
+        self.background.resume()
 
     def is_paused(self) -> bool:
-        return self.queue.is_paused()
+        return self.background.is_paused()
 
     def retry_failed(self) -> list[int]:
-        ids = self.queue.retry(None)
+        jobs = self.app.retry(None).jobs
         self.wake()
-        return ids
+        return jobs
 
     def rerun(self, video_ids: list[int]) -> list[int]:
-        """Queue classification again (what ``trailertagger rerun`` does): only automatic
-        genre rows are replaced; manual corrections stay."""
-        jobs = self.queue.enqueue(video_ids, CLASSIFY_PLAN, profile=self.profile,
-                                  reason="re-run requested")
+        """Queue classification again (the application layer's rule: missing files are
+        skipped, only automatic genre rows are replaced)."""
+        jobs = self.app.rerun(Selection.of_ids(video_ids), profile=self.profile).jobs
         self.wake()
         return jobs
 
     def cancel_videos(self, video_ids: list[int]) -> int:
-        """Cancel the active jobs of these videos (queued now, running at their next step)."""
-        with self.lib.read() as s:
-            jobs: list[int] = []
-            for start in range(0, len(video_ids), CHUNK):
-                jobs.extend(active_job_ids(s, video_ids[start:start + CHUNK]).values())
-        return self.queue.cancel(jobs) if jobs else 0
+        return self.app.cancel_videos(video_ids)
 
     def rescan(self) -> None:
-        if self.watcher is not None:
-            self.watcher.rescan()
+        self.background.rescan()
 
     # -- shutdown ---------------------------------------------------------------------------
     def shutdown(self, timeout: float | None = None) -> None:
@@ -232,15 +168,6 @@ class JobBridge(QObject):
         if self.stopped:
             return
         self.stopped = True
-        self._stop.set()
-        self._inline_wake.set()
         self._tasks.waitForDone(30000)
-        with self._watcher_lock:
-            watcher, self.watcher = self.watcher, None
-        if watcher is not None:
-            watcher.stop()
-        if self._inline_thread is not None:
-            self._inline_thread.join(60.0)
-        if self.pool is not None:
-            self.pool.stop(timeout)
+        self.background.stop(timeout)
         self._unsubscribe()

@@ -30,10 +30,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.app import (
+    ADD,
+    CLEAR,
+    REMOVE,
+    SOURCE_MANUAL,
+    VIDEO_FAILED,
+    VIDEO_MISSING,
+    GenreChange,
+    VideoRecord,
+)
 from ..core.genres import GENRES
-from ..core.library.corrections import ADD, CLEAR, REMOVE, GenreChange
-from ..core.library.queries import VideoRecord
-from ..core.library.schema import SOURCE_MANUAL, VIDEO_FAILED, VIDEO_MISSING
 from .library_model import RecordRole, format_duration
 
 THUMB_W, THUMB_H = 320, 180

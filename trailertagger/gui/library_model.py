@@ -17,36 +17,36 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
-from sqlalchemy import and_
 
-from ..core.library import queries
-from ..core.library.db import Library
-from ..core.library.queries import VideoRecord
-from ..core.library.schema import (
-    JOB_ACTIVE,
-    JOB_RUNNING,
+from ..core.app import (
     VIDEO_FAILED,
     VIDEO_MISSING,
     VIDEO_READY,
-    Job,
-    Video,
+    LibrarySession,
+    Row,
+    Selection,
+    VideoRecord,
+    format_duration,
+    status_text,
 )
 
 PAGE = 200  # rows whose genre states are read together
-CHUNK = queries.CHUNK  # ids per IN (...) list
 MAX_PAGES = 64  # pages kept in memory (12,800 rows)
 RecordRole = Qt.ItemDataRole.UserRole + 1  # the row's VideoRecord (None until its page loads)
 VideoIdRole = Qt.ItemDataRole.UserRole + 2
 
+__all__ = ["LibraryFilter", "LibraryTableModel", "PAGE", "RecordRole", "Row", "VideoIdRole",
+           "format_duration", "status_text"]
+
 
 @dataclass(frozen=True)
 class LibraryFilter:
-    """What the table shows; every part is optional and they AND together."""
+    """What the table shows (the check boxes and the search box); parts AND together."""
 
     text: str = ""
     genres: tuple[str, ...] = ()
@@ -55,62 +55,11 @@ class LibraryFilter:
     corrected: bool = False
     stale: bool = False
 
-    def query_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``queries.video_query`` for this filter."""
-        kw: dict[str, Any] = {"genres": self.genres, "text": self.text or None}
-        if self.failed:
-            kw["status"] = VIDEO_FAILED
-        if self.missing:
-            kw["missing"] = True
-        if self.corrected:
-            kw["corrected"] = True
-        if self.stale:
-            kw["where"] = queries.stale_clause()
-        return kw
-
-
-@dataclass
-class Row:
-    """The light part of a row: enough to sort, count and show status without genre rows."""
-
-    id: int
-    path: str
-    status: str
-    duration: float | None
-    error_reason: str | None
-    added_at: float
-    job_status: str | None = None
-    job_stage: str | None = None
-    job_progress: float = 0.0
-    title: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.title = os.path.splitext(os.path.basename(self.path))[0]
-
-
-def status_text(row: Row, stale: bool = False) -> str:
-    """The Status column: the active job wins over the video's stored status."""
-    if row.job_status == JOB_RUNNING:
-        pct = f" {row.job_progress:.0%}" if row.job_progress else ""
-        return f"processing ({row.job_stage}{pct})"
-    if row.job_status is not None:
-        return "queued" if row.status != VIDEO_READY else "queued (re-run)"
-    if row.status == VIDEO_FAILED:
-        return f"failed: {row.error_reason or 'unknown reason'}"
-    if row.status == VIDEO_MISSING:
-        return "missing"
-    if row.status == VIDEO_READY and stale:
-        return "ready (stale)"
-    return row.status
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    def selection(self) -> Selection:
+        """The application layer's selection for this filter (unticked = no condition)."""
+        return Selection(text=self.text, genres=self.genres, failed=self.failed,
+                         missing=True if self.missing else None, corrected=self.corrected,
+                         stale=self.stale)
 
 
 class LibraryTableModel(QAbstractTableModel):
@@ -119,9 +68,9 @@ class LibraryTableModel(QAbstractTableModel):
     COLUMNS = ("Title", "Genres", "Status", "Duration", "Folder")
     TITLE, GENRES, STATUS, DURATION, FOLDER = range(5)
 
-    def __init__(self, lib: Library, parent: Any = None) -> None:
+    def __init__(self, app: LibrarySession, parent: Any = None) -> None:
         super().__init__(parent)
-        self.lib = lib
+        self.app = app
         self.filter = LibraryFilter()
         self._rows: list[Row] = []
         self._index: dict[int, int] = {}  # video id -> row number
@@ -131,22 +80,13 @@ class LibraryTableModel(QAbstractTableModel):
         self.pages_loaded = 0  # how many page reads happened (tests and benchmarks look)
 
     # -- loading ---------------------------------------------------------------------------
-    def _light_query(self, extra_ids: list[int] | None = None):  # noqa: ANN202 - a Select
-        q = queries.video_query(**self.filter.query_kwargs()) if extra_ids is None else \
-            queries.video_query(ids=extra_ids)
-        return q.with_only_columns(
-            Video.id, Video.path, Video.status, Video.duration, Video.error_reason,
-            Video.added_at, Job.status, Job.stage, Job.progress,
-        ).outerjoin(Job, and_(Job.video_id == Video.id, Job.status.in_(JOB_ACTIVE)))
-
     def set_filter(self, flt: LibraryFilter) -> None:
         self.filter = flt
         self.reload()
 
     def reload(self) -> None:
         """Re-read the matching rows (light columns only); genre pages load on demand."""
-        with self.lib.read() as s:
-            rows = [Row(*r) for r in s.execute(self._light_query()).all()]
+        rows = self.app.rows(self.filter.selection())
         self.beginResetModel()
         self._rows = rows
         self._sort_rows()
@@ -161,14 +101,8 @@ class LibraryTableModel(QAbstractTableModel):
         few = len(present) <= PAGE  # many (a correction on 10,000 rows): pages reload lazily
         # genre states only for rows on a page in memory; the others are read when shown
         shown = [vid for vid in present if self._index[vid] // PAGE in self._pages] if few else []
-        light: dict[int, Row] = {}
-        records: dict[int, VideoRecord] = {}
-        with self.lib.read() as s:
-            for start in range(0, len(present), CHUNK):
-                part = present[start:start + CHUNK]
-                light.update((r[0], Row(*r)) for r in s.execute(self._light_query(part)).all())
-            if shown:  # at most PAGE ids: one query
-                records = {r.id: r for r in queries.iter_videos(s, queries.video_query(ids=shown))}
+        light = self.app.rows_for(present)
+        records = self.app.records_for(shown) if shown else {}  # at most PAGE ids: one query
         rows = []
         for vid in present:
             n = self._index[vid]
@@ -194,8 +128,7 @@ class LibraryTableModel(QAbstractTableModel):
             self._pages.move_to_end(number)
             return page
         ids = [r.id for r in self._rows[number * PAGE:(number + 1) * PAGE]]
-        with self.lib.read() as s:
-            found = {r.id: r for r in queries.iter_videos(s, queries.video_query(ids=ids))}
+        found = self.app.records_for(ids)
         page = [found.get(i) for i in ids]
         self._pages[number] = page
         self.pages_loaded += 1
@@ -311,9 +244,3 @@ class LibraryTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col == self.DURATION:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
-
-
-def genre_counts(lib: Library) -> dict[str, int]:
-    """How many present videos have each genre on (the genre filter's numbers)."""
-    with lib.read() as s:
-        return queries.genre_counts(s)

@@ -54,18 +54,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.app import (
+    Edit,
+    ExportOptions,
+    GenreChange,
+    LibrarySession,
+    Selection,
+    VideoRecord,
+    writers,
+)
+from ..core.app import events as ev
 from ..core.genres import GENRES
-from ..core.jobs import events as ev
-from ..core.jobs.watcher import remove_watched_folder, scan_folder, watched_folder_paths
-from ..core.library import corrections, queries
-from ..core.library.db import Library
-from ..core.library.export import export_nfo, export_table
-from ..core.library.identity import purge_missing
-from ..core.library.schema import JOB_FAILED, JOB_QUEUED, JOB_RUNNING
 from ..core.paths import app_dirs
 from .bridge import JobBridge
 from .detail import DetailPanel, GenreChipDelegate
-from .library_model import LibraryFilter, LibraryTableModel, genre_counts
+from .library_model import LibraryFilter, LibraryTableModel
 
 ORG, APP = "trailertagger", "trailertagger"
 
@@ -103,44 +106,45 @@ class BackgroundRead:
 
 class CorrectionCommand(QUndoCommand):
     """One user correction on the undo stack.  ``redo`` applies it and keeps the core's
-    ``Edit``; ``undo`` hands that ``Edit`` to ``corrections.undo``.  Both run on the bridge's
+    ``Edit``; ``undo`` hands that ``Edit`` back to the session.  Both run on the bridge's
     single interactive thread, so they execute in exactly the order the user asked."""
 
-    def __init__(self, window: MainWindow, ids: list[int], changes: list[corrections.GenreChange]) -> None:
+    def __init__(self, window: MainWindow, ids: list[int], changes: list[GenreChange]) -> None:
         text = " ".join(f"{c.op}{c.genre}" for c in changes)
         super().__init__(f"{text} on {len(ids)} video{'s' if len(ids) != 1 else ''}")
         self.window, self.ids, self.changes = window, ids, changes
-        self.edit: corrections.Edit | None = None
+        self.edit: Edit | None = None
 
     def redo(self) -> None:
         def work() -> None:
-            self.edit = corrections.apply_changes(self.window.lib, self.ids, self.changes)
+            self.edit = self.window.app.correct(self.ids, self.changes)
         self.window.write(work, self.ids)
 
     def undo(self) -> None:
         def work() -> None:
             if self.edit is not None:
-                corrections.undo(self.window.lib, self.edit)
+                self.window.app.undo(self.edit)
         self.window.write(work, self.ids)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, lib: Library, bridge: JobBridge, *, settings: QSettings | None = None) -> None:
+    def __init__(self, app: LibrarySession, bridge: JobBridge, *,
+                 settings: QSettings | None = None) -> None:
         super().__init__()
-        self.lib = lib
+        self.app = app
         self.bridge = bridge
         # window geometry only (settings proper live in the TOML file), beside that file so
         # TRAILERTAGGER_HOME keeps portable installs and tests away from the user's folders
         self.settings = settings or QSettings(str(app_dirs().config / "gui.ini"),
                                               QSettings.Format.IniFormat)
-        self.setWindowTitle(f"trailertagger — {lib.path}")
+        self.setWindowTitle(f"trailertagger — {app.path}")
         self.undo_stack = QUndoStack(self)
-        self.model = LibraryTableModel(lib, self)
+        self.model = LibraryTableModel(app, self)
         self._dirty: set[int] = set()
         self._reload_pending = False
         self._batch_done = 0
         self._closing = False
-        self._read_counts = BackgroundRead(self, lambda: genre_counts(lib), self._show_genre_counts)
+        self._read_counts = BackgroundRead(self, app.genre_counts, self._show_genre_counts)
         self._read_status = BackgroundRead(self, self._status_now, self._show_status)
         self._read_folders = BackgroundRead(self, self._folders_now, self._show_folders)
         self._build()
@@ -275,10 +279,11 @@ class MainWindow(QMainWindow):
                                     "watch a folder and process its videos")
         f.addAction(self.act_add)
         f.addAction(self._action("&Rescan folders", self.rescan, "F5"))
-        exp = f.addMenu("&Export")
-        exp.addAction(self._action("&NFO files beside the videos", lambda: self.export("nfo")))
-        exp.addAction(self._action("&CSV…", lambda: self.export("csv")))
-        exp.addAction(self._action("&JSON…", lambda: self.export("json")))
+        self.export_menu = f.addMenu("&Export")
+        # built from the writer registry each time it opens: a format registered by a
+        # plugin after start-up is listed too
+        self.export_menu.aboutToShow.connect(self._fill_export_menu)
+        self._fill_export_menu()
         f.addAction(self._action("Open &settings file", self.open_settings,
                                  tip="settings live in a TOML file; restart to apply"))
         f.addSeparator()
@@ -297,6 +302,9 @@ class MainWindow(QMainWindow):
         self.act_rerun = self._action("Re-run classification for &selected", self.rerun_selected,
                                       "Ctrl+R", "replaces only automatic genres; corrections stay")
         self.act_rerun_all = self._action("Re-run classification for &all", self.rerun_all)
+        self.act_rerun_stale = self._action(
+            "Re-run classification for s&tale", self.rerun_stale,
+            tip="videos never classified, or classified by another genre head than the active one")
         self.act_retry = self._action("Re&try failed", self.retry_failed)
         self.act_pause = self._action("&Pause processing", self.toggle_pause, "Ctrl+P")
         self.act_pause.setCheckable(True)
@@ -304,9 +312,13 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._action("&Cancel processing of selected", self.cancel_selected)
         self.act_purge = self._action("Erase &missing videos…", self.purge_missing,
                                       tip="erase rows whose file is gone (selected, or all)")
-        for a in (self.act_rerun, self.act_rerun_all, self.act_retry, self.act_pause,
-                  self.act_cancel, self.act_open, self.act_purge):
+        for a in (self.act_rerun, self.act_rerun_all, self.act_rerun_stale, self.act_retry,
+                  self.act_pause, self.act_cancel, self.act_open, self.act_purge):
             lib.addAction(a)
+        lib.addSeparator()
+        self.heads_menu = lib.addMenu("Genre &head")
+        self.heads_menu.aboutToShow.connect(self._fill_heads_menu)
+        self._fill_heads_menu()
         # the same actions on the table's context menu
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         for a in (self.act_open, self.act_rerun, self.act_cancel, self.act_purge):
@@ -337,7 +349,7 @@ class MainWindow(QMainWindow):
         """Update the numbers beside the genres.  On a big library the count scans every
         positive row, so after start-up it runs in the background, one at a time."""
         if sync:
-            self._show_genre_counts(genre_counts(self.lib))
+            self._show_genre_counts(self.app.genre_counts())
         else:
             self._read_counts()
 
@@ -375,7 +387,7 @@ class MainWindow(QMainWindow):
                       | QItemSelectionModel.SelectionFlag.Rows)
         self.show_current()
 
-    def current_record(self) -> queries.VideoRecord | None:
+    def current_record(self) -> VideoRecord | None:
         idx = self.table.selectionModel().currentIndex()
         if not idx.isValid() or not self.table.selectionModel().isRowSelected(idx.row()):
             rows = self.table.selectionModel().selectedRows()
@@ -393,7 +405,7 @@ class MainWindow(QMainWindow):
         self.bridge.run_task(work, lambda _r: self.refresh_videos(ids))
 
     @Slot(object)
-    def correct_selected(self, changes: list[corrections.GenreChange]) -> None:
+    def correct_selected(self, changes: list[GenreChange]) -> None:
         ids = self.selected_ids()
         if not ids and self.detail.record is not None:
             ids = [self.detail.record.id]
@@ -419,7 +431,7 @@ class MainWindow(QMainWindow):
         self.activity.setText(f"scanning {folder}…")
 
         def work() -> Any:
-            return scan_folder(self.lib, folder, profile=profile)
+            return self.app.add_folder(folder, profile=profile)
 
         def done(result: Any) -> None:
             self.activity.setText(f"{folder.name}: {result.summary()}")
@@ -441,7 +453,7 @@ class MainWindow(QMainWindow):
             self.refresh_folders()
             self.bridge.run_task(self.bridge.restart_watcher)
 
-        self.bridge.run_task(lambda: remove_watched_folder(self.lib, path), done)
+        self.bridge.run_task(lambda: self.app.remove_folder(path), done)
 
     def refresh_folders(self) -> None:
         """The watched folders, read in the background: a folder on an unmounted network
@@ -449,7 +461,7 @@ class MainWindow(QMainWindow):
         self._read_folders()
 
     def _folders_now(self) -> list[tuple[str, bool]]:
-        return [(path, os.path.isdir(path)) for _, path, _rec in watched_folder_paths(self.lib)]
+        return [(f.path, f.present) for f in self.app.folders()]
 
     def _show_folders(self, folders: list[tuple[str, bool]]) -> None:
         self.folder_list.clear()
@@ -470,11 +482,44 @@ class MainWindow(QMainWindow):
 
     def rerun_all(self) -> None:
         def work() -> list[int]:
-            with self.lib.read() as s:
-                ids = queries.video_ids(s, missing=False)
-            return self.bridge.rerun(ids)
+            return self.bridge.rerun(self.app.ids(Selection(missing=False)))
 
         self.bridge.run_task(work, lambda jobs: self._queued(jobs, None))
+
+    def rerun_stale(self) -> None:
+        def work() -> list[int]:
+            jobs = self.app.rerun(Selection(), stale_only=True, profile=self.bridge.profile).jobs
+            self.bridge.wake()
+            return jobs
+
+        self.bridge.run_task(work, lambda jobs: self._queued(jobs, None))
+
+    # -- genre heads -----------------------------------------------------------------------
+    def _fill_heads_menu(self) -> None:
+        """One checkable entry per installed head (the active one ticked)."""
+        self.heads_menu.clear()
+        for info in self.app.heads():
+            label = info.model_id + (f"  (macro mAP {info.macro_map:.2f})"
+                                     if info.macro_map is not None else "")
+            if info.error:
+                label += f"  [{info.error}]"
+            act = self._action(label, lambda _=False, i=info: self.activate_head(
+                i.path if i.path is not None else "zero-shot"))
+            act.setCheckable(True)
+            act.setChecked(info.active)
+            act.setEnabled(not info.error)
+            self.heads_menu.addAction(act)
+
+    def activate_head(self, target: Any) -> None:
+        """Activate a head for every front end; this library's older predictions become
+        stale at once (Library > Re-run classification for stale re-classifies them)."""
+        def done(ident: Any) -> None:
+            self.activity.setText(f"genre head: {ident.model_id} {ident.version}; "
+                                  "older predictions are marked stale")
+            self.schedule_reload()
+
+        self.bridge.run_task(lambda: self.app.activate_head(target), done,
+                             lambda err: self.report_error(str(err)))
 
     def _queued(self, jobs: list[int], ids: list[int] | None) -> None:
         self.activity.setText(f"{len(jobs)} video(s) queued for classification")
@@ -520,7 +565,7 @@ class MainWindow(QMainWindow):
             self.activity.setText(f"erased {n} missing video(s)")
             self.schedule_reload()
 
-        self.bridge.run_task(lambda: purge_missing(self.lib, ids), done)
+        self.bridge.run_task(lambda: self.app.purge(ids), done)
 
     def open_location(self) -> None:
         rec = self.current_record()
@@ -534,33 +579,34 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(app_dirs().config_file)))
 
     # -- export ----------------------------------------------------------------------------
+    def _fill_export_menu(self) -> None:
+        self.export_menu.clear()
+        for w in writers():
+            text = f"{w.label} beside the videos" if w.sidecar else f"{w.label}…"
+            act = self._action(text, lambda _=False, name=w.name: self.export(name),
+                               tip=f"export format '{w.name}'")
+            act.setData(w.name)
+            self.export_menu.addAction(act)
+
     def export(self, fmt: str, dest: Path | None = None) -> None:
-        """Export the selected videos (or, with none selected, every video in view)."""
+        """Export the selected videos (or, with none selected, every video in view) with
+        the writer registered as ``fmt``."""
         ids = self.selected_ids()
-        flt = self.model.filter  # what the view shows (a search being typed is not applied yet)
-        if fmt in ("csv", "json") and dest is None:
-            name, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}",
-                                                  f"trailertagger.{fmt}", f"{fmt.upper()} (*.{fmt})")
+        # what the view shows (a search being typed is not applied yet)
+        sel = Selection.of_ids(ids) if ids else self.model.filter.selection()
+        writer = next(w for w in writers() if w.name == fmt)
+        if not writer.sidecar and dest is None:
+            name, _ = QFileDialog.getSaveFileName(
+                self, f"Export {writer.label}", f"trailertagger{writer.suffix}",
+                f"{writer.label} (*{writer.suffix})")
             if not name:
                 return
             dest = Path(name)
 
-        def records(s: Any) -> Any:
-            if ids:
-                for i in range(0, len(ids), queries.CHUNK):
-                    yield from queries.iter_videos(s, queries.video_query(ids=ids[i:i + queries.CHUNK]))
-            else:
-                yield from queries.iter_videos(s, queries.video_query(**flt.query_kwargs()))
-
         def work() -> str:
-            with self.lib.read() as s:
-                if fmt == "nfo":
-                    rep = export_nfo(records(s))
-                    return (f"{len(rep.written)} NFO(s) written, {len(rep.unchanged)} up to date, "
-                            f"{len(rep.skipped)} skipped, {len(rep.failed)} failed"
-                            + (f" (first: {rep.failed[0][0]}: {rep.failed[0][1]})" if rep.failed else ""))
-                n = export_table(records(s), fmt, dest)
-                return f"wrote {n} video(s) to {dest}"
+            rep = self.app.export(sel, fmt, ExportOptions(dest=dest))
+            return rep.summary() + (f" (first: {rep.failed[0][0]}: {rep.failed[0][1]})"
+                                    if rep.failed else "")
 
         self.bridge.run_task(work, self.activity.setText,
                              lambda err: self.report_error(f"export failed: {err}"))
@@ -619,16 +665,12 @@ class MainWindow(QMainWindow):
         scan indexes that grow with the library; the GUI thread only shows the result)."""
         self._read_status()
 
-    def _status_now(self) -> tuple[dict[tuple[str, str], int], Any, bool]:
-        with self.lib.read() as s:
-            return queries.job_counts(s), queries.counts(s), self.bridge.is_paused()
+    def _status_now(self) -> Any:
+        return self.app.status(failures=0)
 
-    def _show_status(self, result: tuple[dict[tuple[str, str], int], Any, bool]) -> None:
-        jc, c, paused = result
-        by: dict[str, int] = {}
-        for (status, _stage), n in jc.items():
-            by[status] = by.get(status, 0) + n
-        queued, running, failed = by.get(JOB_QUEUED, 0), by.get(JOB_RUNNING, 0), by.get(JOB_FAILED, 0)
+    def _show_status(self, report: Any) -> None:
+        c, paused, by = report.counts, report.paused, report.jobs_by_status
+        queued, running, failed = by.get("queued", 0), by.get("running", 0), by.get("failed", 0)
         self.act_pause.setChecked(paused)
         self.act_pause.setText("Resume processing" if paused else "Pause processing")
         shown = self.model.rowCount()
@@ -659,7 +701,7 @@ class MainWindow(QMainWindow):
 
         box = QMessageBox(QMessageBox.Icon.Information, "About trailertagger",
                           f"trailertagger {__version__}\nTags videos with 21 movie genres.\n"
-                          f"Library: {self.lib.path}", QMessageBox.StandardButton.Ok, self)
+                          f"Library: {self.app.path}", QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -136,13 +136,27 @@ class OnnxHead:
         return self.predict_many([fs])[0]
 
 
+# card kind -> loader of a head folder: the runtime loads any card whose kind is registered
+HEAD_KINDS: dict[str, Callable[[Path], GenreHead]] = {}
+
+
+def register_head_kind(kind: str, loader: Callable[[Path], GenreHead]) -> None:
+    """Teach the runtime a new kind of head folder (``card.json`` names its ``kind``)."""
+    HEAD_KINDS[kind] = loader
+
+
 def load_head(path: Path) -> GenreHead:
     """Open a head directory (``model.onnx`` + ``card.json``); kind comes from the card."""
     path = Path(path)
     card = load_card(path)
-    if card.kind == "onnx":
-        return OnnxHead(path)
-    raise ValueError(f"{path}: head kind {card.kind!r} cannot be loaded from a folder")
+    loader = HEAD_KINDS.get(card.kind)
+    if loader is None:
+        raise ValueError(f"{path}: head kind {card.kind!r} cannot be loaded from a folder "
+                         f"(known: {', '.join(sorted(HEAD_KINDS))})")
+    return loader(path)
+
+
+register_head_kind("onnx", OnnxHead)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs, cpu_threads
+from .base import ExtractorBase, Needs, ZeroShotUse, cpu_threads
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
 
@@ -90,6 +90,7 @@ class FasterWhisperExtractor(ExtractorBase):
 
     name: ClassVar[str] = "asr.faster_whisper"
     modality: ClassVar[str] = "asr"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("story", "text", 1.0)
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=ASR_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (DEFAULT_MODEL, TEXT_MODEL_ID)

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import ModelMissingError
 from ..paths import app_dirs
-from .base import ExtractorBase, Needs, cpu_threads
+from .base import ExtractorBase, Needs, ZeroShotUse, cpu_threads
 from .logmel import YAMNET_RATE, yamnet_patches
 from .music import proto_fields
 
@@ -124,6 +124,7 @@ class YamnetExtractor(ExtractorBase):
 
     name: ClassVar[str] = "audio.yamnet"
     modality: ClassVar[str] = "audio"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("sounds", "labels", 0.6, "sounds of ")
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=YAMNET_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (YAMNET_ID, YAMNET_CLASSES_ID)
@@ -232,6 +233,7 @@ class PannsExtractor(ExtractorBase):
 
     name: ClassVar[str] = "audio.panns"
     modality: ClassVar[str] = "audio"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("sounds", "labels", 0.6, "sounds of ")
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=PANNS_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (PANNS_ID,)

@@ -2,8 +2,22 @@
 
 An extractor is a frozen pretrained model that turns ``DecodedMedia`` into one
 ``ModalityFeatures`` sequence.  Loading is separate from extracting so a worker process can
-keep models warm across videos.  Extractors register themselves by name; a *profile* is a
-named list of extractor names (``default`` runs offline on weights shipped in packages).
+keep models warm across videos.  Extractors register by name (``register_extractor``: a
+decorator, a lazy "module:Class", or an entry point of a plugin package), each declaring its
+modality, whether it is optional, its model manifests and what the zero-shot head reads from
+it.  A *profile* is a named list of extractor names, kept as data in
+``resources/profiles.toml`` (``default`` runs offline on weights shipped in packages).
+
+A new modality is one file::
+
+    @register_extractor
+    class SubtitleLanguage(ExtractorBase):
+        name, modality, version = "lang.fasttext", "lang", "1"
+        needs = Needs(frames=False, audio_rate=0)
+        model_ids = ("fasttext-lid",)
+        manifests = (str(Path(__file__).with_name("fasttext-lid.toml")),)
+        zero_shot = None  # or ZeroShotUse("story", "labels", 0.3)
+        ...
 """
 
 from __future__ import annotations
@@ -27,6 +41,23 @@ class Needs:
 
     frames: bool = False
     audio_rate: int = 0  # 0: no audio needed; else the sample rate the model wants
+
+
+@dataclass(frozen=True)
+class ZeroShotUse:
+    """What the label-free (zero-shot) head reads from an extractor's output.
+
+    ``facet``: which genre description it is compared with ("story", "sounds", "imagery",
+    "music" or "clip"); ``reads``: "text" (the segments' own text, e.g. a transcript),
+    "labels" (the names of the top-scoring classes, e.g. AudioSet tags) or "clip" (CLIP image
+    embeddings); ``weight``: how much this source counts; ``prefix``: words put before the
+    labels ("sounds of ").  An extractor with ``zero_shot = None`` is declared unused there.
+    """
+
+    facet: str
+    reads: str
+    weight: float
+    prefix: str = ""
 
 
 @runtime_checkable
@@ -70,6 +101,12 @@ class ExtractorBase:
     #: Model-store ids the extractor loads with its default settings; ``models check``
     #: uses it to tell a profile's required models from merely optional ones.
     model_ids: ClassVar[tuple[str, ...]] = ()
+    #: True: a profile runs on without it when its package is not installed.
+    optional: ClassVar[bool] = False
+    #: What the zero-shot head reads from this modality (None: not used there).
+    zero_shot: ClassVar[ZeroShotUse | None] = None
+    #: Model manifest files (TOML) a plugin ships beside its extractor.
+    manifests: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -92,41 +129,130 @@ class ExtractorBase:
         return {"model_id": self.model_id, "weights_sha256": self.weights_sha256}
 
 
-# name -> "module:Class"; modules import lazily so listing extractors costs nothing.
-_REGISTRY: dict[str, str] = {
-    "image.effnet_lite0": "trailertagger.core.extractors.image:EfficientNetLite0Extractor",
-    "image.clip_vit_b32": "trailertagger.core.extractors.image_clip:OpenClipExtractor",
-    "ocr.rapidocr": "trailertagger.core.extractors.ocr:RapidOcrExtractor",
-    "ocr.easyocr": "trailertagger.core.extractors.ocr:EasyOcrExtractor",
-    "asr.faster_whisper": "trailertagger.core.extractors.asr:FasterWhisperExtractor",
-    "audio.yamnet": "trailertagger.core.extractors.audio_tags:YamnetExtractor",
-    "audio.panns": "trailertagger.core.extractors.audio_tags:PannsExtractor",
-    "music.musicnn": "trailertagger.core.extractors.music:MusicnnExtractor",
-}
-
-# Profiles name extractor sets.  "default" runs offline on weights shipped in packages.
-PROFILES: dict[str, tuple[str, ...]] = {
-    "default": ("image.effnet_lite0", "ocr.rapidocr", "asr.faster_whisper", "audio.yamnet", "music.musicnn"),
-    "minimal": ("image.effnet_lite0", "audio.yamnet"),
-    "paper": ("image.clip_vit_b32", "ocr.rapidocr", "asr.faster_whisper", "audio.panns", "music.musicnn"),
-}
-# Extractors whose absence (package not installed) is reported and skipped, not fatal.
-OPTIONAL: frozenset[str] = frozenset({"music.musicnn", "ocr.easyocr"})
+# -- the registry ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Entry:
+    target: str | type  # "module:Class" (imported on first use) or the class itself
+    optional: bool = False  # its absence (package not installed) is reported, not fatal
 
 
-def register(name: str, target: str) -> None:
-    _REGISTRY[name] = target
+_REGISTRY: dict[str, _Entry] = {}
+ENTRY_POINT_GROUP = "trailertagger.extractors"
+_entry_points_loaded = False
+
+
+def register_extractor(cls: type | None = None, *, name: str | None = None,
+                       target: str | None = None, optional: bool | None = None):  # noqa: ANN201
+    """Make an extractor known by name.  Three ways, one registry:
+
+    * a class decorator: ``@register_extractor`` on a class with ``name``, ``modality``,
+      ``version``, ``needs`` (and, if it has them, ``optional``, ``zero_shot`` and
+      ``manifests``: model manifest files shipped beside it);
+    * lazily: ``register_extractor(name="audio.x", target="pkg.mod:Class", optional=True)``
+      (the module is imported on first use, so listing extractors costs nothing);
+    * an entry point in the group ``trailertagger.extractors``: ``name = "pkg.mod:Class"``
+      (a plugin package; read on the first lookup).
+    """
+    def add(c: type) -> type:
+        key = name or getattr(c, "name", "")
+        if not key:
+            raise ValueError(f"{c.__name__} has no extractor name")
+        opt = bool(getattr(c, "optional", False)) if optional is None else optional
+        _REGISTRY[key] = _Entry(c, opt)
+        _register_manifests(c)
+        return c
+
+    if target is not None:
+        if not name:
+            raise ValueError("a lazy registration needs a name")
+        _REGISTRY[name] = _Entry(target, bool(optional))
+        return None
+    return add(cls) if cls is not None else add
+
+
+def unregister_extractor(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def _register_manifests(cls: type) -> None:
+    from ..models.specs import register_manifest
+
+    for path in getattr(cls, "manifests", ()) or ():
+        register_manifest(path)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _REGISTRY.setdefault(ep.name, _Entry(ep.value))
 
 
 def extractor_names() -> list[str]:
+    _load_entry_points()
     return sorted(_REGISTRY)
 
 
 def extractor_class(name: str) -> Callable[[], Extractor]:
+    _load_entry_points()
     if name not in _REGISTRY:
         raise KeyError(f"unknown extractor {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    module, _, cls = _REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    entry = _REGISTRY[name]
+    if isinstance(entry.target, str):
+        module, _, cls = entry.target.partition(":")
+        resolved = getattr(importlib.import_module(module), cls)
+        _register_manifests(resolved)
+        _REGISTRY[name] = entry = _Entry(resolved, entry.optional or bool(getattr(resolved, "optional", False)))
+    return entry.target  # type: ignore[return-value]
+
+
+def is_optional(name: str) -> bool:
+    """Whether a profile runs on without this extractor when it cannot load."""
+    _load_entry_points()
+    entry = _REGISTRY.get(name)
+    return bool(entry and (entry.optional or getattr(entry.target, "optional", False)))
+
+
+for _name, _target, _optional in (
+    ("image.effnet_lite0", "trailertagger.core.extractors.image:EfficientNetLite0Extractor", False),
+    ("image.clip_vit_b32", "trailertagger.core.extractors.image_clip:OpenClipExtractor", False),
+    ("ocr.rapidocr", "trailertagger.core.extractors.ocr:RapidOcrExtractor", False),
+    ("ocr.easyocr", "trailertagger.core.extractors.ocr:EasyOcrExtractor", True),
+    ("asr.faster_whisper", "trailertagger.core.extractors.asr:FasterWhisperExtractor", False),
+    ("audio.yamnet", "trailertagger.core.extractors.audio_tags:YamnetExtractor", False),
+    ("audio.panns", "trailertagger.core.extractors.audio_tags:PannsExtractor", False),
+    ("music.musicnn", "trailertagger.core.extractors.music:MusicnnExtractor", True),
+):
+    register_extractor(name=_name, target=_target, optional=_optional)
+
+
+# -- profiles: data (resources/profiles.toml), extended with ``register_profile`` ---------------
+def _builtin_profiles() -> dict[str, tuple[str, ...]]:
+    import sys
+    from importlib import resources
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    text = (resources.files("trailertagger") / "resources" / "profiles.toml").read_text(encoding="utf-8")
+    return {name: tuple(p["extractors"]) for name, p in tomllib.loads(text).items()}
+
+
+PROFILES: dict[str, tuple[str, ...]] = _builtin_profiles()
+
+
+def register_profile(name: str, extractors: tuple[str, ...] | list[str]) -> None:
+    """A named list of extractors (a plugin's own profile, or a test's)."""
+    PROFILES[name] = tuple(extractors)
+
+
+def unregister_profile(name: str) -> None:
+    PROFILES.pop(name, None)
 
 
 def profile_extractors(profile: str) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
     import torch
@@ -211,6 +211,7 @@ class EfficientNetLite0Extractor(ExtractorBase):
 
     name = "image.effnet_lite0"
     modality = "image"
+    zero_shot = ZeroShotUse("imagery", "labels", 0.4, "pictures of ")
     version = "1"
     needs = Needs(frames=True)
     model_ids = (MODEL_ID,)

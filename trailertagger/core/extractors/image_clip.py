@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
@@ -84,6 +84,7 @@ class OpenClipExtractor(ExtractorBase):
 
     name: ClassVar[str] = "image.clip_vit_b32"
     modality: ClassVar[str] = "clip"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("clip", "clip", 1.0)
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(frames=True)
     model_ids: ClassVar[tuple[str, ...]] = (MODEL_ID,)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from ..errors import ModelChecksumError, ModelMissingError
-from .base import ExtractorBase, Needs
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .logmel import MUSICNN_HOP, MUSICNN_RATE, musicnn_log_mel
 
 if TYPE_CHECKING:
@@ -288,6 +288,7 @@ class MusicnnExtractor(ExtractorBase):
 
     name: ClassVar[str] = "music.musicnn"
     modality: ClassVar[str] = "music"
+    zero_shot: ClassVar[ZeroShotUse | None] = ZeroShotUse("music", "labels", 0.4, "music: ")
     version: ClassVar[str] = "1"
     needs: ClassVar[Needs] = Needs(audio_rate=MUSICNN_RATE)
     model_ids: ClassVar[tuple[str, ...]] = (MODEL_ID,)

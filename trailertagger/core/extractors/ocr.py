@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs, cpu_threads
+from .base import ExtractorBase, Needs, ZeroShotUse, cpu_threads
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
 
@@ -92,6 +92,7 @@ class _OcrBase(ExtractorBase):
     """Shared part: per-frame reading is backend-specific, dedupe and embedding are not."""
 
     modality = "ocr"
+    zero_shot = ZeroShotUse("story", "text", 0.7)
     needs = Needs(frames=True)
 
     def __init__(self, min_confidence: float = 0.5, merge_ratio: float = 0.8, min_chars: int = 2) -> None:

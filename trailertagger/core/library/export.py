@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import re
@@ -38,6 +37,16 @@ class ExportReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    count: int = 0  # table formats: rows written
+    dest: str | None = None  # table formats: the file written (None: a stream)
+
+    def summary(self, dry_run: bool = False) -> str:
+        """One line for a status bar or a terminal."""
+        if self.dest is not None or (self.count and not self.written):
+            return f"wrote {self.count} video(s)" + (f" to {self.dest}" if self.dest else "")
+        return (f"{len(self.written)} NFO(s) {'to write' if dry_run else 'written'}, "
+                f"{len(self.unchanged)} already up to date, {len(self.skipped)} skipped, "
+                f"{len(self.failed)} failed")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -296,17 +305,4 @@ def write_json(records: Iterable[VideoRecord], out: TextIO, probabilities: bool 
         out.write(json.dumps(record_dict(rec, probabilities), ensure_ascii=False))
         n += 1
     out.write("\n]\n" if n else "]\n")
-    return n
-
-
-def export_table(records: Iterable[VideoRecord], fmt: str, dest: Path | None,
-                 stdout: TextIO | None = None, probabilities: bool = True) -> int:
-    """CSV or JSON to ``dest`` (atomically) or to ``stdout``; returns the number of rows."""
-    writer = {"csv": write_csv, "json": write_json}[fmt]
-    if dest is None:
-        assert stdout is not None
-        return writer(records, stdout, probabilities)
-    buf = io.StringIO(newline="")
-    n = writer(records, buf, probabilities)
-    atomic_write_bytes(Path(dest), buf.getvalue().encode("utf-8"))
     return n

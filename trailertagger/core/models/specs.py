@@ -43,6 +43,7 @@ that record, so silent corruption is still caught.  Deleting the record re-trust
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -209,15 +210,34 @@ def builtin_manifest_dir() -> Path:
     return Path(str(resources.files("trailertagger") / "resources" / "models"))
 
 
+_EXTRA_MANIFESTS: list[Path] = []
+
+
+def register_manifest(path: Path | str) -> None:
+    """A manifest file outside the built-in folder (a plugin extractor's own model)."""
+    p = Path(path)
+    if p not in _EXTRA_MANIFESTS:
+        _EXTRA_MANIFESTS.append(p)
+
+
+def unregister_manifest(path: Path | str) -> None:
+    with contextlib.suppress(ValueError):
+        _EXTRA_MANIFESTS.remove(Path(path))
+
+
 def load_specs(dirs: list[Path] | None = None) -> dict[str, ModelSpec]:
-    """All manifests in ``dirs`` (default: the built-in folder), keyed by id, sorted."""
+    """All manifests in ``dirs`` (default: the built-in folder plus the manifests registered
+    by plugin extractors), keyed by id, sorted."""
     out: dict[str, ModelSpec] = {}
+    files: list[Path] = []
     for d in dirs or [builtin_manifest_dir()]:
-        if not Path(d).is_dir():
-            continue
-        for path in sorted(Path(d).glob("*.toml")):
-            spec = load_spec_file(path)
-            if spec.id in out and out[spec.id].manifest != path:
-                raise ConfigError(f"model id {spec.id!r} defined twice: {out[spec.id].manifest} and {path}")
-            out[spec.id] = spec
+        if Path(d).is_dir():
+            files += sorted(Path(d).glob("*.toml"))
+    if dirs is None:
+        files += [p for p in _EXTRA_MANIFESTS if p.is_file()]
+    for path in files:
+        spec = load_spec_file(path)
+        if spec.id in out and out[spec.id].manifest != path:
+            raise ConfigError(f"model id {spec.id!r} defined twice: {out[spec.id].manifest} and {path}")
+        out[spec.id] = spec
     return dict(sorted(out.items()))

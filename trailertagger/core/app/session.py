@@ -1,0 +1,458 @@
+"""``LibrarySession``: everything a person can do to one library, in one place.
+
+The CLI and the desktop app are adapters over this object: the CLI parses arguments, calls a
+method and prints the result; the app calls the same method from a background task and shows
+the result.  So a rule (re-run skips missing files, export refuses options that do not apply,
+activating a head marks old predictions stale, ...) exists once, here or in the domain module
+it calls.  Reads go through read-only sessions; every write is one transaction (Anki's
+undoable operations for corrections).  Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from ..config import load_config
+from ..errors import ConfigError
+from ..extractors.base import PROFILES
+from ..jobs.queue import CLASSIFY_PLAN, PROCESS_PLAN, STAGES, JobQueue, active_job_ids
+from ..jobs.watcher import (
+    ScanResult,
+    add_watched_folder,
+    remove_watched_folder,
+    scan_folder,
+    watched_folder_paths,
+)
+from ..library import corrections, queries
+from ..library.db import Library, open_library
+from ..library.identity import UNSTORABLE_NAME, display_path, purge_missing, storable_path
+from ..library.queries import CHUNK, JobRecord, VideoRecord
+from ..library.schema import (
+    JOB_ACTIVE,
+    JOB_FAILED,
+    JOB_QUEUED,
+    JOB_RUNNING,
+    VIDEO_MISSING,
+    Job,
+    Video,
+)
+from ..library.writers import ExportOptions, get_writer
+from ..paths import AppDirs, app_dirs
+from . import heads as head_rules
+from .records import FolderInfo, Row, StatusReport
+from .selection import Resolved, Selection, resolve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RerunResult:
+    """What ``rerun`` queued, and the videos it left alone because their file is missing."""
+
+    jobs: list[int] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # paths of missing videos selected
+    missing_named: list[str] = field(default_factory=list)  # ... that the user named one by one
+    unknown: list[str] = field(default_factory=list)  # named paths not in the library
+
+
+@dataclass
+class JobsChange:
+    """What a cancel or retry did, and the job ids it could not act on (with why)."""
+
+    count: int = 0
+    jobs: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+class LibrarySession:
+    """One open library with the user's settings and folders (see the module doc)."""
+
+    def __init__(self, lib: Library, cfg: dict[str, Any] | None = None,
+                 dirs: AppDirs | None = None, *, sync_head: bool = True) -> None:
+        self.lib = lib
+        self.cfg = cfg if cfg is not None else load_config()
+        self.dirs = dirs or app_dirs()
+        self.queue = JobQueue(lib, max_attempts=int(self.cfg.get("jobs", {}).get("max_attempts", 3)))
+        if sync_head:
+            self.sync_head()
+
+    @classmethod
+    def open(cls, path: Path | str | None = None, cfg: dict[str, Any] | None = None,
+             **kwargs: Any) -> LibrarySession:
+        """Open (and migrate) the library at ``path`` (default: the user's)."""
+        return cls(open_library(path), cfg, **kwargs)
+
+    @property
+    def path(self) -> Path:
+        return self.lib.path
+
+    def close(self) -> None:
+        self.lib.close()
+
+    def __enter__(self) -> LibrarySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- settings ------------------------------------------------------------------------
+    def profile(self, name: str | None = None) -> str:
+        """``name`` or the configured extractor profile, checked against the known ones."""
+        profile = name or str(self.cfg["extract"]["profile"])
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
+        return profile
+
+    # -- reading -------------------------------------------------------------------------
+    def resolve(self, sel: Selection) -> tuple[list[int], Resolved]:
+        """The ids a selection names (sorted) and its resolution (unknown paths, ...)."""
+        with self.lib.read() as s:
+            res = resolve(s, _without_ids(sel))
+            if sel.ids is None:
+                return list(s.execute(res.ids_query()).scalars()), res
+            ids: list[int] = []
+            wanted = sorted(set(sel.ids))
+            for start in range(0, len(wanted), CHUNK):
+                part = wanted[start:start + CHUNK]
+                ids.extend(s.execute(res.ids_query().where(Video.id.in_(part))).scalars())
+            return ids, res
+
+    def ids(self, sel: Selection) -> list[int]:
+        return self.resolve(sel)[0]
+
+    def unknown(self, sel: Selection) -> list[str]:
+        """The paths ``sel`` names that are not in the library."""
+        if not sel.paths:
+            return []
+        with self.lib.read() as s:
+            return resolve(s, _without_ids(sel)).unknown
+
+    def records(self, sel: Selection = Selection(), *, limit: int | None = None,
+                order: str = "path") -> Iterator[VideoRecord]:
+        """Videos with their effective genres, streamed (an export of 100,000 rows)."""
+        with self.lib.read() as s:
+            if sel.ids is None:
+                yield from queries.iter_videos(s, resolve(s, sel).query, order=order, limit=limit)
+                return
+            base = resolve(s, _without_ids(sel)).query
+            wanted = list(dict.fromkeys(sel.ids))
+            n = 0
+            for start in range(0, len(wanted), CHUNK):
+                part = wanted[start:start + CHUNK]
+                for rec in queries.iter_videos(s, base.where(Video.id.in_(part)), order=order):
+                    if limit is not None and n >= limit:
+                        return
+                    n += 1
+                    yield rec
+
+    def records_for(self, ids: Sequence[int]) -> dict[int, VideoRecord]:
+        return {r.id: r for r in self.records(Selection.of_ids(tuple(ids)))}
+
+    def record(self, key: int | str) -> VideoRecord | None:
+        with self.lib.read() as s:
+            return queries.get_video(s, key)
+
+    def count(self, sel: Selection = Selection()) -> int:
+        if sel.ids is not None:
+            return len(self.ids(sel))
+        with self.lib.read() as s:
+            q = resolve(s, sel).query
+            return int(s.execute(select(func.count()).select_from(q.subquery())).scalar_one())
+
+    def rows(self, sel: Selection = Selection()) -> list[Row]:
+        """The light part of every matching video (no genre rows): what a table sorts,
+        counts and shows status from."""
+        with self.lib.read() as s:
+            return [Row(*r) for r in s.execute(_light(resolve(s, sel).query)).all()]
+
+    def rows_for(self, ids: Sequence[int]) -> dict[int, Row]:
+        out: dict[int, Row] = {}
+        wanted = list(dict.fromkeys(ids))
+        with self.lib.read() as s:
+            for start in range(0, len(wanted), CHUNK):
+                q = queries.video_query(ids=wanted[start:start + CHUNK])
+                out.update((r[0], Row(*r)) for r in s.execute(_light(q)).all())
+        return out
+
+    def genre_counts(self) -> dict[str, int]:
+        with self.lib.read() as s:
+            return queries.genre_counts(s)
+
+    def jobs(self, status: str | Sequence[str] | None = None,
+             limit: int | None = 50) -> list[JobRecord]:
+        with self.lib.read() as s:
+            return queries.jobs(s, status=status, limit=limit)
+
+    def status(self, failures: int = 10) -> StatusReport:
+        with self.lib.read() as s:
+            counts = queries.counts(s)
+            job_counts = queries.job_counts(s)
+            failed = queries.jobs(s, status=JOB_FAILED, limit=failures)
+        limits = self.queue.stage_limits()
+        return StatusReport(
+            library=str(self.path), counts=counts, job_counts=job_counts,
+            paused=self.queue.is_paused(), stage_limits={k: limits[k] for k in STAGES},
+            watched_folders=[f.path for f in self.folders(check=False)], failures=failed,
+            head=head_rules.active_identity(self.dirs))
+
+    def folders(self, check: bool = True) -> list[FolderInfo]:
+        """The watched folders; ``check`` looks whether each is there (a network share that
+        is gone can take seconds to say so: call it off the GUI thread)."""
+        return [FolderInfo(p, os.path.isdir(p) if check else True, rec)
+                for _, p, rec in watched_folder_paths(self.lib)]
+
+    # -- folders and scanning ------------------------------------------------------------
+    @staticmethod
+    def folder_problems(folders: Iterable[Path]) -> list[str]:
+        """Why some of ``folders`` cannot be scanned or watched (empty when all can)."""
+        out: list[str] = []
+        for f in folders:
+            if not f.is_dir():
+                out.append(f"not a folder: {display_path(f)}")
+            elif not storable_path(str(f.absolute())):
+                out.append(f"{display_path(f)}: {UNSTORABLE_NAME.replace('file', 'folder')}")
+        return out
+
+    def scan(self, folders: Sequence[Path] = (), *, profile: str | None = None,
+             progress: Callable[[str, int, int], None] | None = None,
+             on_skipped: Callable[[str, str], None] | None = None) -> dict[str, ScanResult]:
+        """Scan ``folders`` (each becomes watched), or every watched folder when none are
+        named; a watched folder that is not there is reported through ``on_skipped``."""
+        profile = self.profile(profile)
+        problems = self.folder_problems(folders)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        targets = [Path(f) for f in folders]
+        if not targets:
+            known = self.folders()
+            if not known:
+                raise ConfigError("no watched folders yet: name a folder to scan")
+            for f in known:
+                if f.present:
+                    targets.append(Path(f.path))
+                elif on_skipped is not None:
+                    on_skipped(f.path, "folder not found (unmounted drive?)")
+        results: dict[str, ScanResult] = {}
+        for folder in targets:
+            def step(done: int, total: int, folder: Path = folder) -> None:
+                if progress is not None:
+                    progress(str(folder), done, total)
+
+            results[str(folder)] = scan_folder(self.lib, folder, profile=profile, progress=step)
+        return results
+
+    def add_folder(self, folder: Path, *, scan: bool = True,
+                   profile: str | None = None) -> ScanResult | None:
+        """Watch ``folder``; with ``scan`` also queue its videos now."""
+        problems = self.folder_problems([folder])
+        if problems:
+            raise ConfigError("; ".join(problems))
+        if scan:
+            return self.scan([folder], profile=profile)[str(folder)]
+        add_watched_folder(self.lib, folder)
+        return None
+
+    def remove_folder(self, folder: Path | str) -> bool:
+        """Stop watching; the folder's videos keep their genres and corrections."""
+        return remove_watched_folder(self.lib, folder)
+
+    # -- re-running ----------------------------------------------------------------------
+    def rerun(self, sel: Selection, *, full: bool = False, stale_only: bool = False,
+              profile: str | None = None) -> RerunResult:
+        """Queue classification (``full``: probe and extraction too) for the selected videos.
+
+        Only automatic genre rows are ever replaced: corrections stay.  Missing files are
+        skipped and reported (their jobs would fail); ``stale_only`` keeps the videos that
+        were never classified or whose predictions come from another head."""
+        profile = self.profile(profile)
+        ids, res = self.resolve(sel)
+        out = RerunResult(unknown=res.unknown)
+        if res.unknown:
+            return out
+        keep: list[int] = []
+        with self.lib.read() as s:
+            old = (Video.classified_head_id.is_(None) | queries.stale_clause()).label("old")
+            for start in range(0, len(ids), CHUNK):
+                part = ids[start:start + CHUNK]
+                for vid, status, path, is_old in s.execute(
+                        select(Video.id, Video.status, Video.path, old)
+                        .where(Video.id.in_(part))).all():
+                    if status == VIDEO_MISSING:
+                        out.missing.append(path)
+                        if path in res.named_files:
+                            out.missing_named.append(path)
+                    elif is_old or not stale_only:
+                        keep.append(vid)
+        out.jobs = self.queue.enqueue(keep, PROCESS_PLAN if full else CLASSIFY_PLAN,
+                                      profile=profile, reason="re-run requested")
+        return out
+
+    # -- corrections (undoable) ----------------------------------------------------------
+    def correct(self, ids: Sequence[int], changes: Sequence[corrections.GenreChange],
+                progress: Callable[[int], None] | None = None) -> corrections.Edit:
+        """Apply ``changes`` to every video in ``ids`` in one transaction; undoable."""
+        with self.lib.session() as s:
+            return corrections.apply_changes_in(s, list(ids), changes, progress=progress)
+
+    def undo(self, edit: corrections.Edit) -> None:
+        corrections.undo(self.lib, edit)
+
+    def clear_corrections(self, ids: Sequence[int]) -> corrections.Edit:
+        """Forget every correction of these videos (the model decides again); undoable."""
+        return corrections.clear_all_manual(self.lib, ids)
+
+    @staticmethod
+    def parse_changes(tokens: Iterable[str]) -> list[corrections.GenreChange]:
+        try:
+            return corrections.parse_changes(tokens)
+        except corrections.CorrectionError as err:
+            raise ConfigError(str(err)) from None
+
+    # -- export --------------------------------------------------------------------------
+    def export(self, sel: Selection, fmt: str, options: ExportOptions | None = None) -> Any:
+        """Write the selected videos with the writer registered as ``fmt``; returns its
+        ``ExportReport``.  Options that do not apply to ``fmt`` are refused up front."""
+        options = options or ExportOptions()
+        writer = get_writer(fmt)
+        writer.check(options)
+        return writer.write(self.records(sel), options)
+
+    # -- purge ---------------------------------------------------------------------------
+    def missing(self, sel: Selection = Selection()) -> list[VideoRecord]:
+        from dataclasses import replace
+
+        return list(self.records(replace(sel, missing=True)))
+
+    def purge(self, ids: Sequence[int] | None = None) -> int:
+        """Erase missing videos (these, or all of them) with their genres, for good."""
+        return purge_missing(self.lib, None if ids is None else list(ids))
+
+    # -- the queue -----------------------------------------------------------------------
+    def pause(self) -> None:
+        self.queue.pause()
+
+    def resume(self) -> None:
+        self.queue.resume()
+
+    def is_paused(self) -> bool:
+        return self.queue.is_paused()
+
+    def active_jobs(self) -> int:
+        return self.queue.active_count()
+
+    def cancel_jobs(self, ids: Sequence[int] | None = None) -> JobsChange:
+        """Cancel jobs (all active ones with ``None``): queued now, running at their next step."""
+        skipped = [] if ids is None else self._not_in_state(ids, (JOB_QUEUED, JOB_RUNNING))
+        return JobsChange(self.queue.cancel(None if ids is None else list(ids)), [], skipped)
+
+    def cancel_videos(self, video_ids: Sequence[int]) -> int:
+        """Cancel the active jobs of these videos."""
+        jobs: list[int] = []
+        with self.lib.read() as s:
+            for start in range(0, len(video_ids), CHUNK):
+                jobs.extend(active_job_ids(s, list(video_ids[start:start + CHUNK])).values())
+        return self.queue.cancel(jobs) if jobs else 0
+
+    def retry(self, ids: Sequence[int] | None = None, *,
+              include_cancelled: bool = False) -> JobsChange:
+        """Queue failed (and, asked, cancelled) jobs again; ``None``: every one of them."""
+        states = ("failed", "cancelled") if include_cancelled else ("failed",)
+        skipped = [] if ids is None else self._not_in_state(ids, states)
+        jobs = self.queue.retry(None if ids is None else list(ids), include_cancelled=include_cancelled)
+        if ids is not None:  # failed, but its video is missing or already has an active job
+            done = {j for j, _ in skipped}
+            skipped += [(i, "its video is missing or already queued")
+                        for i in dict.fromkeys(ids) if i not in jobs and i not in done]
+        return JobsChange(len(jobs), jobs, skipped)
+
+    def retry_videos(self, video_ids: Sequence[int]) -> JobsChange:
+        """Retry the failed jobs of these videos (the app's per-item retry)."""
+        wanted = set(video_ids)
+        failed = [j.id for j in self.jobs(status=JOB_FAILED, limit=None) if j.video_id in wanted]
+        return self.retry(failed) if failed else JobsChange()
+
+    def _not_in_state(self, ids: Sequence[int], states: tuple[str, ...]) -> list[tuple[int, str]]:
+        with self.lib.read() as s:
+            found = dict(s.execute(select(Job.id, Job.status).where(Job.id.in_(list(ids)))).all())
+        return [(i, f"is {found[i]}" if i in found else "no such job")
+                for i in dict.fromkeys(ids) if found.get(i) not in states]
+
+    def stage_limits(self, wanted: dict[str, int] | None = None) -> dict[str, int]:
+        """Show, or set, how many jobs of each stage run at once (live in every pool)."""
+        if not wanted:
+            return self.queue.stage_limits()
+        try:
+            return self.queue.set_stage_limits(wanted)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    # -- genre heads ---------------------------------------------------------------------
+    def sync_head(self) -> int:
+        """Record the active head in this library (marks other heads' rows stale)."""
+        return head_rules.sync_library(self.lib, self.dirs)
+
+    def activate_head(self, target: Path | str | None) -> head_rules.HeadIdentity:
+        """Activate a head folder, a model id or ``zero-shot`` and record it in this library
+        at once, so ``rerun(stale_only=True)`` re-queues every video of another head."""
+        try:
+            return head_rules.activate(self.dirs, target, self.lib)
+        except (ValueError, FileNotFoundError) as err:
+            raise ConfigError(f"cannot activate {target}: {err}") from err
+
+    def active_head(self) -> head_rules.HeadIdentity:
+        return head_rules.active_identity(self.dirs)
+
+    def heads(self) -> list[Any]:
+        from ..classify.runtime import list_heads
+
+        return list_heads(self.dirs)
+
+    def train_from_library(self, *, config: Any, head_out: Path | None = None,
+                           export: bool = True,
+                           progress: Callable[[str, int, int], None] | None = None,
+                           on_warning: Callable[[str], None] | None = None) -> Any:
+        """A personal head from this library's corrections; activated only if it measures
+        better than the current head (cross-validated).  Returns the core's report."""
+        try:
+            import torch  # noqa: F401 - the "train" extra, not needed to tag videos
+        except ImportError as err:
+            raise ConfigError(f"training needs PyTorch ({err}); install trailertagger[train]") from None
+        from ..classify import runtime
+        from ..library.personal_head import train_personal_head
+        from ..models.store import ModelStore
+
+        def load_current() -> Any:
+            try:
+                return runtime.active_head(self.dirs, ModelStore.from_config(self.cfg))
+            except Exception as err:  # noqa: BLE001 - the core reports "constant baseline"
+                if on_warning is not None:
+                    on_warning(f"the current head cannot be loaded: {err}")
+                return None
+
+        try:
+            return train_personal_head(self.lib, self.dirs, config=config,
+                                       load_current=load_current, head_out=head_out,
+                                       export=export, activate=True, progress=progress)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+
+
+def _without_ids(sel: Selection) -> Selection:
+    from dataclasses import replace
+
+    return replace(sel, ids=None) if sel.ids is not None else sel
+
+
+def _light(q: Any) -> Any:
+    """The light columns of ``q``'s videos with their active job (if any)."""
+    return q.with_only_columns(
+        Video.id, Video.path, Video.status, Video.duration, Video.error_reason,
+        Video.added_at, Job.status, Job.stage, Job.progress,
+    ).outerjoin(Job, and_(Job.video_id == Video.id, Job.status.in_(JOB_ACTIVE)))
