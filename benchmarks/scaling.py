@@ -103,7 +103,8 @@ def run_child(path: Path, profile: str, media_over: dict, tree: str | None = Non
     raise RuntimeError(f"pipeline child failed ({out.returncode}):\n{out.stderr[-3000:]}")
 
 
-def make_media(folder: Path, quick: bool, hevc: bool) -> list[tuple[str, Path]]:
+def make_media(folder: Path, quick: bool, hevc: bool,
+               lengths: list[int] | None = None) -> list[tuple[str, Path]]:
     import av
 
     from trailertagger.devtools import mediagen
@@ -119,7 +120,7 @@ def make_media(folder: Path, quick: bool, hevc: bool) -> list[tuple[str, Path]]:
             print(f"(made {p.name} in {time.perf_counter() - t:.0f} s)", flush=True)
         segs.append(p)
     videos = []
-    for minutes in ((2, 10) if quick else (2, 10, 30)):
+    for minutes in lengths if lengths is not None else ((2, 10) if quick else (2, 10, 30)):
         p = folder / f"film {minutes} min 720p.mp4"
         if not p.exists():
             mediagen.concat_remux(p, segs, minutes * 60.0)
@@ -157,6 +158,8 @@ def main() -> int:
     ap.add_argument("--baseline", metavar="CHECKOUT", default=None,
                     help="also run the 2- and 10-minute 720p videos on another checkout of the "
                          "app (e.g. the main branch before this change), same run, same files")
+    ap.add_argument("--lengths", type=int, nargs="*", default=None, metavar="MIN",
+                    help="720p lengths in minutes (default 2 10 30; --quick 2 10)")
     ap.add_argument("--profile", default="default")
     ap.add_argument("--media-dir", type=Path, default=None,
                     help="keep the generated videos here (reused by later runs)")
@@ -170,14 +173,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tt-scaling ") as tmp:
         os.environ["TRAILERTAGGER_HOME"] = str(Path(tmp) / "home")  # user files untouched
         media_dir = args.media_dir or Path(tmp) / "media"
-        videos = make_media(media_dir, args.quick, hevc=args.hevc or not args.quick)
+        videos = make_media(media_dir, args.quick, hevc=args.hevc or not args.quick,
+                            lengths=args.lengths)
         print(f"\nload: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
               f"{os.getloadavg()[2]:.2f} (1/5/15 min), {os.cpu_count()} CPU(s), "
               f"profile {args.profile}\n", flush=True)
         runs = [(label, path, {}, None) for label, path in videos]
         if args.full_plan:
-            ten = next(p for label, p in videos if label.startswith("10 min 720p"))
-            runs.append(("10 min 720p, whole-file plan", ten, {"full_max_s": 7200.0}, None))
+            ten = next((p for label, p in videos if label.startswith("10 min 720p")), None)
+            if ten is not None:
+                runs.append(("10 min 720p, whole-file plan", ten, {"full_max_s": 7200.0},
+                             None))
         if args.baseline:
             for label, path in videos:
                 if label.startswith(("2 min 720p", "10 min 720p")):
