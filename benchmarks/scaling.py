@@ -116,7 +116,9 @@ def make_media(folder: Path, quick: bool, hevc: bool,
         p = folder / f"segment{seed} 720p {int(seg_s)}s.mp4"
         if not p.exists():
             t = time.perf_counter()
-            mediagen.make_trailer(p, duration=seg_s, size=(1280, 720), seed=seed)
+            part = p.with_name("partial " + p.name)  # an interrupted run leaves no stub
+            mediagen.make_trailer(part, duration=seg_s, size=(1280, 720), seed=seed)
+            part.replace(p)
             print(f"(made {p.name} in {time.perf_counter() - t:.0f} s)", flush=True)
         segs.append(p)
     videos = []
@@ -129,7 +131,9 @@ def make_media(folder: Path, quick: bool, hevc: bool,
         seg = folder / "segment 1080p hevc 60s.mp4"
         if not seg.exists():
             t = time.perf_counter()
-            mediagen.make_trailer(seg, duration=60.0, size=(1920, 1080), seed=7, codec="libx265")
+            part = seg.with_name("partial " + seg.name)
+            mediagen.make_trailer(part, duration=60.0, size=(1920, 1080), seed=7, codec="libx265")
+            part.replace(seg)
             print(f"(made {seg.name} in {time.perf_counter() - t:.0f} s)", flush=True)
         joined = folder / "film 10 min 1080p hevc nosubs.mkv"
         if not joined.exists():
