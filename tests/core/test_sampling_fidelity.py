@@ -23,6 +23,7 @@ def test_sampled_plan_scores_stay_close_to_the_full_plan(tmp_path):
         assert r.coverage["plan"] == "excerpts"
         assert r.coverage["video_fraction"] == pytest.approx(60 / 180, abs=0.02)
     s = summary(rows)
+    print("fidelity", s, [(r.genre, round(r.max_abs, 3), round(r.mean_abs, 3)) for r in rows])
     assert s["max_abs_diff"] <= MAX_ABS_TOL, s
     assert s["mean_abs_diff"] <= MEAN_ABS_TOL, s
     assert s["top3_overlap_mean"] >= 2, s
