@@ -3,7 +3,7 @@ ONNX vs torch inference latency.  All numbers come from one run, side by side.
 
 Run: ``python benchmarks/classifier.py [--quick] [--threads 2] [--zero-shot]``.
 
-1. **Quality.**  Planted tasks (``trailertagger.core.classify.synthetic``), labels with
+1. **Quality.**  Planted tasks (``trailertagger.devtools.synthetic``), labels with
    MovieNet-like imbalance and co-occurrence (Drama ~48 %, Comedy ~32 %, Thriller ~21 % ...
    Western 1.3 %).  Default: ``event`` and ``missing``; ``--tasks`` also takes ``spread`` and
    ``order``:
@@ -51,9 +51,9 @@ def _threads(n: int) -> None:
 
 def quality(args) -> None:
     from trailertagger.core.classify.metrics import macro_map, per_genre_ap
-    from trailertagger.core.classify.synthetic import PlantedData, make_task
     from trailertagger.core.classify.train import TrainConfig, fit, predict_probs
     from trailertagger.core.genres import GENRE_INDEX
+    from trailertagger.devtools.synthetic import PlantedData, make_task
 
     print(f"\n== 1. planted-signal quality (test macro mAP; train {args.n_train}, val {args.n_val}, "
           f"test {args.n_test}, {args.epochs} epochs max, d_model {args.d_model}, same budget for all)")
@@ -103,8 +103,8 @@ def epoch_time(args) -> None:
 
     from trailertagger.core.classify.batching import as_arrays, pack_batch
     from trailertagger.core.classify.models import ModelConfig, build_model, count_parameters
-    from trailertagger.core.classify.synthetic import PlantedData, make_task
     from trailertagger.core.classify.train import TrainConfig, fit, infer_specs
+    from trailertagger.devtools.synthetic import PlantedData, make_task
 
     n_full = 18_000
     steps = args.time_steps
@@ -141,14 +141,14 @@ def epoch_time(args) -> None:
 
 
 def latency(args) -> None:
-    import onnxruntime as ort
     import torch
 
     from trailertagger.core.classify.batching import pack_batch
     from trailertagger.core.classify.models import ModelConfig, build_model, to_tensors
     from trailertagger.core.classify.onnx_export import export_onnx
-    from trailertagger.core.classify.synthetic import PlantedData, make_task
     from trailertagger.core.classify.train import TrainConfig, infer_specs
+    from trailertagger.core.runtime.onnx import ort_session
+    from trailertagger.devtools.synthetic import PlantedData, make_task
 
     data = PlantedData(make_task("spread", scale="seed"), 64, seed=9)
     specs = infer_specs(data, TrainConfig())
@@ -157,8 +157,6 @@ def latency(args) -> None:
     print(f"\n== 3. inference latency per trailer, seed dims, {threads} threads "
           "(torch eager vs ONNX Runtime CPU; median of repeats)")
     print(f"  {'model':<7} {'batch':>5} {'torch ms':>9} {'onnx ms':>9} {'torch/onnx':>10}")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("mlp", "single", "multi"):
             torch.manual_seed(0)
@@ -166,7 +164,7 @@ def latency(args) -> None:
                                             heads=4)).eval()
             path = Path(tmp) / f"{kind}.onnx"
             diff = export_onnx(model, path)
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            sess = ort_session(path, threads=threads, device="cpu")
             for b in (1, 32):
                 batch = pack_batch(items[:b], specs)
                 tensors = to_tensors(batch)
@@ -199,10 +197,10 @@ def _median_time(fn, reps: int) -> float:
 
 def zero_shot(args) -> None:
     from trailertagger.cli.common import model_store
-    from trailertagger.core.classify import coldstart_set as cs
     from trailertagger.core.classify.metrics import macro_map, micro_map, per_genre_ap
     from trailertagger.core.classify.zero_shot import ZeroShotHead
     from trailertagger.core.genres import GENRES
+    from trailertagger.devtools import coldstart_set as cs
 
     folder = Path(args.clips_dir or Path(tempfile.gettempdir()) / "trailertagger-coldstart-clips")
     print(f"\n== 4. zero-shot head on {len(cs.SCRIPTS)} real generated clips (title card + "

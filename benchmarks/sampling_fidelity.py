@@ -3,7 +3,7 @@
 Run: ``python benchmarks/sampling_fidelity.py [--quick] [--minutes 10] [--genres ...]``.
 
 Builds one long "film" per genre from the project's labelled corpus
-(``classify.coldstart_set``: clips whose title card and spoken lines imply their genres),
+(``devtools.coldstart_set``: clips whose title card and spoken lines imply their genres),
 cycling that genre's clips until the film is ``--minutes`` long
 (``devtools.fidelity.make_films``), runs the real pipeline (default profile) on each with the
 whole-file plan and with the sampling plan, and scores both with the zero-shot head.  Prints

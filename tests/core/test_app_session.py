@@ -50,8 +50,8 @@ def _tiny_head(tmp_path: Path) -> Path:
     """A real trained ONNX head (an MLP on planted data, a few seconds)."""
     import torch
 
-    from trailertagger.core.classify.synthetic import PlantedData, make_task
     from trailertagger.core.classify.train import TrainConfig, export_head, fit
+    from trailertagger.devtools.synthetic import PlantedData, make_task
 
     torch.set_num_threads(1)
     task = make_task("spread")

@@ -10,11 +10,8 @@ from scipy.signal import stft as scipy_stft
 from tests.fixtures_media import audio_media
 from trailertagger.core.errors import ModelMissingError
 from trailertagger.core.extractors import logmel
-from trailertagger.core.extractors.audio_tags import (
-    PannsExtractor,
-    YamnetExtractor,
-    onnx_scalar_initializers,
-)
+from trailertagger.core.extractors.audio_tags import PannsExtractor, YamnetExtractor
+from trailertagger.core.runtime.formats import onnx_scalar_initializers
 from trailertagger.devtools import mediagen
 
 RATE = 16000

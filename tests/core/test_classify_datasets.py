@@ -191,7 +191,7 @@ def test_simple_csv_with_real_videos_extracts_features(real_clips, tmp_path: Pat
 
 
 def test_coldstart_labels_are_the_scripts_genres() -> None:
-    from trailertagger.core.classify import coldstart_set as cs
+    from trailertagger.devtools import coldstart_set as cs
 
     y = cs.labels_matrix()
     assert y.shape == (len(cs.SCRIPTS), 21) and y.dtype == np.float32

@@ -166,7 +166,7 @@ def test_onnx_export_parity_dynamic_axes_random_weights(kind: str, tmp_path) -> 
 
 
 def test_providers_prefer_cuda_when_onnxruntime_gpu_offers_it() -> None:
-    from trailertagger.core.classify.runtime import choose_providers
+    from trailertagger.core.runtime.onnx import choose_providers
 
     both = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     assert choose_providers(both) == ["CUDAExecutionProvider", "CPUExecutionProvider"]

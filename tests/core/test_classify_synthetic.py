@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from trailertagger.core.classify.metrics import macro_map
-from trailertagger.core.classify.synthetic import (
+from trailertagger.core.genres import GENRE_INDEX, GENRES
+from trailertagger.devtools.synthetic import (
     MOVIENET_PREVALENCE,
     PlantedData,
     genre_correlation,
     make_task,
 )
-from trailertagger.core.genres import GENRE_INDEX, GENRES
 
 
 def test_labels_have_movienet_prevalence_and_cooccurrence() -> None:

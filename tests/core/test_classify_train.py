@@ -1,6 +1,6 @@
 """Training on small planted-signal data: learns, keeps the best epoch, resumes, is deterministic.
 
-Planted-signal trailers (``classify.synthetic``) carry genre evidence whose Bayes score is
+Planted-signal trailers (``devtools.synthetic``) carry genre evidence whose Bayes score is
 known, so "training improves mAP" is checked against the constant (label-frequency) floor.
 """
 
@@ -14,7 +14,6 @@ import torch
 
 from trailertagger.core.classify.card import load_card
 from trailertagger.core.classify.runtime import OnnxHead
-from trailertagger.core.classify.synthetic import PlantedData, make_task
 from trailertagger.core.classify.train import (
     BEST_WEIGHTS,
     LAST_CKPT,
@@ -27,6 +26,7 @@ from trailertagger.core.classify.train import (
 )
 from trailertagger.core.features.types import FeatureSet, ModalityFeatures
 from trailertagger.core.genres import GENRES
+from trailertagger.devtools.synthetic import PlantedData, make_task
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from trailertagger.core.classify import runtime
-from trailertagger.core.classify.synthetic import MOVIENET_PREVALENCE
 from trailertagger.core.classify.zero_shot import ZeroShotHead, genre_descriptions, top_tags
 from trailertagger.core.extractors.text_embed import get_text_embedder
 from trailertagger.core.features.types import FeatureSet, ModalityFeatures
 from trailertagger.core.genres import GENRES
 from trailertagger.core.models.store import ModelStore
+from trailertagger.devtools.synthetic import MOVIENET_PREVALENCE
 
 
 @pytest.fixture(scope="module")

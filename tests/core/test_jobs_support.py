@@ -65,13 +65,15 @@ class FakeSession:
         self.step_seconds = step_seconds
         self.steps = steps
 
-    def run(self, path: Path, progress: Any = None) -> _Result:
+    def run(self, path: Path, progress: Any = None, cancel: Any = None) -> _Result:
         sig = file_signature(path)
         chash = content_hash(path)
         data = path.read_bytes()
         if len(data) < 64 or b"ftyp" not in data[:64]:
             raise MediaError(path, "corrupt", "no MP4 header (truncated or not a video)")
         for i in range(self.steps):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
             if progress is not None:
                 progress("fake extract", i, self.steps)
             time.sleep(self.step_seconds)
@@ -132,3 +134,43 @@ class FakeServices:
 
     def head(self) -> FakeHead:
         return self._head
+
+
+class AsrServices(FakeServices):
+    """Real probe and the real pipeline with only the speech extractor (faster-whisper
+    tiny.en from the installed packages, downloads off); the transcription writes
+    ``<marker_dir>/asr-started`` when it begins, so a test can cancel during it."""
+
+    def __init__(self, marker_dir: str, store_dir: str) -> None:
+        super().__init__(real_probe=True)
+        from trailertagger.core.extractors import base
+        from trailertagger.core.models.store import ModelStore
+        from trailertagger.core.pipeline import ExtractionSession
+
+        base.register_extractor(MarkedAsr)  # in the worker process, which is this test's own
+        MarkedAsr.marker = Path(marker_dir) / "asr-started"
+        store = ModelStore(override_dir=Path(store_dir) / "override", cache_dir=Path(store_dir) / "cache",
+                           allow_download=False)
+        self.real_session = ExtractionSession("default", cfg={"extract": {"lanes": 1}, "media": {}},
+                                              store=store, extractors=[MarkedAsr.name])
+
+    def extraction_session(self, profile: str) -> Any:
+        return self.real_session
+
+
+def _marked_asr_class() -> type:
+    from trailertagger.core.extractors.asr import FasterWhisperExtractor
+
+    class MarkedAsr(FasterWhisperExtractor):
+        name = "asr.marked"
+        marker: Path | None = None
+
+        def transcribe(self, wave16k, cancel=None):  # noqa: ANN001, ANN202
+            if MarkedAsr.marker is not None:
+                MarkedAsr.marker.write_text("started")
+            return super().transcribe(wave16k, cancel)
+
+    return MarkedAsr
+
+
+MarkedAsr = _marked_asr_class()

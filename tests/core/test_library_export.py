@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from trailertagger.core.fsutil import atomic_write_bytes
 from trailertagger.core.library.classification import note_active_head, store_predictions
 from trailertagger.core.library.corrections import apply_changes, parse_changes
 from trailertagger.core.library.db import Library, open_library
 from trailertagger.core.library.export import (
     NFO_MERGE,
-    atomic_write_bytes,
     export_nfo,
     nfo_path_for,
     update_nfo_text,
@@ -150,9 +150,9 @@ def test_export_nfo_from_the_library(lib: Library, tmp_path: Path) -> None:
     (films / "up.nfo").write_text("garbage, not xml", encoding="utf-8")
     with lib.read() as s:
         recs = find_videos(s)
-    seen: list[str] = []
-    rep = export_nfo(recs, progress=lambda r: seen.append(r.path))
-    assert len(seen) == 3
+    seen: list[float] = []
+    rep = export_nfo(recs, progress=lambda stage, done, total: seen.append(done))
+    assert len(seen) == 3 and seen == [0, 1, 2]
     assert rep.written == [str(films / "alien.nfo")]
     assert rep.skipped == [(str(films / "gone.mp4"), "file is missing")]
     assert rep.failed[0][0] == str(films / "up.mkv") and "left untouched" in rep.failed[0][1]

@@ -22,7 +22,6 @@ from trailertagger.core.library.identity import (
     HashOutcome,
     classify_change,
     identify,
-    is_video_file,
     mark_missing,
     move_path,
     move_tree,
@@ -34,6 +33,7 @@ from trailertagger.core.library.identity import (
 )
 from trailertagger.core.library.queries import find_videos, get_video
 from trailertagger.core.library.schema import GenreAssignment, Video
+from trailertagger.core.media.files import is_video_file
 
 
 @dataclass

@@ -247,8 +247,8 @@ def test_changes_apply_in_order_on_many_videos(lib: Library) -> None:
         from trailertagger.core.library.corrections import apply_changes_in
 
         edit = apply_changes_in(s, ids + ids[:3], parse_changes(["=Horror", "+Horror", "-War"]),
-                                progress=seen.append)
-    assert seen == [1000, 1200]
+                                progress=lambda stage, done, total: seen.append((done, total)))
+    assert [done for done, _ in seen] == [1000, 1200] and {t for _, t in seen} == {1200}
     assert edit.changed == 5 + 1200 + 1200  # 5 rejections cleared, then added; War rejected
     rec = _rec(lib, ids[0])
     assert rec.manual_on == ("Horror",) and rec.manual_off == ("War",)

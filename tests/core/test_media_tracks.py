@@ -158,7 +158,7 @@ def test_asr_extractor_uses_subtitles_and_falls_back_to_whisper(base_clip, tmp_p
     asr.load(offline_store)
     calls = []
 
-    def fake_transcribe(blocks):
+    def fake_transcribe(blocks, cancel=None):
         calls.append(len(blocks))
         return [Segment(1.0, 2.0, "transcribed by whisper")]
 

@@ -13,6 +13,7 @@ import pytest
 from tests.fixtures_media import audio_media
 from trailertagger.core.errors import ModelMissingError
 from trailertagger.core.extractors import logmel, music
+from trailertagger.core.runtime.formats import read_tf_bundle
 from trailertagger.devtools import mediagen
 
 RATE = 16000
@@ -99,7 +100,7 @@ def test_checkpoint_reader(offline_store):
         res = offline_store.resolve(music.MODEL_ID)
     except ModelMissingError as err:
         pytest.skip(str(err))
-    weights = music.read_tf_bundle(music._musicnn_dir(Path(res.path)))
+    weights = read_tf_bundle(music._musicnn_dir(Path(res.path)))
     assert weights["conv2d/kernel"].shape == (7, 38, 1, 204)
     assert weights["dense/kernel"].shape == (1506, 200)
     assert weights["dense_1/bias"].shape == (50,)

@@ -29,7 +29,7 @@ class FrameMeans(ExtractorBase):
     def _load(self, store, device):
         self.model_id = "frame-means"
 
-    def extract(self, media):
+    def extract(self, media, cancel=None):
         CALLS.append(self.name)
         v = np.stack([f.image.reshape(-1, 3).mean(0) for f in media.frames])
         return ModalityFeatures(self.modality, v, [f.time for f in media.frames], self.name,
@@ -46,7 +46,7 @@ class AudioRms(ExtractorBase):
     def _load(self, store, device):
         self.model_id = "rms"
 
-    def extract(self, media):
+    def extract(self, media, cancel=None):
         CALLS.append(self.name)
         a = media.audio_at(8000)
         win = a[: len(a) // 8000 * 8000].reshape(-1, 8000)
@@ -58,7 +58,7 @@ class Broken(FrameMeans):
     name = "test.broken"
     modality = "t_broken"
 
-    def extract(self, media):
+    def extract(self, media, cancel=None):
         raise RuntimeError("kaboom")
 
 
@@ -160,7 +160,7 @@ def test_file_changed_during_processing(real_clips, tmp_path):
     shutil.copyfile(real_clips["speech"], clip)
 
     class Toucher(FrameMeans):
-        def extract(self, media):
+        def extract(self, media, cancel=None):
             with open(clip, "ab") as fh:
                 fh.write(b"\0")
             return super().extract(media)
@@ -199,3 +199,100 @@ def test_parallel_lanes_give_the_same_features_as_one_lane(real_clips, tmp_path)
     for mod in ("t_frames", "t_audio"):
         np.testing.assert_array_equal(r2.features.modalities[mod].values,
                                       r1.features.modalities[mod].values)
+
+
+class Chunked(FrameMeans):
+    """Works in 50 ms chunks for up to 30 s, checking the cancel token between chunks."""
+
+    name = "test.chunked"
+    modality = "t_chunked"
+    started = None  # set per test: a threading.Event
+
+    def extract(self, media, cancel=None):
+        import time
+
+        CALLS.append(self.name)
+        if Chunked.started is not None:
+            Chunked.started.set()
+        for _ in range(600):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            time.sleep(0.05)
+        return super().extract(media)
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_cancel_during_an_extractor_stops_the_run_and_writes_nothing(real_clips, tmp_path, monkeypatch,
+                                                                      lanes):
+    import threading
+    import time
+
+    from trailertagger.core.errors import Cancelled
+    from trailertagger.core.features.cache import FeatureCache
+    from trailertagger.core.media.identity import content_hash
+    from trailertagger.core.progress import CancelToken
+
+    base.register_extractor(Chunked)
+    monkeypatch.setattr(Chunked, "started", threading.Event())
+    cache = FeatureCache(tmp_path / "cache")
+    s = session(extractors=["test.frames", "test.chunked"], cache=cache,
+                cfg={"extract": {"lanes": lanes}, "media": {}})
+    token = CancelToken()
+    cancelled_at: list[float] = []
+
+    def cancel_once_started() -> None:
+        assert Chunked.started.wait(60)
+        time.sleep(0.2)
+        cancelled_at.append(time.monotonic())
+        token.cancel("stop")
+
+    t = threading.Thread(target=cancel_once_started)
+    t.start()
+    try:
+        with pytest.raises(Cancelled, match="stop"):
+            s.run(real_clips["speech"], cancel=token)
+        waited = time.monotonic() - cancelled_at[0]
+    finally:
+        t.join()
+        base.unregister_extractor(Chunked.name)
+    assert waited < 2.0, f"the run took {waited:.2f} s to notice the cancel"
+    assert cache.load(content_hash(real_clips["speech"])) is None  # nothing half-written
+
+
+def test_cancel_before_the_run_raises_before_decoding(real_clips):
+    from trailertagger.core.errors import Cancelled
+    from trailertagger.core.progress import CancelToken
+
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        session(extractors=["test.frames"]).run(real_clips["speech"], cancel=token)
+    assert CALLS == []
+
+
+def test_job_stage_view_of_the_cache_keeps_media_problems(real_clips, tmp_path, monkeypatch):
+    """The one freshness rule: the queue's probe stage (``DefaultServices``) and the
+    pipeline agree on what is fresh, and both keep ``media_problems``."""
+    from trailertagger.core.features.cache import FeatureCache
+    from trailertagger.core.jobs.stages import DefaultServices
+    from trailertagger.core.pipeline import profile_view, stale_extractors
+
+    monkeypatch.setitem(base.PROFILES, "test", ("test.frames", "test.audio"))
+    cache = FeatureCache(tmp_path / "cache")
+    monkeypatch.setattr(DefaultServices, "_cache", lambda self: cache)
+    r = ExtractionSession("test", store=object(), cache=cache, cfg={"extract": {}, "media": {}}).run(
+        real_clips["speech"])
+    fs = cache.load(r.content_hash)
+    fs.media_problems = {"audio": "truncated at 1.0 s"}
+    cache.save(fs)
+    svc = DefaultServices(cfg={"extract": {}})
+    assert svc.features_cached(r.content_hash, "test")
+    assert stale_extractors(cache.load(r.content_hash), ["test.frames", "test.audio"]) == []
+    view = svc.load_features(r.content_hash, "test")
+    assert view.media_problems == {"audio": "truncated at 1.0 s"}
+    same = profile_view(cache.load(r.content_hash), ["test.frames", "test.audio"], "test")
+    assert sorted(view.modalities) == sorted(same.modalities) == ["t_audio", "t_frames"]
+    assert view.media_problems == same.media_problems and view.profile == same.profile == "test"
+    monkeypatch.setattr(AudioRms, "version", "2")
+    assert not svc.features_cached(r.content_hash, "test")
+    assert stale_extractors(cache.load(r.content_hash), ["test.frames", "test.audio"]) == ["test.audio"]

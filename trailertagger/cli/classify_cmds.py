@@ -298,10 +298,7 @@ def train_from_library(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..core.classify.train import export_head, load_trained
 
-    try:
-        result = load_trained(args.checkpoint)
-    except FileNotFoundError as err:
-        raise ConfigError(str(err)) from err
+    result = load_trained(args.checkpoint)  # TrainingError (exit 2) when not a training folder
     dirs = _dirs()
     out = args.out or dirs.heads / f"{result.model_config.kind}-{datetime.now():%Y%m%d-%H%M%S}"
     export_head(result, out, opset=args.opset)
@@ -350,7 +347,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with progress_bar(steps, "evaluating", unit="pass") as bar:
         started = [0]
 
-        def tick(label: str) -> None:  # called before each pass: the previous one is done
+        def tick(label: str, _done: float, _total: float | None) -> None:  # before each pass
             if started[0]:
                 bar.update(1)
             started[0] += 1

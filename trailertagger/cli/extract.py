@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="video files or folders")
     p.add_argument("--profile", default=None, choices=sorted(PROFILES),
                    help="extractor set (default: from config, 'default' = offline bundled models)")
-    p.add_argument("--device", default=None, choices=["cpu", "cuda"], help="inference device")
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
+                   help="inference device (default: [extract] device; auto = CUDA when usable)")
     p.add_argument("--out", type=Path, default=None,
                    help="also copy each feature file to OUT/<video stem>.npz (e.g. for training sets)")
     p.add_argument("--json", action="store_true", help="print one JSON summary per video on stdout")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..core.errors import ConfigError, UsageError
 from .common import add_library_arg
 
 
@@ -31,14 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_gui(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 0:
-        print("error: --workers must be 0 or more", file=sys.stderr)
-        return 2
+        raise UsageError("--workers must be 0 or more")
     try:
         from ..gui.app import run_app
     except ImportError as err:
-        print(f"error: the desktop app needs PySide6 ({err}); install it with "
-              "pip install 'trailertagger[gui]'", file=sys.stderr)
-        return 2
+        raise ConfigError(f"the desktop app needs PySide6 ({err}); install it with "
+                          "pip install 'trailertagger[gui]'") from None
     code = run_app(args.library, args.workers, watch=not args.no_watch)
     if code == 130:
         print("interrupted: workers stopped, their jobs are back in the queue", file=sys.stderr)

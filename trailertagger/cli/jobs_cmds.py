@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
+from ..core.errors import UsageError
 from .common import add_library_arg, count_arg, open_app, progress_bar, seconds_arg, shown
 
 
@@ -134,9 +135,9 @@ def _pool_options(args: argparse.Namespace, cfg: dict[str, Any]):  # noqa: ANN20
                         settle_seconds=getattr(args, "settle", None))
 
 
-def _usage(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
+def _usage(msg: str) -> NoReturn:
+    """A usage error: ``cli.main`` prints it like every other error (exit 2)."""
+    raise UsageError(msg)
 
 
 @contextmanager

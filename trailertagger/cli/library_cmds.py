@@ -173,7 +173,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         sel = Selection(paths=tuple(paths))
         ids, res = app.resolve(sel)
         with progress_bar(len(ids), "correcting", unit="video") as bar:
-            edit = app.correct(ids, changes, progress=lambda n: bar.update(n - bar.n))
+            edit = app.correct(ids, changes, progress=lambda _stage, n, _total: bar.update(n - bar.n))
         for rec in app.records(sel):
             print(format_record(rec))
     _report_unknown(res.unknown)
@@ -206,7 +206,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             _report_unknown(unknown)
             return 1 if unknown else 0
         with progress_bar(app.count(sel), f"{args.format.upper()} files", unit="video") as bar:
-            opts.progress = lambda rec: bar.update(1)
+            opts.progress = lambda _stage, _done, _total: bar.update(1)
             report = app.export(sel, args.format, opts)
     verb = "would write" if args.dry_run else "wrote"
     for path in report.written:

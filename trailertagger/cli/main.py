@@ -3,7 +3,9 @@
 Each module in ``COMMAND_MODULES`` defines ``register(subparsers)`` which adds its parsers and
 sets ``func=handler``; a handler takes the parsed args and returns an exit code.
 Exit codes: 0 ok, 1 some items failed, 2 usage/config error, 3 media error, 4 model missing,
-130 interrupted (Ctrl-C).
+130 interrupted (Ctrl-C).  Errors are reported here, in one place (``report_error``): one
+``error: ...`` line on stderr and the exit code of the core's error family
+(``core.errors``); a usage error found by argparse is a ``UsageError`` like any other.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ import importlib
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from .. import __version__
 from ..core.config import load_config
-from ..core.errors import TrailerTaggerError
+from ..core.errors import TrailerTaggerError, UsageError, exit_code_for, user_message
 from ..core.logsetup import setup_logging
 
 COMMAND_MODULES = (
     "trailertagger.cli.extract",
     "trailertagger.cli.models",
     "trailertagger.cli.classify_cmds",
+    "trailertagger.cli.seed_cmds",  # after classify_cmds: adds "heads import-seed"
     "trailertagger.cli.jobs_cmds",
     "trailertagger.cli.library_cmds",
     "trailertagger.cli.gui_cmd",
@@ -33,8 +37,22 @@ COMMAND_MODULES = (
 log = logging.getLogger("trailertagger.cli")
 
 
+class CliParser(argparse.ArgumentParser):
+    """argparse with its usage errors raised as ``UsageError`` (sub-parsers inherit the
+    class), so they are printed like every other error instead of argparse's own way."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def report_error(err: BaseException) -> int:
+    """Print one ``error: ...`` line for ``err`` on stderr; its exit code."""
+    print(f"error: {user_message(err)}", file=sys.stderr)
+    return exit_code_for(err)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="trailertagger",
         description="Tag movie trailers (and any video) with 21 movie genres.",
     )
@@ -48,10 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as err:
+        return report_error(err)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        parser.print_help(sys.stderr)
+        return report_error(UsageError("no command given"))
     log_path = setup_logging(args.verbose)
     log.debug("command %s (log: %s)", sys.argv, log_path)
     try:
@@ -64,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except TrailerTaggerError as err:
         log.debug("failed", exc_info=True)
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+        return report_error(err)
     except BrokenPipeError:  # `trailertagger ... | head`: the reader had enough
         _silence_stdout()
         return 0
@@ -73,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         # DEBUG: the traceback goes to the log file only (the console shows WARNING and up)
         log.debug("internal error in %s", args.command, exc_info=True)
         where = f"; details in {log_path}" if log_path else ""
-        print(f"error: internal error: {type(err).__name__}: {err}{where}", file=sys.stderr)
+        print(f"error: {user_message(err)}{where}", file=sys.stderr)
         if args.verbose > 1:
             raise
         return 1

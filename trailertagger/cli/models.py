@@ -14,9 +14,9 @@ import argparse
 import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
-from ..core.errors import ModelChecksumError, ModelMissingError
+from ..core.errors import ModelChecksumError, ModelMissingError, UsageError
 from ..core.extractors import base as extractor_base
 from .common import model_store, progress_bar, settings
 
@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="List every model manifest with where it resolves from "
                                      "(or 'missing'), size on disk and the sha256 of its main file.")
     pl.add_argument("--json", action="store_true", help="one JSON object per model on stdout")
+    pl.add_argument("--profile", default=None, choices=sorted(extractor_base.PROFILES),
+                    help="only the models this profile's extractors load, with source and licence")
     pl.set_defaults(func=run_list)
 
     pc = msub.add_parser("check", help="re-hash model files and compare with the manifests",
@@ -65,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: _usage(p))
 
 
-def _usage(p: argparse.ArgumentParser) -> int:
+def _usage(p: argparse.ArgumentParser) -> NoReturn:
     p.print_help(sys.stderr)
-    return EXIT_USAGE
+    raise UsageError("name a models command")
 
 
 def _human(n: int) -> str:
@@ -91,7 +93,9 @@ def describe(store, spec) -> dict[str, Any]:
     """One model's state without re-hashing (the verify cache answers for unchanged files)."""
     row: dict[str, Any] = {"id": spec.id, "description": spec.description,
                            "used_by": list(spec.used_by), "status": "missing", "source": "",
-                           "path": None, "size": spec.total_size, "sha256": "", "error": ""}
+                           "path": None, "size": spec.total_size, "sha256": "", "error": "",
+                           "license": spec.license, "homepage": spec.homepage,
+                           "approx_size": spec.approx_size, "downloadable": spec.downloadable}
     try:
         res = store.locate(spec.id)
     except ModelChecksumError as err:
@@ -109,6 +113,8 @@ def describe(store, spec) -> dict[str, Any]:
 def run_list(args: argparse.Namespace) -> int:
     store = model_store()  # a broken manifest is a ConfigError: main reports it, exit 2
     specs = store.specs()
+    if getattr(args, "profile", None):
+        return _list_profile(store, args.profile, args.json)
     bar = progress_bar(len(specs), "checking models", unit="model")
     rows = []
     for spec in specs:
@@ -146,9 +152,7 @@ def run_check(args: argparse.Namespace) -> int:
     known = {s.id for s in store.specs()}
     unknown = [i for i in args.ids if i not in known]
     if unknown:
-        print(f"error: unknown model id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
-              file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"unknown model id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     profile = args.profile or cfg["extract"]["profile"]
     required = set(args.ids) if args.ids else required_models(store, profile)
     ids = list(args.ids) if args.ids else sorted(known)
@@ -203,8 +207,7 @@ def run_path(args: argparse.Namespace) -> int:
     try:
         store.spec(args.model)
     except ModelMissingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(err)) from None
     try:
         res = store.locate(args.model)
     except ModelChecksumError as err:
@@ -237,12 +240,44 @@ def run_fetch(args: argparse.Namespace) -> int:
     try:
         store.spec(args.model)
     except ModelMissingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(err)) from None
     try:
         res = store.resolve(args.model, download_ok=True)
     finally:
         for bar in bars.values():
             bar.close()
     print(f"{res.model_id}: {res.source} {res.path} sha256 {res.sha256}")
+    return EXIT_OK
+
+
+def _list_profile(store, profile: str, as_json: bool) -> int:
+    """The profile's models: status, where they come from, size, licence, who loads them."""
+    from ..core.models.profiles import profile_models
+
+    wanted = profile_models(profile)
+    specs = {s.id: s for s in store.specs()}
+    rows = []
+    for model_id, users in wanted.items():
+        if model_id not in specs:
+            rows.append({"id": model_id, "status": "unknown", "error": "no manifest", "used_by": users})
+            continue
+        row = describe(store, specs[model_id])
+        row["used_by"] = users
+        rows.append(row)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return EXIT_OK
+    print(f"profile {profile!r}: {len(rows)} model(s)")
+    for r in rows:
+        size = (_human(r["size"]) if r.get("size") else
+                f"~{_human(r['approx_size'])}" if r.get("approx_size") else "size ?")
+        source = r.get("source") or ("download (models fetch " + r["id"] + ")"
+                                     if r.get("downloadable") else "not installed")
+        print(f"{r['id']}  [{r['status']}]  {size}  licence: {r.get('license') or '?'}")
+        print(f"    {r.get('description', '')}")
+        print(f"    source: {source}; home: {r.get('homepage') or '-'}")
+        print(f"    used by: {', '.join(r['used_by'])}")
+        if r["status"] != "ok" and r.get("error"):
+            print(f"    {r['error']}")
     return EXIT_OK

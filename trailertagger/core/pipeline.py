@@ -8,18 +8,17 @@ needs a modality that is not cached yet, so re-running a fully cached library lo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import DEFAULTS, load_config
-from .errors import MediaError, ModelMissingError, TrailerTaggerError
+from .errors import Cancelled, MediaError, ModelMissingError
 from .extractors import base as extractor_base
 from .extractors.base import Extractor, extractor_class, profile_extractors
 from .features.cache import FeatureCache
@@ -27,15 +26,12 @@ from .features.types import FeatureSet
 from .media.identity import content_hash, file_signature
 from .media.types import ProbeInfo
 from .paths import app_dirs
+from .progress import CancelToken, Progress, check, no_progress
+from .runtime.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, float, float], None]
 MAX_LANES = 4
-
-
-class CacheWriteError(TrailerTaggerError):
-    """The feature cache folder cannot be written (read-only disk, no space)."""
 
 
 @dataclass
@@ -50,8 +46,28 @@ class ExtractionResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
-def _noop(stage: str, done: float, total: float) -> None:
-    pass
+def stale_extractors(cached: FeatureSet | None, names: Sequence[str]) -> list[str]:
+    """The extractors among ``names`` whose output ``cached`` lacks or holds from another
+    extractor or version: what must run before the cache serves this profile.  The one
+    freshness rule the pipeline and the job queue's probe stage both use."""
+    return [n for n in names
+            if not FeatureCache.is_fresh(cached, extractor_class(n).modality, n, extractor_class(n).version)]
+
+
+def profile_view(fs: FeatureSet, names: Sequence[str], profile: str) -> FeatureSet:
+    """Only the modalities the extractors ``names`` produce, so heads see consistent
+    inputs; ``media_problems`` (streams that decoded only in part) and ``provenance`` (how
+    the file was read: sampling plan, coverage, tracks) are kept."""
+    wanted = {extractor_class(n).modality for n in names}
+    return FeatureSet(
+        content_hash=fs.content_hash,
+        duration=fs.duration,
+        modalities={k: v for k, v in fs.modalities.items() if k in wanted},
+        missing={k: v for k, v in fs.missing.items() if k in wanted},
+        profile=profile,
+        media_problems=dict(fs.media_problems),
+        provenance=dict(fs.provenance),
+    )
 
 
 class ExtractionSession:
@@ -104,7 +120,7 @@ class ExtractionSession:
         self._instances[name] = inst
         return inst
 
-    def load_all(self, progress: Progress = _noop) -> None:
+    def load_all(self, progress: Progress = no_progress) -> None:
         """Load every extractor now (a worker does this before taking jobs)."""
         for i, name in enumerate(self.names):
             progress(f"load {name}", i, len(self.names))
@@ -112,11 +128,21 @@ class ExtractionSession:
         progress("load", len(self.names), len(self.names))
 
     # -- one video ---------------------------------------------------------------------
-    def run(self, path: Path, progress: Progress | None = None) -> ExtractionResult:
+    def run(self, path: Path, progress: Progress | None = None,
+            cancel: CancelToken | None = None) -> ExtractionResult:
+        """Features of one video.  ``cancel`` is checked between stages, inside decoding
+        (at each progress report) and by the extractors between their chunks; a cancel
+        raises ``Cancelled`` and leaves the cache as it was."""
         from .media.probe import probe
 
-        progress = progress or _noop
+        outer = progress or no_progress
+
+        def progress(stage: str, done: float, total: float | None) -> None:
+            check(cancel)
+            outer(stage, done, total)
+
         path = Path(path)
+        check(cancel)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         info = probe(path)
@@ -124,15 +150,15 @@ class ExtractionSession:
         chash = content_hash(path)
         timings["probe+hash"] = time.perf_counter() - t0
 
+        check(cancel)
         cached = self.cache.load(chash)
-        stale = [n for n in self.names
-                 if not self.cache.is_fresh(cached, extractor_class(n).modality, n, extractor_class(n).version)]
+        stale = stale_extractors(cached, self.names)
         merged = cached or FeatureSet(content_hash=chash, duration=info.duration, profile=self.profile)
         warnings: list[str] = []
 
         if stale:
             stale = order_by_cost(stale)
-            self._decode_and_extract(path, stale, merged, timings, progress)
+            self._decode_and_extract(path, stale, merged, timings, progress, cancel)
             if file_signature(path) != sig_before:
                 raise MediaError(path, "changed_during_processing",
                                  "the file was modified while it was being read; it will be re-queued")
@@ -153,7 +179,8 @@ class ExtractionSession:
                                 dict(features.missing), warnings, timings)
 
     def _decode_and_extract(self, path: Path, stale: list[str], merged: FeatureSet,
-                            timings: dict[str, float], progress: Progress) -> None:
+                            timings: dict[str, float], progress: Progress,
+                            cancel: CancelToken | None = None) -> None:
         """Decode once and run ``stale`` extractors, ``self.lanes`` at a time.
 
         Audio decodes first (``decode_media``'s ``on_audio``): extractors that read only
@@ -174,8 +201,9 @@ class ExtractionSession:
         def one(name: str, inst: Extractor, media: Any) -> tuple[str, Any, float]:
             t = time.perf_counter()
             try:
-                return name, inst.extract(media), time.perf_counter() - t
-            except MemoryError:
+                check(cancel)
+                return name, inst.extract(media, cancel=cancel), time.perf_counter() - t
+            except (MemoryError, Cancelled):
                 raise
             except Exception as err:  # noqa: BLE001 - one modality's failure is recorded
                 log.exception("extractor %s failed on %s", name, path)
@@ -198,6 +226,7 @@ class ExtractionSession:
             if reason:
                 merged.missing[cls.modality] = reason
                 return None
+            check(cancel)  # loading a model can take seconds
             inst = self.extractor(name)
             if inst is None:
                 merged.missing[cls.modality] = self._unavailable[name]
@@ -257,6 +286,7 @@ class ExtractionSession:
         finally:  # on Ctrl-C: drop what has not started, let running ones finish
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
     @staticmethod
     def _media_gap(needs, media_missing: dict[str, str], media, modality: str = "") -> str:
         if needs.frames and not media.frames:
@@ -268,17 +298,7 @@ class ExtractionSession:
         return ""
 
     def _profile_view(self, merged: FeatureSet) -> FeatureSet:
-        """Only the modalities this profile produces, so heads see consistent inputs."""
-        wanted = {extractor_class(n).modality for n in self.names}
-        return FeatureSet(
-            content_hash=merged.content_hash,
-            duration=merged.duration,
-            modalities={k: v for k, v in merged.modalities.items() if k in wanted},
-            missing={k: v for k, v in merged.missing.items() if k in wanted},
-            profile=self.profile,
-            media_problems=dict(merged.media_problems),
-            provenance=dict(merged.provenance),
-        )
+        return profile_view(merged, self.names, self.profile)
 
 
 #: Relative cost per modality on a 2-minute trailer (issue 13's measurements: musicnn
@@ -308,28 +328,3 @@ def plan_threads(extract_cfg: dict[str, Any]) -> tuple[int, int]:
     lanes = int(extract_cfg.get("lanes", 0) or 0) or min(cores, MAX_LANES)
     threads = int(extract_cfg.get("threads", 0) or 0) or max(1, cores // lanes)
     return max(1, lanes), threads
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op thread count set to ``n`` for the block, then restored: the
-    setting is process-wide, and whatever runs after extraction in the same process (a
-    training run, say) should get the machine back.  Extractors that size their own pools
-    (ONNX Runtime, CTranslate2) read it at load time (``extractors.base.cpu_threads``)."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is part of the extract extra
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def extract_features(path: Path, profile: str = "default", cfg: dict[str, Any] | None = None,
-                     device: str = "cpu", progress: Progress | None = None) -> ExtractionResult:
-    """One-shot convenience wrapper; use ``ExtractionSession`` for many videos."""
-    return ExtractionSession(profile, cfg, device).run(Path(path), progress)

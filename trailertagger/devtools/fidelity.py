@@ -2,7 +2,7 @@
 project's labelled corpus, scored by the genre head on the whole-file plan and on the
 sampled plan.
 
-The labelled corpus is ``classify.coldstart_set``: one short clip per script (a title card,
+The labelled corpus is ``devtools.coldstart_set``: one short clip per script (a title card,
 spoken lines over a music bed), each with the genres its content implies.  ``make_films``
 joins the clips that share a genre (``mediagen.concat_remux``, packet copy: every clip is
 encoded the same way) and cycles through them until the film is ``minutes`` long, so the
@@ -54,8 +54,8 @@ class FilmComparison:
 
 def make_films(folder: Path, genres: Sequence[str], minutes: float) -> list[tuple[str, str, Path]]:
     """``(name, genre, path)`` per genre: that genre's corpus clips cycled to ``minutes``."""
-    from ..core.classify.coldstart_set import SCRIPTS, make_clips
     from . import mediagen
+    from .coldstart_set import SCRIPTS, make_clips
 
     folder = Path(folder)
     clips = make_clips(folder / "corpus")

@@ -45,6 +45,7 @@ from ..library.schema import (
 )
 from ..library.writers import ExportOptions, get_writer
 from ..paths import AppDirs, app_dirs
+from ..progress import Progress
 from . import heads as head_rules
 from .records import FolderInfo, Row, StatusReport
 from .selection import Resolved, Selection, resolve
@@ -221,7 +222,7 @@ class LibrarySession:
         return out
 
     def scan(self, folders: Sequence[Path] = (), *, profile: str | None = None,
-             progress: Callable[[str, int, int], None] | None = None,
+             progress: Progress | None = None,
              on_skipped: Callable[[str, str], None] | None = None) -> dict[str, ScanResult]:
         """Scan ``folders`` (each becomes watched), or every watched folder when none are
         named; a watched folder that is not there is reported through ``on_skipped``."""
@@ -241,8 +242,8 @@ class LibrarySession:
                     on_skipped(f.path, "folder not found (unmounted drive?)")
         results: dict[str, ScanResult] = {}
         for folder in targets:
-            def step(done: int, total: int, folder: Path = folder) -> None:
-                if progress is not None:
+            def step(_stage: str, done: float, total: float | None, folder: Path = folder) -> None:
+                if progress is not None:  # the stage a caller sees is the folder
                     progress(str(folder), done, total)
 
             results[str(folder)] = scan_folder(self.lib, folder, profile=profile, progress=step)
@@ -296,7 +297,7 @@ class LibrarySession:
 
     # -- corrections (undoable) ----------------------------------------------------------
     def correct(self, ids: Sequence[int], changes: Sequence[corrections.GenreChange],
-                progress: Callable[[int], None] | None = None) -> corrections.Edit:
+                progress: Progress | None = None) -> corrections.Edit:
         """Apply ``changes`` to every video in ``ids`` in one transaction; undoable."""
         with self.lib.session() as s:
             return corrections.apply_changes_in(s, list(ids), changes, progress=progress)
@@ -416,7 +417,7 @@ class LibrarySession:
 
     def train_from_library(self, *, config: Any, head_out: Path | None = None,
                            export: bool = True,
-                           progress: Callable[[str, int, int], None] | None = None,
+                           progress: Progress | None = None,
                            on_warning: Callable[[str], None] | None = None) -> Any:
         """A personal head from this library's corrections; activated only if it measures
         better than the current head (cross-validated).  Returns the core's report."""

@@ -62,6 +62,20 @@ def sample_indices(length: int, max_len: int, rng: np.random.Generator | None = 
     return np.clip(np.floor(starts + offsets).astype(np.int64), 0, length - 1)
 
 
+def linspace_indices(length: int, max_len: int) -> np.ndarray:
+    """The seed authors' subsampling: ``round(linspace(0, length - 1, max_len))``.
+
+    Used (``sampling="linspace"``) by heads converted from their checkpoints, so those see
+    exactly the rows their data loader gave them; the first and last rows are always kept.
+    """
+    if length <= max_len:
+        return np.arange(length, dtype=np.int64)
+    return np.round(np.linspace(0, length - 1, num=max_len)).astype(np.int64)
+
+
+SAMPLINGS = ("bins", "linspace")
+
+
 def arrays_from_featureset(fs: FeatureSet, specs: Sequence[ModalitySpec]) -> dict[str, np.ndarray]:
     """The ``values`` arrays a head needs from a FeatureSet.
 
@@ -124,6 +138,7 @@ def pack_batch(
     rng: np.random.Generator | None = None,
     drop: np.ndarray | None = None,
     pad_to: Mapping[str, int] | None = None,
+    sampling: str = "bins",
 ) -> InputBatch:
     """Subsample, pad and mask a list of per-video arrays.
 
@@ -131,7 +146,11 @@ def pack_batch(
     modalities to hide on purpose (modality dropout, ablation).  Each modality is padded to
     the longest sequence in the batch (at least ``MIN_PAD``), or to ``pad_to[name]`` (capped at
     ``max_len``) when given: tests use it to show padding never changes the output.
+    ``sampling="linspace"`` subsamples long sequences as the seed authors did
+    (:func:`linspace_indices`; deterministic, ``rng`` unused).
     """
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}; one of {', '.join(SAMPLINGS)}")
     b = len(items)
     present = np.zeros((b, len(specs)), dtype=bool)
     values: dict[str, np.ndarray] = {}
@@ -146,7 +165,9 @@ def pack_batch(
             x = np.asarray(x, dtype=np.float32)
             if x.ndim != 2 or x.shape[1] != spec.dim:
                 raise ValueError(f"modality {spec.name!r}: expected [T, {spec.dim}], got {x.shape}")
-            rows.append(x[sample_indices(len(x), spec.max_len, rng)])
+            idx = (linspace_indices(len(x), spec.max_len) if sampling == "linspace"
+                   else sample_indices(len(x), spec.max_len, rng))
+            rows.append(x[idx])
             present[i, j] = True
         t = max([MIN_PAD] + [len(r) for r in rows if r is not None])
         if pad_to and spec.name in pad_to:  # never beyond max_len: positions end there

@@ -10,12 +10,12 @@ was trained.  JSON only, never pickles: a card is safe to read from an untrusted
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import HeadError
+from ..fsutil import atomic_write
 from ..genres import GENRES
 from .batching import ModalitySpec
 
@@ -68,7 +68,7 @@ class HeadCard:
     def from_dict(cls, d: dict[str, Any]) -> HeadCard:
         d = dict(d)
         if int(d.get("format", 0)) > CARD_FORMAT:
-            raise ValueError(f"card format {d.get('format')} is newer than this trailertagger "
+            raise HeadError(f"card format {d.get('format')} is newer than this trailertagger "
                              f"understands ({CARD_FORMAT}); update trailertagger")
         d["modalities"] = [ModalityProvenance(**m) for m in d.get("modalities", [])]
         known = {f for f in cls.__dataclass_fields__}
@@ -80,16 +80,10 @@ class HeadCard:
 
 def write_json_atomic(path: Path, obj: Any, indent: int | None = 2) -> Path:
     """Write ``obj`` as JSON atomically: a same-folder temp file renamed over ``path``, so a
-    reader never sees half a file (the temp file is removed if writing fails)."""
+    reader never sees half a file (``fsutil.atomic_write``)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".json.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(obj), fh, indent=indent, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        json.dump(_jsonable(obj), fh, indent=indent, allow_nan=False)
     return path
 
 
@@ -105,7 +99,7 @@ def load_card(head_dir: Path) -> HeadCard:
     try:
         return HeadCard.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, TypeError, KeyError) as err:
-        raise ValueError(f"{path}: not a readable model card ({err})") from err
+        raise HeadError(f"{path}: not a readable model card ({err})") from err
 
 
 def _jsonable(x: Any) -> Any:

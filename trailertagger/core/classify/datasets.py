@@ -35,6 +35,7 @@ from ..errors import ConfigError
 from ..features.io import load_featureset
 from ..features.types import FeatureSet
 from ..genres import GENRE_INDEX, GENRES, normalize_genre
+from ..media.files import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ SEED_COLUMNS = ("imdb_id", "youtube_id", "genres", "title", "duration")
 SPLITS = ("trn", "val", "tst")
 _SPLIT_ALIASES = {"trn": "trn", "train": "trn", "training": "trn", "val": "val", "valid": "val",
                   "validation": "val", "dev": "val", "tst": "tst", "test": "tst"}
-VIDEO_EXTS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
 @dataclass
@@ -312,7 +312,7 @@ def attach_features(items: list[LabelledItem], report: LoadReport, features_dir:
     ``videos_dir`` (any common video extension).  Extraction itself happens later, lazily.
     """
     feats = _index_folder(features_dir, (".npz",)) if features_dir else {}
-    videos = _index_folder(videos_dir, VIDEO_EXTS) if videos_dir else {}
+    videos = _index_folder(videos_dir, VIDEO_EXTENSIONS) if videos_dir else {}
     kept = []
     for it in items:
         stem = Path(it.key).stem if it.video_path is not None else it.key

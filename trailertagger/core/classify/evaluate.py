@@ -22,6 +22,7 @@ import numpy as np
 
 from ..features.types import FeatureSet
 from ..genres import GENRES
+from ..progress import Progress
 from .batching import Arrays
 from .card import _jsonable
 from .metrics import macro_map, per_genre_ap, precision_recall, summary
@@ -138,11 +139,13 @@ def _present(item: Item, name: str) -> bool:
 
 def evaluate(predict: Predictor, items: Sequence[Item], labels: np.ndarray,
              thresholds: Mapping[str, float] | None = None, modalities: Sequence[str] = (),
-             head_name: str = "", progress: Callable[[str], None] | None = None) -> EvalReport:
-    """Score ``predict`` on ``items``; ``modalities`` lists what the ablation drops in turn."""
+             head_name: str = "", progress: Progress | None = None) -> EvalReport:
+    """Score ``predict`` on ``items``; ``modalities`` lists what the ablation drops in turn.
+    ``progress(pass label, passes done, passes)`` before each pass."""
     y = np.asarray(labels, dtype=np.float32)
+    passes = 1 + len(modalities)
     if progress:
-        progress("all modalities")
+        progress("all modalities", 0, passes)
     probs = predict(items)
     thr = np.array([float((thresholds or {}).get(g, 0.5)) for g in GENRES])
     metrics = summary(y, probs, thr)
@@ -160,9 +163,9 @@ def evaluate(predict: Predictor, items: Sequence[Item], labels: np.ndarray,
     has_pos = support > 0
     constant = float(prevalence[has_pos].mean()) if has_pos.any() else float("nan")
     ablation = []
-    for name in modalities:
+    for k, name in enumerate(modalities):
         if progress:
-            progress(f"without {name}")
+            progress(f"without {name}", k + 1, passes)
         dropped = predict([drop_modality(it, name) for it in items])
         mm = macro_map(y, dropped)
         ablation.append({"modality": name, "present": sum(_present(it, name) for it in items),

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import TrainingError
 from ..genres import GENRES
 from .batching import ModalitySpec
 
@@ -55,11 +56,11 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown model kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+            raise TrainingError(f"unknown model kind {self.kind!r}; choose one of {', '.join(KINDS)}")
         self.modalities = [m if isinstance(m, ModalitySpec) else ModalitySpec.from_dict(m)
                            for m in self.modalities]
         if self.kind != "mlp" and self.d_model % self.heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
+            raise TrainingError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -230,7 +231,7 @@ class MultiTransformer(GenreModel):
 def build_model(cfg: ModelConfig) -> GenreModel:
     """A freshly initialised head for ``cfg`` (the caller seeds torch for reproducibility)."""
     if not cfg.modalities:
-        raise ValueError("a genre head needs at least one modality")
+        raise TrainingError("a genre head needs at least one modality")
     cls = {"mlp": MLPHead, "single": SingleTransformer, "multi": MultiTransformer}[cfg.kind]
     return cls(cfg)
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..fsutil import atomic_write_bytes
 from .batching import InputBatch, ModalitySpec, input_names, pack_batch
 from .models import GenreModel, to_tensors
 
@@ -93,9 +94,7 @@ def export_onnx(model: GenreModel, path: Path, opset: int = DEFAULT_OPSET, check
             output_names=list(OUTPUT_NAMES), dynamic_axes=dyn, opset_version=opset,
             do_constant_folding=True,
         )
-    tmp = path.with_suffix(".onnx.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())
     diff = float("nan")
     if check:
         diff = parity(model, path, example_batch(specs, batch=3, seed=1))
@@ -106,9 +105,9 @@ def export_onnx(model: GenreModel, path: Path, opset: int = DEFAULT_OPSET, check
 @torch.no_grad()
 def parity(model: GenreModel, path: Path, batch: InputBatch) -> float:
     """Max |probs_torch - probs_onnx| on ``batch`` (CPU provider, so it is exact to float32)."""
-    import onnxruntime as ort
+    from ..runtime.onnx import ort_session
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = ort_session(path, device="cpu")
     ours = sess.run(["probs"], batch.feeds())[0]
     model = model.eval()
     ref = torch.sigmoid(model(*to_tensors(batch))).numpy()

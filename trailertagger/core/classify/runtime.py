@@ -5,8 +5,9 @@ model card (a *head directory*: ``model.onnx`` + ``card.json``).  Heads live und
 ``AppDirs.heads``; ``active.json`` there points at the one in use.  With no activated head, or
 a broken one, the app falls back to the zero-shot head, which needs no training at all.
 
-Execution providers are chosen by intersecting a preferred list with what the installed
-onnxruntime offers: ``CUDAExecutionProvider`` when onnxruntime-gpu is installed, else CPU.
+Sessions come from ``runtime.ort_session``: execution providers are a preferred list
+intersected with what the installed onnxruntime offers (``CUDAExecutionProvider`` when
+onnxruntime-gpu is installed, else CPU), and a broken graph is a clear model error.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import HeadError
 from ..features.types import FeatureSet
 from ..genres import GENRES
+from ..runtime.onnx import ort_session
 from .batching import Arrays, arrays_from_featureset, pack_batch
 from .card import CARD_FILE, MODEL_FILE, HeadCard, load_card, write_json_atomic
 
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREFERRED_PROVIDERS: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
 ACTIVE_FILE = "active.json"
 ZERO_SHOT = "zero-shot"
 
@@ -54,16 +56,6 @@ class GenreHead(Protocol):
         """Batched ``predict``; same results, faster."""
 
 
-def choose_providers(available: Sequence[str] | None = None) -> list[str]:
-    """Preferred providers that this onnxruntime build actually has (CPU as the last resort)."""
-    if available is None:
-        import onnxruntime as ort
-
-        available = ort.get_available_providers()
-    chosen = [p for p in PREFERRED_PROVIDERS if p in available]
-    return chosen or ["CPUExecutionProvider"]
-
-
 class OnnxHead:
     """A trained head: ONNX graph + card, run with ONNX Runtime.
 
@@ -76,33 +68,22 @@ class OnnxHead:
 
     def __init__(self, head_dir: Path, providers: Sequence[str] | None = None,
                  batch_size: int = 32, threads: int = 0) -> None:
-        import onnxruntime as ort
-
         self.path = Path(head_dir)
         self.card: HeadCard = load_card(self.path)
         model = self.path / MODEL_FILE
         if not model.exists():
-            raise FileNotFoundError(f"{self.path}: no {MODEL_FILE} beside the card")
+            raise HeadError(f"{self.path}: no {MODEL_FILE} beside the card")
         self.model_id = self.card.model_id
         self.version = self.card.version
         self.genres = tuple(self.card.genres)
         if self.genres != GENRES:
-            raise ValueError(f"{self.path}: head genres {self.genres} differ from this version's")
+            raise HeadError(f"{self.path}: head genres {self.genres} differ from this version's")
         self.thresholds = {g: float(self.card.thresholds.get(g, 0.5)) for g in self.genres}
         self.specs = self.card.specs()
+        # heads converted from the seed authors' checkpoints subsample as they did
+        self.sampling = str(self.card.extra.get("sampling", "bins"))
         self.batch_size = batch_size
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        providers = list(providers) if providers else choose_providers()
-        try:
-            self.session = ort.InferenceSession(str(model), sess_options=opts, providers=providers)
-        except Exception:  # noqa: BLE001 - e.g. CUDA provider present but no usable GPU
-            if providers == ["CPUExecutionProvider"]:
-                raise
-            log.warning("ONNX Runtime could not start %s; using CPU", providers, exc_info=True)
-            self.session = ort.InferenceSession(str(model), sess_options=opts,
-                                                providers=["CPUExecutionProvider"])
+        self.session = ort_session(model, threads=threads, providers=providers)
         self.providers = self.session.get_providers()
 
     def describe_mismatch(self, fs: FeatureSet) -> list[str]:
@@ -124,7 +105,7 @@ class OnnxHead:
         out = np.zeros((len(items), len(self.genres)), dtype=np.float32)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            feeds = pack_batch(chunk, self.specs).feeds()
+            feeds = pack_batch(chunk, self.specs, sampling=self.sampling).feeds()
             out[start : start + len(chunk)] = self.session.run(["probs"], feeds)[0]
         return out
 
@@ -151,8 +132,8 @@ def load_head(path: Path) -> GenreHead:
     card = load_card(path)
     loader = HEAD_KINDS.get(card.kind)
     if loader is None:
-        raise ValueError(f"{path}: head kind {card.kind!r} cannot be loaded from a folder "
-                         f"(known: {', '.join(sorted(HEAD_KINDS))})")
+        raise HeadError(f"{path}: head kind {card.kind!r} cannot be loaded from a folder "
+                        f"(known: {', '.join(sorted(HEAD_KINDS))})")
     return loader(path)
 
 

@@ -42,7 +42,11 @@ import torch
 from torch import nn
 
 from .. import genres as _genres
+from ..errors import HeadError, TrainingError
 from ..features.types import FeatureSet
+from ..fsutil import atomic_write
+from ..runtime import resolve_device as runtime_device
+from ..runtime import torch_threads
 from .batching import DEFAULT_MAX_LEN, Arrays, ModalitySpec, as_arrays, pack_batch, sample_indices
 from .card import HeadCard, ModalityProvenance, save_card, write_json_atomic
 from .metrics import macro_map, summary, tune_thresholds
@@ -160,9 +164,9 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """The torch device for ``TrainConfig.device`` (``auto|cpu|cuda[:N]``, see
+    ``runtime.resolve_device``)."""
+    return torch.device(runtime_device(name, what="training"))
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -195,15 +199,15 @@ def infer_specs(samples: Sequence[Sample], cfg: TrainConfig, scan: int = 256) ->
             if cfg.modalities is not None and name not in cfg.modalities:
                 continue
             if name in dims and length and dims[name] != dim:
-                raise ValueError(f"modality {name!r} has dims {dims[name]} and {dim} in the data")
+                raise TrainingError(f"modality {name!r} has dims {dims[name]} and {dim} in the data")
             if length or name not in dims:
                 dims[name] = int(dim)
     names = list(cfg.modalities) if cfg.modalities is not None else sorted(dims)
     missing = [n for n in names if n not in dims]
     if missing:
-        raise ValueError(f"no training video has modality {', '.join(missing)}")
+        raise TrainingError(f"no training video has modality {', '.join(missing)}")
     if not names:
-        raise ValueError("the training data has no feature modality")
+        raise TrainingError("the training data has no feature modality")
     return [ModalitySpec(n, dims[n], int(cfg.max_lens.get(n, cfg.max_len))) for n in names]
 
 
@@ -323,11 +327,15 @@ def fit(train: Sequence[Sample], val: Sequence[Sample], cfg: TrainConfig | None 
     epoch and a matching earlier run there is resumed (``cfg.resume``).
     """
     cfg = cfg or TrainConfig()
-    t0 = time.perf_counter()
     if len(train) == 0:
-        raise ValueError("no training samples")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        raise TrainingError("no training samples")
+    with torch_threads(cfg.threads):  # restored afterwards: the GUI trains in its own process
+        return _fit(train, val, cfg, progress)
+
+
+def _fit(train: Sequence[Sample], val: Sequence[Sample], cfg: TrainConfig,
+         progress: Callable[[TrainEvent], None] | None) -> TrainResult:
+    t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
     specs = infer_specs(train, cfg)
@@ -471,12 +479,11 @@ def _save_checkpoint(ckpt_dir: Path, model, opt, sched, scaler, epoch, best_map,
     }
     if best_state is not None:
         state["best_model"] = best_state
-    tmp = ckpt_dir / (LAST_CKPT + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(ckpt_dir / LAST_CKPT)
+    with atomic_write(ckpt_dir / LAST_CKPT) as fh:
+        torch.save(state, fh)
     if improved and best_state is not None:
-        torch.save(best_state, ckpt_dir / (BEST_WEIGHTS + ".tmp"))
-        (ckpt_dir / (BEST_WEIGHTS + ".tmp")).replace(ckpt_dir / BEST_WEIGHTS)
+        with atomic_write(ckpt_dir / BEST_WEIGHTS) as fh:
+            torch.save(best_state, fh)
 
 
 def _try_resume(ckpt_dir: Path, cfg: TrainConfig, mcfg: ModelConfig, device) -> dict | None:
@@ -492,7 +499,7 @@ def _try_resume(ckpt_dir: Path, cfg: TrainConfig, mcfg: ModelConfig, device) -> 
     same = {k: v for k, v in old_cfg.items() if k not in ignore} == {
         k: v for k, v in cfg.to_dict().items() if k not in ignore}
     if not same or old_model != json.loads(json.dumps(mcfg.to_dict())):
-        raise ValueError(f"{ckpt_dir} holds a run with other settings; choose another "
+        raise TrainingError(f"{ckpt_dir} holds a run with other settings; choose another "
                          "output folder or pass --no-resume to start over")
     return torch.load(last, map_location=device, weights_only=True)
 
@@ -505,7 +512,7 @@ def load_trained(ckpt_dir: Path) -> TrainResult:
     ckpt_dir = Path(ckpt_dir)
     for name in (BEST_WEIGHTS, MODEL_CONFIG, RESULT_FILE):
         if not (ckpt_dir / name).exists():
-            raise FileNotFoundError(f"{ckpt_dir}: no {name}; is this a finished training folder?")
+            raise TrainingError(f"{ckpt_dir}: no {name}; is this a finished training folder?")
     mcfg = ModelConfig.from_dict(json.loads((ckpt_dir / MODEL_CONFIG).read_text(encoding="utf-8")))
     info = json.loads((ckpt_dir / RESULT_FILE).read_text(encoding="utf-8"))
     model = build_model(mcfg)
@@ -537,7 +544,7 @@ def export_head(result: TrainResult, out_dir: Path, card_extra: Mapping[str, Any
     opset = opset or DEFAULT_OPSET
     diff = export_onnx(result.model, onnx_path, opset=opset)
     if not diff <= 1e-4:
-        raise RuntimeError(f"ONNX export differs from torch by {diff:.2e}; not saved as a head")
+        raise HeadError(f"ONNX export differs from torch by {diff:.2e}; not saved as a head")
     sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     now = datetime.now(timezone.utc)
     mods = [ModalityProvenance(s.name, s.dim, s.max_len, **result.provenance.get(s.name, {}))

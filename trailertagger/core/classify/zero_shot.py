@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import HeadError
 from ..extractors.image_clip import EMBED_DIM as CLIP_DIM
 from ..extractors.image_clip import MODEL_ID as CLIP_MODEL_ID
 from ..extractors.text_embed import MODEL_ID as TEXT_MODEL_ID
@@ -87,12 +88,12 @@ def genre_descriptions() -> GenreDescriptions:
     doc = json.loads(raw.decode("utf-8"))["genres"]
     missing = [g for g in GENRES if g not in doc]
     if missing:
-        raise RuntimeError(f"{RESOURCE} lacks genres {', '.join(missing)}")
+        raise HeadError(f"{RESOURCE} lacks genres {', '.join(missing)}")
     priors = {g: float(doc[g]["prior"]) for g in GENRES}
     facets = {f: {g: [str(s) for s in doc[g].get(f, [])] for g in GENRES} for f in FACETS}
     empty = [g for g in GENRES if not facets["story"][g]]
     if empty:
-        raise RuntimeError(f"{RESOURCE}: no story description for {', '.join(empty)}")
+        raise HeadError(f"{RESOURCE}: no story description for {', '.join(empty)}")
     return GenreDescriptions(priors, facets, hashlib.sha256(raw).hexdigest())
 
 

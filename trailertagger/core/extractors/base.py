@@ -23,7 +23,6 @@ A new modality is one file::
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from ..features.types import ModalityFeatures
     from ..media.types import DecodedMedia
     from ..models.store import ModelStore
+    from ..progress import CancelToken
 
 
 @dataclass(frozen=True)
@@ -73,22 +73,13 @@ class Extractor(Protocol):
     def load(self, store: ModelStore, device: str = "cpu") -> None:
         """Load weights (once); raise ModelMissingError with a clear message if absent."""
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
-        """Return a [T, D] sequence; T may be 0.  Never pools over time."""
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
+        """Return a [T, D] sequence; T may be 0.  Never pools over time.  A long extractor
+        calls ``cancel.raise_if_cancelled()`` (``progress.check(cancel)``) between its
+        chunks (frames, windows, segments), so a cancel returns within one chunk."""
 
     def provenance(self) -> dict[str, str]:
         """{"model_id": ..., "weights_sha256": ...} of the weights actually loaded."""
-
-
-def cpu_threads() -> int:
-    """Threads for native runtimes (ONNX Runtime, CTranslate2): torch's setting, which the
-    pipeline sets from ``extract.threads``, so every extractor honours the same knob."""
-    try:
-        import torch
-
-        return max(1, int(torch.get_num_threads()))
-    except ImportError:  # pragma: no cover - torch is part of the extract extra
-        return max(1, os.cpu_count() or 1)
 
 
 class ExtractorBase:
@@ -226,6 +217,14 @@ for _name, _target, _optional in (
     ("audio.yamnet", "trailertagger.core.extractors.audio_tags:YamnetExtractor", False),
     ("audio.panns", "trailertagger.core.extractors.audio_tags:PannsExtractor", False),
     ("music.musicnn", "trailertagger.core.extractors.music:MusicnnExtractor", True),
+    # the seed authors' feature set (arXiv 2410.19760; profile "seed"), see extractors/seed.py;
+    # seed.ocr_sentiment's text pipeline (language detection, spelling, translation) is heavy
+    # and optional: without it the modality is recorded missing, as the seed code does
+    ("seed.clip", "trailertagger.core.extractors.seed:SeedClipExtractor", False),
+    ("seed.beats", "trailertagger.core.extractors.beats:SeedBeatsExtractor", False),
+    ("seed.face_emotion", "trailertagger.core.extractors.seed:SeedFaceEmotionExtractor", False),
+    ("seed.asr_sentiment", "trailertagger.core.extractors.seed:SeedAsrSentimentExtractor", False),
+    ("seed.ocr_sentiment", "trailertagger.core.extractors.seed:SeedOcrSentimentExtractor", True),
 ):
     register_extractor(name=_name, target=_target, optional=_optional)
 

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..progress import CancelToken, check
+from ..runtime import resolve_device, torch_threads
 from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
@@ -197,15 +199,6 @@ def preprocess(images: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _torch_device(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        log.warning("device %s requested but CUDA is not available; using cpu", device)
-        return "cpu"
-    return device
-
-
 class EfficientNetLite0Extractor(ExtractorBase):
     """One row per scene frame: 1280-d pooled embedding plus softmax over 1000 classes."""
 
@@ -230,39 +223,41 @@ class EfficientNetLite0Extractor(ExtractorBase):
         import torch
 
         res = store.resolve(MODEL_ID)
-        if self.threads > 0:
-            torch.set_num_threads(self.threads)
         state = torch.load(res.path, map_location="cpu", weights_only=True)
         model = build_effnet_lite0(1000)
         model.load_state_dict(state, strict=True)
         model.fold_batchnorm()  # after the strict load, which checks the shipped names
-        self.device = _torch_device(device)
+        self.device = resolve_device(device, what=self.name)
         self._model = model.to(self.device).eval()
         self.model_id = res.model_id
         self.weights_sha256 = res.sha256
         log.info("loaded %s from %s (%s)", res.model_id, res.path, res.source)
 
-    def embed_images(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """([N, 1280] embeddings, [N, 1000] class probabilities) for RGB uint8 images."""
+    def embed_images(self, images: list[np.ndarray],
+                     cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """([N, 1280] embeddings, [N, 1000] class probabilities) for RGB uint8 images;
+        ``cancel`` is checked between batches.  ``threads`` > 0 scopes torch's thread
+        count to this call."""
         import torch
 
         if self._model is None:
             raise RuntimeError(f"{self.name}: call load() first")
         embs = np.zeros((len(images), EMBED_DIM), dtype=np.float32)
         probs = np.zeros((len(images), 1000), dtype=np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.threads):
             for start in range(0, len(images), self.batch_size):
+                check(cancel)
                 batch = torch.from_numpy(preprocess(images[start:start + self.batch_size])).to(self.device)
                 emb, logits = self._model(batch)
                 embs[start:start + len(batch)] = emb.float().cpu().numpy()
                 probs[start:start + len(batch)] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return embs, probs
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         frames = media.frames
-        values, scores = self.embed_images([f.image for f in frames])
+        values, scores = self.embed_images([f.image for f in frames], cancel)
         return ModalityFeatures(
             modality=self.modality,
             values=values,

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ModelMissingError
+from ..progress import CancelToken, check
+from ..runtime import resolve_device
 from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
@@ -112,13 +114,11 @@ class OpenClipExtractor(ExtractorBase):
                 f"pip install 'trailertagger[clip]'; {where}") from err
         import torch
 
-        from .image import _torch_device
-
         res = store.resolve(MODEL_ID)  # ModelMissingError names the file and folder
         model = open_clip.create_model(ARCH, pretrained=None)
         state = _state_dict(torch.load(res.path, map_location="cpu", weights_only=True))
         model.load_state_dict(state, strict=True)
-        self.device = _torch_device(device)
+        self.device = resolve_device(device, what=self.name)
         self._model = model.to(self.device).eval()
         try:
             self._tokenizer = open_clip.get_tokenizer(ARCH)
@@ -128,8 +128,9 @@ class OpenClipExtractor(ExtractorBase):
         self.weights_sha256 = res.sha256
         log.info("loaded %s from %s (%s)", res.model_id, res.path, res.source)
 
-    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """[N, 512] L2-normalised embeddings of RGB uint8 images."""
+    def embed_images(self, images: Sequence[np.ndarray], cancel: CancelToken | None = None) -> np.ndarray:
+        """[N, 512] L2-normalised embeddings of RGB uint8 images (``cancel`` checked
+        between batches)."""
         import torch
 
         if self._model is None:
@@ -137,6 +138,7 @@ class OpenClipExtractor(ExtractorBase):
         out = np.zeros((len(images), EMBED_DIM), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
+                check(cancel)
                 batch = torch.from_numpy(preprocess(images[start:start + self.batch_size]))
                 emb = self._model.encode_image(batch.to(self.device)).float()
                 emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -156,13 +158,13 @@ class OpenClipExtractor(ExtractorBase):
             emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return emb.cpu().numpy().astype(np.float32)
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         frames = media.frames
         return ModalityFeatures(
             modality=self.modality,
-            values=self.embed_images([f.image for f in frames]),
+            values=self.embed_images([f.image for f in frames], cancel),
             times=np.array([f.time for f in frames], dtype=np.float32),
             extractor=self.name,
             extractor_version=self.version,

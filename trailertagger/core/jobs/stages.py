@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import MediaError, TrailerTaggerError
+from ..errors import Cancelled, MediaError, TrailerTaggerError
 from ..features.types import FeatureSet
 from ..library import identity, queries
 from ..library.classification import (
@@ -55,6 +55,7 @@ from ..library.schema import (
     JobEventRow,
     Video,
 )
+from ..progress import CancelToken, Progress, fraction
 from . import events as ev
 from .queue import (
     CLASSIFY,
@@ -153,20 +154,20 @@ class DefaultServices:
         fs = self.load_features(content_hash, profile)
         if fs is None:
             return False
-        from ..features.cache import FeatureCache
 
-        return all(FeatureCache.is_fresh(fs, cls.modality, name, cls.version)
-                   for name, cls in _profile_classes(profile))
+        from ..extractors.base import profile_extractors
+        from ..pipeline import stale_extractors
+
+        return not stale_extractors(fs, profile_extractors(profile))
 
     def load_features(self, content_hash: str, profile: str) -> FeatureSet | None:
         fs = self._cache().load(content_hash)
         if fs is None:
             return None
-        wanted = {cls.modality for _, cls in _profile_classes(profile)}
-        return FeatureSet(content_hash=fs.content_hash, duration=fs.duration,
-                          modalities={k: v for k, v in fs.modalities.items() if k in wanted},
-                          missing={k: v for k, v in fs.missing.items() if k in wanted},
-                          profile=profile)
+        from ..extractors.base import profile_extractors
+        from ..pipeline import profile_view
+
+        return profile_view(fs, profile_extractors(profile), profile)
 
     def head(self) -> Any:
         """The active head, reloaded only when the activation pointer changes."""
@@ -184,12 +185,6 @@ class DefaultServices:
             self._head = runtime.active_head(dirs, self.store)
             self._head_key = key
         return self._head
-
-
-def _profile_classes(profile: str) -> list[tuple[str, Any]]:
-    from ..extractors.base import extractor_class, profile_extractors
-
-    return [(n, extractor_class(n)) for n in profile_extractors(profile)]
 
 
 def load_services(spec: str, kwargs: dict[str, Any] | None = None) -> Services:
@@ -244,29 +239,30 @@ class StageContext:
     should_cancel: Callable[[], bool] = lambda: False
     progress_interval: float = 0.2
 
-    def reporter(self, job: ClaimedJob) -> Callable[..., None]:
-        """A progress callback for ``job`` that also stops work when asked to.
+    def cancel_token(self) -> CancelToken:
+        """The token a stage passes down (pipeline, extractors): cancelled when the user
+        cancels the job or the pool is stopping; ``stop_reason`` tells which."""
+        return CancelToken(checks=(self.should_cancel, self.should_stop))
 
-        Accepts ``(fraction, message)`` or the pipeline's ``(stage, done, total)``.
-        """
+    def stop_reason(self) -> Exception:
+        """``JobCancelled`` when the user asked, else ``JobInterrupted`` (pool stopping)."""
+        return JobCancelled() if self.should_cancel() else JobInterrupted()
+
+    def reporter(self, job: ClaimedJob) -> Progress:
+        """A ``Progress`` for ``job`` that also stops work when asked to (``JobCancelled``,
+        ``JobInterrupted``); events at most every ``progress_interval`` seconds."""
         last = [0.0]
 
-        def report(*args: Any) -> None:
+        def report(stage: str, done: float, total: float | None) -> None:
             if self.should_cancel():
                 raise JobCancelled()
             if self.should_stop():
                 raise JobInterrupted()
-            if len(args) >= 3:
-                label, done, total = args[0], float(args[1]), float(args[2] or 0)
-                frac = done / total if total else 0.0
-            else:
-                frac = float(args[0]) if args else 0.0
-                label = args[1] if len(args) > 1 else ""
             t = time.monotonic()
             if t - last[0] >= self.progress_interval:
                 last[0] = t
                 self.emit(ev.JobEvent(ev.PROGRESS, job.id, job.video_id, job.path, job.stage,
-                                      max(0.0, min(1.0, frac)), str(label), self.owner))
+                                      fraction(done, total), str(stage), self.owner))
 
         return report
 
@@ -289,7 +285,7 @@ def _media_reason(err: MediaError) -> str:
 
 
 # -- probe -----------------------------------------------------------------------------------
-def stage_probe(ctx: StageContext, job: ClaimedJob, report: Callable[..., None]) -> Apply:
+def stage_probe(ctx: StageContext, job: ClaimedJob, report: Progress) -> Apply:
     v = _video_facts(ctx.lib, job.video_id)
     path = Path(v.path)
     svc = ctx.services
@@ -297,7 +293,7 @@ def stage_probe(ctx: StageContext, job: ClaimedJob, report: Callable[..., None])
         raise _missing_fail("file not found (deleted or moved before it was processed)")
     try:
         sig = svc.signature(path)
-        report(0.1, "hash")
+        report("hash", 0.1, 1.0)
         chash = svc.content_hash(path)
         sig2 = svc.signature(path)
     except FileNotFoundError:
@@ -307,7 +303,7 @@ def stage_probe(ctx: StageContext, job: ClaimedJob, report: Callable[..., None])
     if sig != sig2:
         raise Restart("the file is still being written; will look again once it settles",
                       tuple(job.plan), delay=ctx.settle_seconds)
-    report(0.5, "probe")
+    report("probe", 0.5, 1.0)
     probe_error: str | None = None
     info = None
     try:
@@ -318,7 +314,7 @@ def stage_probe(ctx: StageContext, job: ClaimedJob, report: Callable[..., None])
         probe_error = _media_reason(err)
     thumb = None
     if info is not None and (v.thumbnail is None or v.content_hash != chash):
-        report(0.8, "thumbnail")
+        report("thumbnail", 0.8, 1.0)
         thumb = svc.thumbnail(path, chash, float(info.duration or 0.0))
     want_extract = EXTRACT in job.plan[1:] and probe_error is None
     features_cached = want_extract and svc.features_cached(chash, job.profile)
@@ -373,7 +369,7 @@ def _classification_current(s: Session, video: Video) -> bool:
 
 
 # -- extract -----------------------------------------------------------------------------------
-def stage_extract(ctx: StageContext, job: ClaimedJob, report: Callable[..., None]) -> Apply:
+def stage_extract(ctx: StageContext, job: ClaimedJob, report: Progress) -> Apply:
     v = _video_facts(ctx.lib, job.video_id)
     path = Path(v.path)
     svc = ctx.services
@@ -387,9 +383,11 @@ def stage_extract(ctx: StageContext, job: ClaimedJob, report: Callable[..., None
         raise Restart("the file changed after it was probed; re-queued", delay=ctx.settle_seconds)
     session = svc.extraction_session(job.profile)
     try:
-        result = session.run(path, progress=report)
+        result = session.run(path, progress=report, cancel=ctx.cancel_token())
     except (JobCancelled, JobInterrupted):
         raise
+    except Cancelled:  # seen by an extractor between its chunks
+        raise ctx.stop_reason() from None
     except MediaError as err:
         if err.reason == "changed_during_processing":
             raise Restart("the file was modified while it was being read; re-queued",
@@ -481,11 +479,11 @@ def _store(s: Session, video: Video, head: Any, probs: dict[str, float]) -> list
 
 
 # -- classify ------------------------------------------------------------------------------------
-def stage_classify(ctx: StageContext, job: ClaimedJob, report: Callable[..., None]) -> Apply:
+def stage_classify(ctx: StageContext, job: ClaimedJob, report: Progress) -> Apply:
     v = _video_facts(ctx.lib, job.video_id)
     if v.content_hash is None:
         raise Restart("the file was never probed; processing it first")
-    report(0.1, "load features")
+    report("load features", 0.1, 1.0)
     fs = ctx.services.load_features(v.content_hash, job.profile)
     if fs is None:
         with ctx.lib.read() as s:
@@ -502,7 +500,7 @@ def stage_classify(ctx: StageContext, job: ClaimedJob, report: Callable[..., Non
                 "features not cached; extracting first"
 
         return need_extract
-    report(0.5, "classify")
+    report("classify", 0.5, 1.0)
     head = ctx.services.head()
     probs = _predict(head, fs)
 
@@ -517,7 +515,7 @@ def stage_classify(ctx: StageContext, job: ClaimedJob, report: Callable[..., Non
     return apply
 
 
-STAGE_FUNCS: dict[str, Callable[[StageContext, ClaimedJob, Callable[..., None]], Apply]] = {
+STAGE_FUNCS: dict[str, Callable[[StageContext, ClaimedJob, Progress], Apply]] = {
     PROBE: stage_probe,
     EXTRACT: stage_extract,
     CLASSIFY: stage_classify,

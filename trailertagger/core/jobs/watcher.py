@@ -43,6 +43,9 @@ from ..library.schema import (
     Video,
     WatchedFolder,
 )
+from ..media.files import is_video_file, walk_video_files
+from ..media.identity import file_signature
+from ..progress import Progress
 from . import events as ev
 from .queue import PROCESS_PLAN, cancel_for_videos, enqueue_in
 
@@ -126,16 +129,7 @@ def _folder_for(folders: Sequence[tuple[int, str, bool]], path: str) -> int | No
 # -- files → rows + jobs --------------------------------------------------------------------
 def walk_videos(folder: Path | str, recursive: bool = True) -> list[str]:
     """Video files under ``folder`` (normalised paths, sorted); hidden files/folders skipped."""
-    root = identity.normalize_path(folder)
-    out: list[str] = []
-    if not recursive:
-        with os.scandir(root) as it:
-            out = [e.path for e in it if e.is_file() and identity.is_video_file(e.name)]
-        return sorted(out)
-    for base, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out.extend(os.path.join(base, f) for f in files if identity.is_video_file(f))
-    return sorted(out)
+    return sorted(walk_video_files(identity.normalize_path(folder), recursive))
 
 
 def _enqueue(s: Session, video: Video, result: ScanResult, profile: str, reason: str,
@@ -223,18 +217,18 @@ def mark_gone(s: Session, paths: Iterable[str], reason: str = "file not found") 
 
 
 def _ingest_batches(lib: Library, files: Sequence[str], result: ScanResult,
-                    progress: Callable[[int, int], None] | None = None, **kwargs: Any) -> None:
+                    progress: Progress | None = None, **kwargs: Any) -> None:
     """``ingest_files`` over ``files``, ``BATCH`` files per write transaction, into ``result``."""
     for i in range(0, len(files), BATCH):
         with lib.session() as s:
             result.merge(ingest_files(s, files[i:i + BATCH], **kwargs))
         if progress is not None:
-            progress(min(i + BATCH, len(files)), len(files))
+            progress("scan", min(i + BATCH, len(files)), len(files))
 
 
 def scan_folder(lib: Library, folder: Path | str, *, recursive: bool = True,
                 profile: str = "default", settle_seconds: float = 0.0,
-                progress: Callable[[int, int], None] | None = None,
+                progress: Progress | None = None,
                 defer: Callable[[str], None] | None = None) -> ScanResult:
     """Full scan of one folder (see the module doc).  Registers it as watched if needed."""
     root = identity.normalize_path(folder)
@@ -354,13 +348,13 @@ class FolderWatcher:
 
     # -- events from watchdog (observer thread) --------------------------------------------
     def touched(self, path: str) -> None:
-        if not identity.is_video_file(path):
+        if not is_video_file(path):
             return
         if not identity.storable_path(path):  # reported by ingest_files on the next rescan
             self._error(f"{identity.display_path(path)}: {identity.UNSTORABLE_NAME}")
             return
         with self._lock:
-            self._pending[path] = _Pending(_signature(path), time.monotonic())
+            self._pending[path] = _Pending(file_signature(path, missing_ok=True), time.monotonic())
 
     def touched_dir(self, path: str) -> None:
         with self._lock:
@@ -489,8 +483,8 @@ class FolderWatcher:
                         result.moved.append((src, dest))
                     self.touched_dir(dest)  # anything under it we did not know yet
                     continue
-                src_video = identity.is_video_file(src)
-                if identity.is_video_file(dest):
+                src_video = is_video_file(src)
+                if is_video_file(dest):
                     if src_video and identity.move_path(s, src, dest) is not None:
                         result.moved.append((src, dest))
                     else:  # e.g. "movie.mp4.part" → "movie.mp4": a new file, now complete
@@ -504,7 +498,7 @@ class FolderWatcher:
         ready: list[str] = []
         with self._lock:
             for path, p in list(self._pending.items()):
-                sig = _signature(path)
+                sig = file_signature(path, missing_ok=True)
                 if sig != p.signature:
                     p.signature, p.since = sig, t  # still changing: wait again
                 elif t - p.since >= self.settle_seconds:
@@ -531,14 +525,6 @@ class FolderWatcher:
                     rows = [v.path for v in identity.rows_under(s, d) if v.status != VIDEO_MISSING]
                     result.missing.extend(mark_gone(s, rows, "folder deleted"))
         self._report(result, "changes")
-
-
-def _signature(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
 
 
 class _Handler(FileSystemEventHandler):

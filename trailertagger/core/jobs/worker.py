@@ -156,6 +156,8 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
                         stop.set()
                     elif msg == "wake":
                         wake.set()
+                    # "cancel": the pool saw a cancel request for our job; the heartbeat
+                    # below reads it now instead of at the next interval
             except (EOFError, OSError):
                 stop.set()  # the parent is gone
                 break
@@ -345,6 +347,8 @@ class WorkerPool:
         self.wake()
 
     def cancel(self, job_ids: list[int] | None = None) -> int:
+        """Cancel queued jobs; running ones within about 0.3 s: the monitor sees the request
+        and sends the worker a "cancel", which reads it and sets the job's cancel token."""
         return self.queue.cancel(job_ids)
 
     def retry_failed(self, job_ids: list[int] | None = None) -> list[int]:
@@ -357,17 +361,6 @@ class WorkerPool:
         out = self.queue.set_stage_limits(limits)
         self.wake()
         return out
-
-    def set_workers(self, n: int) -> None:
-        """Grow or shrink the pool while it runs (shrinking lets busy workers finish)."""
-        n = max(0, int(n))
-        self.options.workers = n
-        for i in range(n):
-            if i not in self._workers and self._started and not self._stopping:
-                self._spawn(i)
-        for i in [i for i in self._workers if i >= n]:
-            with contextlib.suppress(OSError, BrokenPipeError):
-                self._workers[i].control.send("stop")
 
     # -- waiting ---------------------------------------------------------------------------
     def events(self, stop: Callable[[ev.JobEvent], bool] | None = None,
@@ -574,8 +567,14 @@ class WorkerPool:
         seen = set()
         for job_id, owner in cancels:
             seen.add(job_id)
-            first = self._cancel_seen.setdefault(job_id, t)
             w = mine.get(owner or "")
+            if job_id not in self._cancel_seen and w is not None:
+                # first sight: wake the worker's heartbeat so its cancel token is set now,
+                # not up to ``heartbeat_seconds`` later (a long ASR stage then stops within
+                # one chunk)
+                with contextlib.suppress(OSError, BrokenPipeError):
+                    w.control.send("cancel")
+            first = self._cancel_seen.setdefault(job_id, t)
             if w is not None and t - first > self.options.cancel_grace_seconds:
                 log.warning("worker %s ignored cancel of job %s; terminating it", owner, job_id)
                 w.process.kill()

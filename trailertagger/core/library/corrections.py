@@ -8,7 +8,7 @@ returns an ``Edit`` that ``undo`` reverses exactly, which is what a GUI's Ctrl-Z
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import TrailerTaggerError
 from ..genres import normalize_genre
+from ..progress import Progress
 from .db import Library, now
 from .queries import CHUNK
 from .schema import SOURCE_MANUAL, GenreAssignment
@@ -83,7 +84,7 @@ def _manual_rows(session: Session, video_ids: Sequence[int],
 
 
 def apply_changes_in(session: Session, video_ids: Sequence[int], changes: Sequence[GenreChange],
-                     progress: Callable[[int], None] | None = None) -> Edit:
+                     progress: Progress | None = None) -> Edit:
     """Apply ``changes`` to every video in ``video_ids`` inside the caller's transaction.
 
     The existing manual rows are read in a few chunked queries up front (not one query per
@@ -119,7 +120,7 @@ def apply_changes_in(session: Session, video_ids: Sequence[int], changes: Sequen
             else:
                 row.rejected, row.positive, row.created_at = target, not target, t
         if progress is not None and (n % 1000 == 0 or n == len(ids)):
-            progress(n)
+            progress("apply", n, len(ids))
     session.flush()
     return edit
 

@@ -11,20 +11,20 @@ place, so a crash or Ctrl-C never leaves half an NFO.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from ..fsutil import atomic_write_bytes
 from ..genres import GENRES, normalize_genre
-from .identity import VIDEO_EXTENSIONS
+from ..media.files import VIDEO_EXTENSIONS
+from ..progress import Progress
 from .queries import VideoRecord
 
 NFO_REPLACE = "replace"  # the NFO's genres become exactly the effective genres
@@ -47,30 +47,6 @@ class ExportReport:
         return (f"{len(self.written)} NFO(s) {'to write' if dry_run else 'written'}, "
                 f"{len(self.unchanged)} already up to date, {len(self.skipped)} skipped, "
                 f"{len(self.failed)} failed")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a same-folder temp file, fsync and rename.
-
-    An existing file keeps its permission bits.  The temp name holds only the start of the
-    file's name: a name near the 255-byte limit plus a random part would be too long.
-    """
-    path = Path(path)
-    mode = None
-    with contextlib.suppress(FileNotFoundError):
-        mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- NFO --------------------------------------------------------------------------------------
@@ -230,12 +206,13 @@ def write_nfo(video_path: Path, genres: Iterable[str], *, mode: str = NFO_REPLAC
 
 def export_nfo(records: Iterable[VideoRecord], *, mode: str = NFO_REPLACE,
                prefer_movie_nfo: bool = False, dry_run: bool = False,
-               progress=None) -> ExportReport:  # noqa: ANN001 - progress(record) callback
-    """Write an NFO beside every present, classified video; one bad file never stops the rest."""
+               progress: Progress | None = None) -> ExportReport:
+    """Write an NFO beside every present, classified video; one bad file never stops the rest.
+    ``progress("nfo", videos seen, None)`` before each video."""
     report = ExportReport()
-    for rec in records:
+    for i, rec in enumerate(records):
         if progress is not None:
-            progress(rec)
+            progress("nfo", i, None)
         if rec.status == "missing" or not os.path.exists(rec.path):
             report.skipped.append((rec.path, "file is missing"))
             continue

@@ -43,20 +43,8 @@ from .schema import (
     Video,
 )
 
+
 # What a library scan picks up (lower-case suffixes).  Kodi's list, minus audio and images.
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".wmv", ".asf", ".flv", ".mpg", ".mpeg",
-    ".m2v", ".ts", ".m2ts", ".mts", ".vob", ".ogv", ".3gp", ".3g2", ".divx", ".xvid", ".rm",
-    ".rmvb", ".f4v", ".mxf",
-})
-
-
-def is_video_file(path: os.PathLike[str] | str) -> bool:
-    """By name: a video suffix, and not a hidden/partial file (``.foo.mp4``, ``x.mp4.part``)."""
-    name = os.path.basename(os.fspath(path))
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
-
-
 class Change(enum.Enum):
     NEW = "new"
     UNCHANGED = "unchanged"

@@ -46,6 +46,7 @@ from ..features.cache import FeatureCache
 from ..features.types import FeatureSet
 from ..genres import GENRES
 from ..paths import AppDirs
+from ..progress import Progress
 from .db import Library
 from .queries import find_videos
 
@@ -214,7 +215,7 @@ def train_personal_head(
     head_out: Path | None = None,
     export: bool = True,
     activate: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> PersonalHeadReport:
     """Train, cross-validate against the current head, and keep only a better head.
 

@@ -309,12 +309,6 @@ def genre_counts(session: Session) -> dict[str, int]:
     return {g: int(found.get(g, 0)) for g in GENRES}
 
 
-def watched_folders(session: Session) -> list[WatchedFolder]:
-    rows = list(session.execute(select(WatchedFolder).order_by(WatchedFolder.path)).scalars())
-    session.expunge_all()
-    return rows
-
-
 # -- jobs ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class JobRecord:

@@ -8,9 +8,9 @@ nicety: every failure returns None with a logged reason and never fails a job.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
+
+from ..fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,8 @@ def make_thumbnail(video: Path, content_hash: str, duration: float, root: Path,
         if got is None:
             return None
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".jpg", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                Image.fromarray(got[1]).save(fh, format="JPEG", quality=82)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(dest, "wb") as fh:
+            Image.fromarray(got[1]).save(fh, format="JPEG", quality=82)
         return dest
     except Exception as err:  # noqa: BLE001 - no video stream, read-only cache, odd codec...
         log.info("no thumbnail for %s: %s", video, err)

@@ -18,13 +18,15 @@ Every writer returns an ``ExportReport``; table writers fill ``count`` and ``des
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TextIO
 
 from ..errors import ConfigError
-from .export import NFO_REPLACE, ExportReport, atomic_write_bytes, export_nfo, write_csv, write_json
+from ..fsutil import atomic_write_bytes
+from ..progress import Progress
+from .export import NFO_REPLACE, ExportReport, export_nfo, write_csv, write_json
 from .queries import VideoRecord
 
 
@@ -38,7 +40,7 @@ class ExportOptions:
     nfo_mode: str = NFO_REPLACE
     movie_nfo: bool = False
     dry_run: bool = False
-    progress: Callable[[VideoRecord], None] | None = None
+    progress: Progress | None = None  # (format, videos done, None)
 
 
 class Writer:
@@ -77,7 +79,7 @@ class TableWriter(Writer):
 
     def write(self, records: Iterable[VideoRecord], options: ExportOptions) -> ExportReport:
         if options.progress is not None:
-            records = _observed(records, options.progress)
+            records = _observed(records, options.progress, self.name)
         report = ExportReport(dest=str(options.dest) if options.dest else None)
         if options.dest is None:
             if options.stream is None:
@@ -90,9 +92,9 @@ class TableWriter(Writer):
         return report
 
 
-def _observed(records: Iterable[VideoRecord], progress: Callable[[VideoRecord], None]):  # noqa: ANN202
-    for rec in records:
-        progress(rec)
+def _observed(records: Iterable[VideoRecord], progress: Progress, stage: str):  # noqa: ANN202
+    for i, rec in enumerate(records):
+        progress(stage, i, None)
         yield rec
 
 

@@ -49,6 +49,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..config import DEFAULTS
 from ..errors import ConfigError, MediaError
+from ..progress import Progress
 from .plan import RANGES as PLAN_RANGES
 from .plan import choose_plan, coverage
 from .probe import (
@@ -59,7 +60,7 @@ from .probe import (
     stream_duration,
     video_streams,
 )
-from .scenes import ProgressFn, iter_decoded, scan_video, truncation_problem
+from .scenes import iter_decoded, scan_video, truncation_problem
 from .subtitles import SUBTITLE_WINDOW_S, find_subtitles
 from .tracks import choose_audio
 from .types import DecodedMedia, SceneFrame
@@ -308,7 +309,7 @@ class _FrameReader:
 
 def frames_at(path: Path, times: Sequence[float], max_side: int = 960, *,
               keyframes: Sequence[float] | None = None, problems: list[str] | None = None,
-              progress: ProgressFn | None = None) -> list[tuple[float, np.ndarray] | None]:
+              progress: Progress | None = None) -> list[tuple[float, np.ndarray] | None]:
     """RGB frames nearest to ``times`` (seconds from the container start), in input order.
 
     Each entry is ``(time of the frame decoded, HxWx3 uint8)`` or None past the end.
@@ -351,7 +352,7 @@ def _audio_stream(container: av.container.InputContainer,
 
 
 def decode_audio(path: Path, rate: int = 16000, *, max_duration: float | None = None,
-                 progress: ProgressFn | None = None,
+                 progress: Progress | None = None,
                  problems: list[str] | None = None,
                  stream_index: int | None = None) -> np.ndarray | None:
     """One audio stream as mono float32 at ``rate`` Hz, on the container's clock.
@@ -425,7 +426,7 @@ def decode_audio(path: Path, rate: int = 16000, *, max_duration: float | None = 
 def decode_audio_excerpts(path: Path, rate: int, excerpts: Sequence[tuple[float, float]], *,
                           stream_index: int | None = None,
                           problems: list[str] | None = None,
-                          progress: ProgressFn | None = None) -> list[tuple[float, np.ndarray]]:
+                          progress: Progress | None = None) -> list[tuple[float, np.ndarray]]:
     """Mono float32 audio at ``rate`` Hz of each ``(start, end)`` span, one seek each.
 
     Returns ``(time of the first sample, samples)`` per span that decoded; a span where
@@ -490,7 +491,7 @@ def decode_audio_excerpts(path: Path, rate: int, excerpts: Sequence[tuple[float,
 # --------------------------------------------------------------------------- all together
 
 
-def _decode_video(path: Path, cfg: dict[str, Any], progress: ProgressFn | None,
+def _decode_video(path: Path, cfg: dict[str, Any], progress: Progress | None,
                   problems: list[str]) -> tuple[list[SceneFrame], list[float], list[tuple[float, float]], int]:
     """Scenes and one frame per scene, in one decoding pass (plus seeks on overflow).
 
@@ -537,7 +538,7 @@ def _decode_video(path: Path, cfg: dict[str, Any], progress: ProgressFn | None,
 
 
 def _decode_video_excerpts(path: Path, cfg: dict[str, Any], excerpts: Sequence[tuple[float, float]],
-                           progress: ProgressFn | None, problems: list[str]
+                           progress: Progress | None, problems: list[str]
                            ) -> tuple[list[SceneFrame], list[float], list[tuple[float, float]], int]:
     """Scene detection and one frame per scene inside each excerpt, one seek each.
 
@@ -601,7 +602,7 @@ def _decode_video_excerpts(path: Path, cfg: dict[str, Any], excerpts: Sequence[t
 
 
 def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
-                 progress: ProgressFn | None = None,
+                 progress: Progress | None = None,
                  on_audio: Callable[[DecodedMedia], None] | None = None) -> DecodedMedia:
     """Probe ``path``, plan what to read, decode one audio track, look for subtitle text,
     then find its scenes and take one RGB frame per scene.

@@ -41,9 +41,16 @@ SCHEMES = ("tt1", "sha256")
 _CHUNK = 1 << 20
 
 
-def file_signature(path: Path) -> tuple[int, int]:
-    """(size, mtime_ns): changes whenever a file is rewritten in place."""
-    st = os.stat(path)
+def file_signature(path: Path | str, missing_ok: bool = False) -> tuple[int, int] | None:
+    """(size, mtime_ns): changes whenever a file is rewritten in place.  ``missing_ok``:
+    None instead of ``OSError`` for a file that is gone or cannot be read (the watcher's
+    view of a file that may vanish between an event and the look)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        if missing_ok:
+            return None
+        raise
     return st.st_size, st.st_mtime_ns
 
 

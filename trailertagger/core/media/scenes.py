@@ -34,9 +34,9 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ..errors import MediaError
+from ..progress import Progress
 from .probe import container_duration, container_start, open_input, stream_duration, video_streams
 
-ProgressFn = Callable[[str, float, float], None]
 #: ``on_frame(frame, time, index, is_cut)``: called for every analysed frame, in order.
 FrameHook = Callable[[av.VideoFrame, float, int, bool], None]
 
@@ -157,7 +157,7 @@ def truncation_problem(end: float, expected: float, frame_dur: float) -> str | N
 
 def scan_video(container: av.container.InputContainer, stream: av.video.stream.VideoStream, *,
                threshold: float = 0.27, analysis_width: int = 160,
-               progress: ProgressFn | None = None, max_duration: float | None = None,
+               progress: Progress | None = None, max_duration: float | None = None,
                on_frame: FrameHook | None = None, start_at: float = 0.0) -> SceneDetection:
     """Decode ``stream`` once, score every frame and return the cuts.
 
@@ -235,7 +235,7 @@ def scan_video(container: av.container.InputContainer, stream: av.video.stream.V
 
 
 def detect_scenes(path: Path, threshold: float = 0.27, analysis_width: int = 160,
-                  progress: ProgressFn | None = None) -> SceneDetection:
+                  progress: Progress | None = None) -> SceneDetection:
     """Cut times of ``path``'s first video stream (see the module docstring for the score).
 
     Raises ``MediaError`` with probe's reasons, ``no_video`` for a file without a video

@@ -9,14 +9,13 @@ cache file just means files get hashed again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
+
+from ..fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +53,12 @@ class VerifyCache:
         return self._data
 
     def _save(self) -> None:
-        tmp = ""
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".verified-", suffix=".json", dir=self.cache_file.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with atomic_write(self.cache_file, "w", encoding="utf-8") as fh:
                 json.dump(self._data, fh, indent=0, sort_keys=True)
-            os.replace(tmp, self.cache_file)
         except OSError as err:  # a read-only cache still works, just slower
             log.debug("cannot write %s: %s", self.cache_file, err)
-            if tmp:
-                with contextlib.suppress(OSError):
-                    Path(tmp).unlink(missing_ok=True)
 
     def lookup(self, path: Path) -> str:
         """The cached hash of ``path`` if it is unchanged since hashing, else ""."""

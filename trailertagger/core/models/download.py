@@ -17,27 +17,23 @@ import logging
 import os
 import re
 import socket
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import ModelChecksumError, ModelMissingError, TrailerTaggerError
+from ..errors import Cancelled, ModelChecksumError, ModelMissingError
+from ..fsutil import replace_durable
+from ..progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[int, "int | None"], None]  # (bytes so far, total bytes or None)
 
 _CHUNK = 1 << 16
 _USER_AGENT = "trailertagger-model-store/1"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-class DownloadCancelled(TrailerTaggerError):
-    """The caller's cancel event was set; the ``.part`` file is kept for a later resume."""
-
-    exit_code = 130
+class DownloadCancelled(Cancelled):
+    """The caller's cancel token was set; the ``.part`` file is kept for a later resume."""
 
 
 def part_path(dest: Path) -> Path:
@@ -77,16 +73,18 @@ def download(
     *,
     sha256: str = "",
     size: int = 0,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     timeout: float = 30.0,
     what: str = "",
     manual_path: Path | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
+    label: str = "",
 ) -> str:
     """Download ``url`` to ``dest`` and return the file's sha256.
 
     ``sha256``/``size`` (when given) must match or the partial file is deleted and
-    ``ModelChecksumError`` raised.  ``progress(done, total)`` is called as bytes arrive.
+    ``ModelChecksumError`` raised.  ``progress(label, bytes done, total bytes or None)`` is called as bytes arrive
+    (``label`` defaults to the file name); ``cancel`` is checked between chunks.
     ``what`` names the item in messages; ``manual_path`` is where the user should put the
     file by hand (default ``dest``).
     """
@@ -135,12 +133,13 @@ def download(
             mode = "wb"
         total = total or size or None
         done = have
+        label = label or dest.name
         if progress:
-            progress(done, total)
+            progress(label, done, total)
         try:
             with open(part, mode) as fh:
                 while True:
-                    if cancel is not None and cancel.is_set():
+                    if cancel is not None and cancel.cancelled:
                         raise DownloadCancelled(f"download of {what} cancelled; {part} kept for resuming")
                     chunk = response.read(_CHUNK)
                     if not chunk:
@@ -149,7 +148,7 @@ def download(
                     hasher.update(chunk)
                     done += len(chunk)
                     if progress:
-                        progress(done, total)
+                        progress(label, done, total)
                 fh.flush()
                 os.fsync(fh.fileno())
         except (urllib.error.URLError, OSError) as err:  # connection dropped: keep the part
@@ -177,5 +176,5 @@ def _finish(part: Path, dest: Path, hasher: hashlib._Hash, sha256: str, size: in
                  f"got sha256 {actual} and {got} bytes"
         raise ModelChecksumError(f"downloaded {what} is corrupt or not the expected file ({detail}); "
                                  f"the partial file was deleted")
-    os.replace(part, dest)
+    replace_durable(part, dest)  # the part was fsynced as it was written
     return actual

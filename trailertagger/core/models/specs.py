@@ -24,6 +24,8 @@ Manifest format (every key at top level unless noted)::
     archive = "zip"
     url = "https://.../weights.zip"     # only with archive: where the zip downloads from
     archive_sha256 = "..."              # optional pin of the zip itself
+    approx_size = 345000000             # optional, bytes: what "models list" shows while the
+                                        #   exact sizes are unknown (informational only)
 
     [[files]]                           # one table per file, at least one
     name = "weights.pth"                # path relative to the model folder ("a/b.json" ok)
@@ -93,6 +95,7 @@ class ModelSpec:
     archive: str = ""  # "" or "zip"
     url: str = ""  # archive download URL
     archive_sha256: str = ""
+    approx_size: int = 0  # informational; never checked against files
     manifest: Path | None = field(default=None, compare=False)
 
     @property
@@ -175,6 +178,9 @@ def parse_spec(data: dict[str, Any], where: str = "<manifest>", manifest: Path |
     main = _str(data, "main", where)
     if main and main not in names:
         raise ConfigError(f"{where}: main {main!r} is not one of the files")
+    approx = data.get("approx_size", 0)
+    if not isinstance(approx, int) or approx < 0:
+        raise ConfigError(f"{where}: approx_size must be a non-negative integer (bytes)")
     archive_sha = _str(data, "archive_sha256", where).lower()
     if archive_sha and not _SHA_RE.match(archive_sha):
         raise ConfigError(f"{where}: archive_sha256 must be 64 hex digits")
@@ -192,6 +198,7 @@ def parse_spec(data: dict[str, Any], where: str = "<manifest>", manifest: Path |
         archive=archive,
         url=_str(data, "url", where),
         archive_sha256=archive_sha,
+        approx_size=approx,
         manifest=manifest,
     )
 

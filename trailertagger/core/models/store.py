@@ -45,13 +45,14 @@ import shutil
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelChecksumError, ModelMissingError
 from ..paths import app_dirs
+from ..progress import Progress
 from .checksum import VerifyCache, read_record, record_path, write_record
 from .download import download
 from .specs import FileSpec, ModelSpec, load_specs
@@ -62,8 +63,8 @@ SOURCES = ("override", "cache", "package", "download")
 ENV_OVERRIDE = "TRAILERTAGGER_MODELS"
 ENV_ALLOW_DOWNLOAD = "TRAILERTAGGER_ALLOW_DOWNLOAD"
 
-# (label, bytes done, total bytes or None)
-StoreProgress = Callable[[str, int, "int | None"], None]
+# (label, bytes done, total bytes or None): the core's one progress shape
+StoreProgress = Progress
 
 
 @dataclass(frozen=True)
@@ -351,12 +352,6 @@ class ModelStore:
             record_path(p).unlink(missing_ok=True)
 
     # -- archives and downloads -----------------------------------------------------------
-    def _progress_for(self, label: str) -> Callable[[int, int | None], None] | None:
-        if self.progress is None:
-            return None
-        cb = self.progress
-        return lambda done, total: cb(label, done, total)
-
     def _install_verified(self, spec: ModelSpec, staged: dict[str, Path], source: str) -> ResolvedModel:
         """Move staged files into the cache folder (each by atomic rename) and verify them
         there, so the cache only ever holds files that passed their checks."""
@@ -425,7 +420,7 @@ class ModelStore:
                 return self._resolved(spec, root, paths, "cache", self._verify_all(spec, paths, "cache"))
             if spec.archive:
                 zpath = root / ".archive.zip"
-                download(spec.url, zpath, sha256=spec.archive_sha256, progress=self._progress_for(spec.id),
+                download(spec.url, zpath, sha256=spec.archive_sha256, progress=self.progress, label=spec.id,
                          timeout=self.timeout, what=f"model {spec.id!r} archive", manual_path=manual)
                 try:
                     return self._unzip(spec, zpath, "download")
@@ -436,7 +431,7 @@ class ModelStore:
                 if dest.is_file():  # an earlier attempt already finished this file
                     continue
                 sha = download(fs.url, dest, sha256=fs.sha256, size=fs.size,
-                               progress=self._progress_for(f"{spec.id}/{fs.name}"), timeout=self.timeout,
+                               progress=self.progress, label=f"{spec.id}/{fs.name}", timeout=self.timeout,
                                what=f"model {spec.id!r} file {fs.name}",
                                manual_path=manual.joinpath(*fs.name.split("/")))
                 record_path(dest).unlink(missing_ok=True)

@@ -15,15 +15,15 @@ evidence, not a substitute for a benchmark on real trailers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..features.types import FeatureSet
-from ..genres import GENRES
-from .datasets import labels_vector
+from ..core.classify.datasets import labels_vector
+from ..core.features.types import FeatureSet
+from ..core.genres import GENRES
+from ..core.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def labels_matrix(scripts: tuple[Script, ...] = SCRIPTS) -> np.ndarray:
 
 def make_clips(folder: Path, scripts: tuple[Script, ...] = SCRIPTS) -> list[Path]:
     """Encode one clip per script (title card + speech over music); existing clips are reused."""
-    from ...devtools import mediagen
+    from . import mediagen
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -106,14 +106,14 @@ def make_clips(folder: Path, scripts: tuple[Script, ...] = SCRIPTS) -> list[Path
 
 
 def extract_all(paths: list[Path], profile: str = "default",
-                progress: Callable[[int, int], None] | None = None) -> list[FeatureSet]:
+                progress: Progress | None = None) -> list[FeatureSet]:
     """Features for every clip through the app's pipeline (cached by content hash)."""
-    from ..pipeline import ExtractionSession
+    from ..core.pipeline import ExtractionSession
 
     session = ExtractionSession(profile)
     out = []
     for i, p in enumerate(paths):
         out.append(session.run(p).features)
         if progress:
-            progress(i + 1, len(paths))
+            progress("extract", i + 1, len(paths))
     return out

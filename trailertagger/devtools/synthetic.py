@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 
-from ..genres import GENRE_INDEX, GENRES
-from .batching import sample_indices
+from ..core.classify.batching import sample_indices
+from ..core.genres import GENRE_INDEX, GENRES
 
 # Approximate MovieNet trailer label frequencies (the seed paper's data), in GENRES order.
 MOVIENET_PREVALENCE: dict[str, float] = {
