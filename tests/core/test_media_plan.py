@@ -153,13 +153,13 @@ def test_audio_extractors_start_while_the_pictures_decode(real_clips, tmp_path, 
     seen = {}
     real_audio, real_image = YamnetExtractor.extract, EfficientNetLite0Extractor.extract
 
-    def audio(self, media):
+    def audio(self, media, cancel=None):
         seen["audio_frames"] = len(media.frames)
-        return real_audio(self, media)
+        return real_audio(self, media, cancel)
 
-    def image(self, media):
+    def image(self, media, cancel=None):
         seen["image_frames"] = len(media.frames)
-        return real_image(self, media)
+        return real_image(self, media, cancel)
 
     monkeypatch.setattr(YamnetExtractor, "extract", audio)
     monkeypatch.setattr(EfficientNetLite0Extractor, "extract", image)

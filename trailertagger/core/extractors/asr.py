@@ -224,7 +224,11 @@ class FasterWhisperExtractor(ExtractorBase):
         if subs is not None and subs.cues:  # the file's own subtitle text: no ASR needed
             segments = [Segment(c.start, c.end, c.text) for c in subs.cues]
         else:
-            segments = self.transcribe_blocks(media.audio_blocks(ASR_RATE), cancel)
+            blocks = media.audio_blocks(ASR_RATE)
+            if len(blocks) == 1 and blocks[0][0] == 0.0:  # the full plan: the whole signal
+                segments = self.transcribe(blocks[0][1], cancel)
+            else:
+                segments = self.transcribe_blocks(blocks, cancel) if blocks else []
         check(cancel)
         texts = [s.text for s in segments]
         if texts:
