@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
             "feature_file": str(result.feature_path) if result.feature_path else None,
             "warnings": result.warnings,
             "seconds": {k: round(v, 2) for k, v in result.timings.items()},
+            # how the file was read: sampling plan, coverage, audio track, speech source
+            "provenance": result.features.provenance,
         })
     outer.close()
     if media_failed == len(videos):
@@ -114,3 +116,11 @@ def _emit(args: argparse.Namespace, record: dict) -> None:
         print(f"        missing {mod}: {why}", flush=True)
     for w in record["warnings"]:
         print(f"        warning: {w}", flush=True)
+    prov = record.get("provenance") or {}
+    plan, cov = prov.get("plan") or {}, prov.get("coverage") or {}
+    if plan.get("kind") == "excerpts":
+        print(f"        sampled: {len(plan.get('excerpts', []))} excerpts, "
+              f"{cov.get('video_s', 0):.0f} s of {plan.get('duration', 0):.0f} s read", flush=True)
+    speech = prov.get("speech_text") or {}
+    if speech.get("source") in ("embedded", "sidecar"):
+        print(f"        speech text: {speech['source']} subtitles", flush=True)

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "trailertagger.cli.library_cmds",
     "trailertagger.cli.labels_cmds",
     "trailertagger.cli.gui_cmd",
+    "trailertagger.cli.identity_cmds",
 )
 
 log = logging.getLogger("trailertagger.cli")

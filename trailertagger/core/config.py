@@ -28,6 +28,18 @@ DEFAULTS: dict[str, Any] = {
         "max_scenes": 160,
         "audio_rate": 16000,
         "max_duration_s": 4 * 3600,
+        # Sampling plan (core/media/plan.py): videos up to full_max_s seconds (60-7200) are
+        # read whole; longer ones as excerpt_count (2-200) excerpts of excerpt_s seconds
+        # (2-120) spread over the running time.
+        "full_max_s": 480.0,
+        "excerpt_count": 15,
+        "excerpt_s": 10.0,
+        # Audio track: "" = the container's default track; else a language ("en", "fre").
+        "audio_language": "",
+        # Subtitle text (embedded text streams, sidecar .srt/.ass/.vtt) replaces ASR.
+        "subtitles": True,
+        "subtitle_language": "en",
+        "subtitle_max_lines": 150,
     },
     "extract": {
         "profile": "default",

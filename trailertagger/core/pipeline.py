@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,8 @@ def stale_extractors(cached: FeatureSet | None, names: Sequence[str]) -> list[st
 
 def profile_view(fs: FeatureSet, names: Sequence[str], profile: str) -> FeatureSet:
     """Only the modalities the extractors ``names`` produce, so heads see consistent
-    inputs; ``media_problems`` (streams that decoded only in part) are kept."""
+    inputs; ``media_problems`` (streams that decoded only in part) and ``provenance`` (how
+    the file was read: sampling plan, coverage, tracks) are kept."""
     wanted = {extractor_class(n).modality for n in names}
     return FeatureSet(
         content_hash=fs.content_hash,
@@ -65,6 +66,7 @@ def profile_view(fs: FeatureSet, names: Sequence[str], profile: str) -> FeatureS
         missing={k: v for k, v in fs.missing.items() if k in wanted},
         profile=profile,
         media_problems=dict(fs.media_problems),
+        provenance=dict(fs.provenance),
     )
 
 
@@ -131,7 +133,6 @@ class ExtractionSession:
         """Features of one video.  ``cancel`` is checked between stages, inside decoding
         (at each progress report) and by the extractors between their chunks; a cancel
         raises ``Cancelled`` and leaves the cache as it was."""
-        from .media.decode import decode_media
         from .media.probe import probe
 
         outer = progress or no_progress
@@ -156,31 +157,8 @@ class ExtractionSession:
         warnings: list[str] = []
 
         if stale:
-            t = time.perf_counter()
-            media = decode_media(path, self.cfg.get("media", DEFAULTS["media"]), progress)
-            timings["decode"] = time.perf_counter() - t
-            merged.duration = media.duration
-            # Streams that decoded only in part: features are computed from what decoded,
-            # and the file says so (a stream absent altogether is a per-modality "missing").
-            merged.media_problems = {k: v for k, v in media.missing.items()
-                                     if (k == "video" and media.frames)
-                                     or (k == "audio" and media.audio is not None)}
-            todo: list[tuple[str, Extractor]] = []
-            for name in stale:  # load (in this thread, in order) before running anything
-                cls = extractor_class(name)
-                merged.modalities.pop(cls.modality, None)
-                merged.missing.pop(cls.modality, None)
-                reason = self._media_gap(cls.needs, media.missing, media)
-                if reason:
-                    merged.missing[cls.modality] = reason
-                    continue
-                check(cancel)  # loading a model can take seconds
-                inst = self.extractor(name)
-                if inst is None:
-                    merged.missing[cls.modality] = self._unavailable[name]
-                    continue
-                todo.append((name, inst))
-            self._run_extractors(path, media, todo, merged, timings, progress, cancel)
+            stale = order_by_cost(stale)
+            self._decode_and_extract(path, stale, merged, timings, progress, cancel)
             if file_signature(path) != sig_before:
                 raise MediaError(path, "changed_during_processing",
                                  "the file was modified while it was being read; it will be re-queued")
@@ -200,10 +178,15 @@ class ExtractionSession:
         return ExtractionResult(features, info, chash, not stale, feature_path,
                                 dict(features.missing), warnings, timings)
 
-    def _run_extractors(self, path: Path, media: Any, todo: list[tuple[str, Extractor]],
-                        merged: FeatureSet, timings: dict[str, float], progress: Progress,
-                        cancel: CancelToken | None = None) -> None:
-        """Run loaded extractors over one decoded video, ``self.lanes`` at a time.
+    def _decode_and_extract(self, path: Path, stale: list[str], merged: FeatureSet,
+                            timings: dict[str, float], progress: Progress,
+                            cancel: CancelToken | None = None) -> None:
+        """Decode once and run ``stale`` extractors, ``self.lanes`` at a time.
+
+        Audio decodes first (``decode_media``'s ``on_audio``): extractors that read only
+        audio are submitted then, and run while the main thread decodes the pictures; the
+        rest start when the frames are there.  ``stale`` is ordered longest first
+        (``order_by_cost``) so the longest extractor is never the one left running alone.
 
         Why lanes of single-threaded extractors instead of one multi-threaded extractor
         after another: every model here is small, so a multi-threaded operator spends much
@@ -213,7 +196,9 @@ class ExtractionSession:
         only), so two of them side by side keep both cores busy with no such overhead.
         Per-stage timings then overlap: their sum exceeds the wall time.
         """
-        def one(name: str, inst: Extractor) -> tuple[str, Any, float]:
+        from .media.decode import decode_media
+
+        def one(name: str, inst: Extractor, media: Any) -> tuple[str, Any, float]:
             t = time.perf_counter()
             try:
                 check(cancel)
@@ -232,38 +217,105 @@ class ExtractionSession:
                 merged.modalities[modality] = out
             timings[name] = seconds
 
-        progress("extract", 0, len(todo))
-        with torch_threads(self.threads):
-            self._run_lanes(todo, one, record, progress)
-        progress("extract", len(todo), len(todo))
+        def prepare(name: str, media: Any) -> Extractor | None:
+            """Load (in this thread) or record why the modality cannot be computed."""
+            cls = extractor_class(name)
+            merged.modalities.pop(cls.modality, None)
+            merged.missing.pop(cls.modality, None)
+            reason = self._media_gap(cls.needs, media.missing, media, cls.modality)
+            if reason:
+                merged.missing[cls.modality] = reason
+                return None
+            check(cancel)  # loading a model can take seconds
+            inst = self.extractor(name)
+            if inst is None:
+                merged.missing[cls.modality] = self._unavailable[name]
+            return inst
 
-    def _run_lanes(self, todo: list[tuple[str, Extractor]], one: Callable, record: Callable,
-                   progress: Progress) -> None:
-        if self.lanes <= 1 or len(todo) <= 1:
-            for i, (name, inst) in enumerate(todo):
-                progress(name, i, len(todo))
-                record(*one(name, inst))
-        else:
-            pool = ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="extract")
-            try:
-                futures = [pool.submit(one, name, inst) for name, inst in todo]
-                for i, fut in enumerate(as_completed(futures)):
-                    name, out, seconds = fut.result()
-                    record(name, out, seconds)
-                    progress(name, i + 1, len(todo))
-            finally:  # on Ctrl-C: drop what has not started, let running ones finish
+        pool = (ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="extract")
+                if self.lanes > 1 and len(stale) > 1 else None)
+        futures: list[Future] = []
+        started: set[str] = set()
+
+        def on_audio(partial: Any) -> None:
+            if pool is None:
+                return
+            for name in stale:
+                needs = extractor_class(name).needs
+                if needs.frames or not needs.audio_rate:
+                    continue
+                started.add(name)
+                inst = prepare(name, partial)
+                if inst is not None:
+                    futures.append(pool.submit(one, name, inst, partial))
+
+        try:
+            with torch_threads(self.threads):
+                t = time.perf_counter()
+                media = decode_media(path, self.cfg.get("media", DEFAULTS["media"]), progress,
+                                     on_audio=on_audio)
+                timings["decode"] = time.perf_counter() - t
+                merged.duration = media.duration
+                merged.provenance = dict(media.provenance)
+                # Streams that decoded only in part: features are computed from what
+                # decoded, and the file says so (a stream absent altogether is a
+                # per-modality "missing").
+                merged.media_problems = {k: v for k, v in media.missing.items()
+                                         if (k == "video" and media.frames)
+                                         or (k == "audio" and media.audio is not None)}
+                todo: list[tuple[str, Extractor]] = []
+                for name in stale:  # load (in this thread, in order) before running anything
+                    if name in started:
+                        continue
+                    inst = prepare(name, media)
+                    if inst is not None:
+                        todo.append((name, inst))
+                total = len(todo) + len(futures)
+                progress("extract", 0, total)
+                if pool is None:
+                    for i, (name, inst) in enumerate(todo):
+                        progress(name, i, total)
+                        record(*one(name, inst, media))
+                else:
+                    futures += [pool.submit(one, name, inst, media) for name, inst in todo]
+                    for i, fut in enumerate(as_completed(futures)):
+                        name, out, seconds = fut.result()
+                        record(name, out, seconds)
+                        progress(name, i + 1, total)
+                progress("extract", total, total)
+        finally:  # on Ctrl-C: drop what has not started, let running ones finish
+            if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     @staticmethod
-    def _media_gap(needs, media_missing: dict[str, str], media) -> str:
+    def _media_gap(needs, media_missing: dict[str, str], media, modality: str = "") -> str:
         if needs.frames and not media.frames:
             return "no video: " + media_missing.get("video", "no decodable frames")
+        if modality == "asr" and getattr(media, "subtitles", None) is not None:
+            return ""  # speech text from the file's subtitles needs no audio
         if needs.audio_rate and media.audio is None:
             return "no audio: " + media_missing.get("audio", "no decodable audio")
         return ""
 
     def _profile_view(self, merged: FeatureSet) -> FeatureSet:
         return profile_view(merged, self.names, self.profile)
+
+
+#: Relative cost per modality on a 2-minute trailer (issue 13's measurements: musicnn
+#: 7-10 s, ASR 9-17 s, OCR 6-15 s, image and YAMNet a few seconds).  Only the order matters:
+#: the longest start first so no long extractor is left running alone at the end.  An
+#: extractor class may set ``cost_hint`` (a number) to place itself.
+COST_RANK: dict[str, float] = {"music": 10.0, "asr": 9.0, "ocr": 8.0, "image": 4.0, "audio": 3.0}
+
+
+def order_by_cost(names: list[str]) -> list[str]:
+    """``names`` with the most expensive extractors first (stable for equal costs)."""
+    def cost(name: str) -> float:
+        cls = extractor_class(name)
+        hint = getattr(cls, "cost_hint", None)
+        return float(hint) if hint is not None else COST_RANK.get(cls.modality, 5.0)
+
+    return sorted(names, key=lambda n: -cost(n))
 
 
 def plan_threads(extract_cfg: dict[str, Any]) -> tuple[int, int]:

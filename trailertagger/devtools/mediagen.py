@@ -475,7 +475,8 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
               audio: str | np.ndarray | None = "music", video: bool = True, seed: int = 0,
               audio_rate: int = AUDIO_RATE, audio_channels: int = 2,
               scene_speed: float = 0.03, faststart: bool = True,
-              background: Sequence[np.ndarray] | None = None) -> Path:
+              background: Sequence[np.ndarray] | None = None,
+              codec: str | None = None) -> Path:
     """Encode a clip: H.264 (libx264, else MPEG-4 Part 2) + AAC in mp4 (m4a without video).
 
     ``cuts`` are the first-frame times of new scenes (round them to frame times to plant an
@@ -484,6 +485,8 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
     ``faststart`` puts the index first so a truncated copy still plays up to where it ends.
     ``background``: RGB frames (``[h, w, 3]`` uint8, e.g. scenery from a real clip) shown in
     turn, spread over the clip, instead of the generated scenes.
+    ``codec`` picks another video encoder (``"libx265"`` for HEVC; the container follows
+    the suffix).
     """
     path = Path(path)
     w, h = size
@@ -499,14 +502,17 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
         rgba, x, y = render_text(words, w, h)
         overlays.append((t0, t1, _Layer.from_rgba(rgba), x, y))
 
-    opts = {"movflags": "+faststart"} if faststart else {}
+    opts = {"movflags": "+faststart"} if faststart and path.suffix in (".mp4", ".mov", ".m4a") else {}
     with av.open(str(path), "w", container_options=opts) as out:
         vstream = astream = None
         if video:
-            vstream = out.add_stream(_video_codec(), rate=fps)
+            vstream = out.add_stream(codec or _video_codec(), rate=fps)
             vstream.width, vstream.height, vstream.pix_fmt = w, h, "yuv420p"
             vstream.codec_context.thread_type = "FRAME"
-            if vstream.codec_context.name == "libx264":
+            if vstream.codec_context.name == "libx265":
+                vstream.options = {"preset": "ultrafast", "crf": "28",
+                                   "x265-params": "log-level=error"}
+            elif vstream.codec_context.name == "libx264":
                 # superfast keeps B-frames, CABAC and scene-cut key frames (what real
                 # trailers have) at about half of veryfast's encoding time.
                 vstream.options = {"preset": "superfast", "crf": "23"}
@@ -573,7 +579,7 @@ def make_clip(path: Path, *, duration: float, size: tuple[int, int] = (320, 240)
 
 
 def make_trailer(path: Path, duration: float = 120.0, size: tuple[int, int] = (1280, 720),
-                 fps: int = 24, seed: int = 0) -> tuple[Path, list[float]]:
+                 fps: int = 24, seed: int = 0, codec: str | None = None) -> tuple[Path, list[float]]:
     """A synthetic trailer for benchmarks: 2-4 s shots, title cards, speech over music.
 
     Returns the path and the planted cut times (frame-aligned), so a benchmark can also
@@ -602,7 +608,7 @@ def make_trailer(path: Path, duration: float = 120.0, size: tuple[int, int] = (1
         k += gap
     track = mix(parts, duration, rate)
     make_clip(path, duration=duration, size=size, fps=fps, cuts=cuts, text=text,
-              audio=track, seed=seed, audio_rate=rate)
+              audio=track, seed=seed, audio_rate=rate, codec=codec)
     return Path(path), cuts
 
 
@@ -663,3 +669,226 @@ def make_bad_files(directory: Path, *, size: tuple[int, int] = (320, 240)) -> di
         else:
             files["not_found"].unlink()
     return files
+
+
+# --------------------------------------------------------------------------- films
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """An extra audio track for ``add_tracks``: mono samples and how the container tags it."""
+
+    samples: np.ndarray
+    rate: int = 16000
+    language: str = ""
+    title: str = ""
+    flags: tuple[str, ...] = ()  # av.stream.Disposition names: "default", "comment", "dub"
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    """An embedded subtitle track for ``add_tracks``: ``(start, end, text)`` cues."""
+
+    cues: tuple[tuple[float, float, str], ...]
+    language: str = ""
+    codec: str = "srt"  # "srt" (SubRip) or "ass"
+    flags: tuple[str, ...] = ()
+
+
+def write_subtitles(path: Path, cues: Sequence[tuple[float, float, str]]) -> Path:
+    """Write ``cues`` as a subtitle file; the format follows the suffix (.srt, .ass, .vtt)."""
+    import pysubs2
+
+    subs = pysubs2.SSAFile()
+    for start, end, text in cues:
+        subs.append(pysubs2.SSAEvent(start=int(round(start * 1000)), end=int(round(end * 1000)),
+                                     text=text))
+    subs.save(str(path), encoding="utf-8")
+    return Path(path)
+
+
+def _disposition(flags: Sequence[str]) -> int:
+    value = 0
+    for f in flags:
+        value |= int(getattr(av.stream.Disposition, f))
+    return value
+
+
+def add_tracks(src: Path, out_path: Path, *, audio: Sequence[AudioTrack] = (),
+               subtitles: Sequence[SubtitleTrack] = (), src_audio_language: str = "",
+               src_audio_flags: tuple[str, ...] = ()) -> Path:
+    """Copy ``src``'s streams into a Matroska file with extra audio and subtitle tracks.
+
+    Video and audio packets are copied untouched (no re-encoding); extra audio tracks are
+    encoded to AAC; subtitle tracks are written as ``.srt``/``.ass`` files and their packets
+    remuxed (ffmpeg's text subtitle encoders need a header PyAV does not set, but remuxing a
+    parsed subtitle file is exactly what mkvmerge-made films contain).  Packets of all
+    streams are interleaved by time, as a real muxer writes them.
+    """
+    src, out_path = Path(src), Path(out_path)
+    tmp = Path(tempfile.mkdtemp(prefix="tt-subs-"))
+    inputs = []
+    try:
+        with av.open(str(src)) as inp, av.open(str(out_path), "w", format="matroska") as out:
+            queue: list[tuple[float, int, av.Packet]] = []
+            order = 0
+            mapping = {}
+            for s in inp.streams:
+                if s.type not in ("video", "audio"):
+                    continue
+                o = out.add_stream_from_template(s)
+                if s.type == "audio":
+                    if src_audio_language:
+                        o.metadata["language"] = src_audio_language
+                    o.disposition = _disposition(src_audio_flags or ("default",))
+                mapping[s.index] = o
+            for pkt in inp.demux(*[inp.streams[i] for i in mapping]):
+                if pkt.dts is None:
+                    continue
+                t = float(pkt.dts * pkt.time_base)
+                pkt.stream = mapping[pkt.stream.index]
+                queue.append((t, order, pkt))
+                order += 1
+            for track in audio:
+                st = out.add_stream("aac", rate=track.rate)
+                st.layout = "mono"
+                if track.language:
+                    st.metadata["language"] = track.language
+                if track.title:
+                    st.metadata["title"] = track.title
+                st.disposition = _disposition(track.flags)
+                frames = _audio_frames(np.asarray(track.samples, np.float32), track.rate, 1, 0,
+                                       len(track.samples))
+                for frame in frames:
+                    for pkt in st.encode(frame):
+                        queue.append((float(pkt.pts * pkt.time_base), order, pkt))
+                        order += 1
+                for pkt in st.encode(None):
+                    queue.append((float(pkt.pts * pkt.time_base), order, pkt))
+                    order += 1
+            for k, sub in enumerate(subtitles):
+                f = write_subtitles(tmp / f"track{k}.{sub.codec}", sub.cues)
+                sin = av.open(str(f))
+                inputs.append(sin)
+                st = out.add_stream_from_template(sin.streams[0])
+                if sub.language:
+                    st.metadata["language"] = sub.language
+                st.disposition = _disposition(sub.flags)
+                for pkt in sin.demux(sin.streams[0]):
+                    if pkt.dts is None:
+                        continue
+                    t = float(pkt.dts * pkt.time_base)
+                    pkt.stream = st
+                    queue.append((t, order, pkt))
+                    order += 1
+            queue.sort(key=lambda q: (q[0], q[1]))
+            for _, _, pkt in queue:
+                out.mux(pkt)
+    finally:
+        for sin in inputs:
+            sin.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_path
+
+
+def concat_clips(out_path: Path, clips: Sequence[Path], *, size: tuple[int, int] = (640, 360),
+                 fps: int = 24, audio_rate: int = AUDIO_RATE, max_seconds: float | None = None) -> Path:
+    """Decode ``clips`` and re-encode them one after another into one H.264 + AAC mp4.
+
+    Used to make long "films" from the labelled corpus for the sampling-fidelity check: the
+    pictures are scaled to ``size`` and the sound is resampled to mono ``audio_rate``.
+    """
+    out_path = Path(out_path)
+    with av.open(str(out_path), "w", container_options={"movflags": "+faststart"}) as out:
+        vs = out.add_stream(_video_codec(), rate=fps)
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        if vs.codec_context.name == "libx264":
+            vs.options = {"preset": "superfast", "crf": "26"}
+        as_ = out.add_stream("aac", rate=audio_rate)
+        as_.layout = "mono"
+        as_.options = {"aac_coder": "fast"}
+        vi = 0
+        t_offset = 0.0
+        audio_done = 0
+        for clip in clips:
+            wave = _decode_mono(clip, audio_rate)
+            with av.open(str(clip)) as inp:
+                vin = inp.streams.video[0]
+                vin.thread_type = "AUTO"
+                for frame in inp.decode(vin):
+                    t = frame.time or 0.0
+                    if max_seconds is not None and t >= max_seconds:
+                        break
+                    # constant frame rate out: drop or repeat to keep the clock
+                    while vi < int(round((t_offset + t) * fps)) + 1:
+                        f = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                        f.pts = vi
+                        f.time_base = Fraction(1, fps)
+                        out.mux(vs.encode(f))
+                        vi += 1
+            length = vi / fps - t_offset
+            seg = wave[: int(length * audio_rate)]
+            seg = np.pad(seg, (0, max(0, int(length * audio_rate) - len(seg))))
+            for frame in _audio_frames(seg, audio_rate, 1, 0, len(seg)):
+                frame.pts = audio_done + frame.pts
+                out.mux(as_.encode(frame))
+            audio_done += len(seg)
+            t_offset = vi / fps
+        out.mux(vs.encode(None))
+        out.mux(as_.encode(None))
+    return out_path
+
+
+def _decode_mono(path: Path, rate: int) -> np.ndarray:
+    from av.audio.resampler import AudioResampler
+
+    chunks = []
+    with av.open(str(path)) as inp:
+        if not inp.streams.audio:
+            return np.zeros(0, np.float32)
+        res = AudioResampler(format="flt", layout="mono", rate=rate)
+        for frame in inp.decode(inp.streams.audio[0]):
+            for o in res.resample(frame):
+                chunks.append(o.to_ndarray().reshape(-1))
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def concat_remux(out_path: Path, segments: Sequence[Path], seconds: float) -> Path:
+    """Join ``segments`` (same codecs and sizes, e.g. ``make_trailer`` outputs) end to end,
+    cycling through them until ``seconds``, by copying packets (no re-encoding): long test
+    "films" in seconds instead of the hour real encoding would take.  Each stream's
+    timestamps continue where that stream's previous segment ended."""
+    out_path = Path(out_path)
+    opts = {"movflags": "+faststart"} if out_path.suffix == ".mp4" else {}
+    with av.open(str(segments[0])) as first, av.open(str(out_path), "w", container_options=opts) as out:
+        ostreams = [out.add_stream_from_template(s) for s in first.streams
+                    if s.type in ("video", "audio")]
+        kinds = [s.type for s in ostreams]
+        offsets = [0.0] * len(ostreams)  # seconds, per output stream
+        k = 0
+        while min(offsets[i] for i, kd in enumerate(kinds) if kd == "video") < seconds:
+            with av.open(str(segments[k % len(segments)])) as seg:
+                ins = [s for s in seg.streams if s.type in ("video", "audio")]
+                ends = list(offsets)
+                shifts: dict[int, int] = {}
+                for pkt in seg.demux(*ins):
+                    if pkt.dts is None:
+                        continue
+                    j = ins.index(pkt.stream)
+                    tb = pkt.time_base
+                    if j not in shifts:  # the segment's first dts lands on the previous end
+                        shifts[j] = int(round(offsets[j] / tb)) - min(0, int(pkt.dts))
+                    shift = shifts[j]
+                    if float((pkt.dts + shift) * tb) >= seconds:
+                        continue  # cut in decoding order: what is kept always decodes
+                    pkt.pts = None if pkt.pts is None else pkt.pts + shift
+                    pkt.dts = pkt.dts + shift
+                    end = float((max(pkt.pts or 0, pkt.dts) + (pkt.duration or 0)) * tb)
+                    ends[j] = max(ends[j], end)
+                    pkt.stream = ostreams[j]
+                    out.mux(pkt)
+                if ends == offsets:
+                    break  # nothing added (an empty segment): stop rather than loop
+                offsets = ends
+            k += 1
+    return out_path

@@ -16,7 +16,12 @@ Why these choices:
   fetch the tokenizer from the Hugging Face hub at run time.
 
 Rows are transcript segments: ``texts`` the segment text, ``times`` the segment start,
-``values`` the 384-d sentence embedding of the text.  No speech gives T = 0 (present, empty);
+``values`` the 384-d sentence embedding of the text.  When the decoded media carries subtitle
+text (``DecodedMedia.subtitles``: an embedded text stream or a sidecar file, see
+``media.subtitles``), its cues are the segments and Whisper does not run; the feature file's
+provenance (``speech_text``) says which source was used.  For excerpt plans the speech found
+in every excerpt goes through one Whisper call and each segment is placed at its excerpt's
+time (``transcribe_blocks``).  No speech gives T = 0 (present, empty);
 no audio stream is recorded as missing by the pipeline before this runs.
 """
 
@@ -158,19 +163,38 @@ class FasterWhisperExtractor(ExtractorBase):
         (seen on real audio: a line said at 30 s was stamped 9.7 s).  We assign each segment
         to the speech chunk it overlaps most, which puts starts where the speech begins.
         """
-        return run_cancellable(lambda: self._transcribe(wave16k, cancel), cancel)
+        return self.transcribe_blocks([(0.0, wave16k)], cancel)
 
-    def _transcribe(self, wave16k: np.ndarray, cancel: CancelToken | None) -> list[Segment]:
+    def transcribe_blocks(self, blocks: list[tuple[float, np.ndarray]],
+                          cancel: CancelToken | None = None) -> list[Segment]:
+        """Transcript segments of several ``(start seconds, 16 kHz audio)`` blocks at once.
+
+        VAD runs on each block; the speech of all blocks is concatenated into one Whisper
+        call and every segment is mapped back to its block's time.  One call matters for
+        excerpt plans: Whisper encodes 30 s windows, so transcribing fifteen 10 s excerpts
+        one by one would encode three times the audio.  With one block starting at 0 this is
+        ``transcribe``.  Runs in a cancellable helper thread, like ``transcribe``.
+        """
+        return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
+
+    def _transcribe(self, blocks: list[tuple[float, np.ndarray]],
+                    cancel: CancelToken | None) -> list[Segment]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-        wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
-        if wave.size < ASR_RATE // 10 or not np.any(wave):
-            return []
-        chunks = get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)
-        check(cancel)
+        chunks: list[dict[str, int]] = []
+        pieces: list[np.ndarray] = []
+        for t0, wave16k in blocks:
+            wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
+            if wave.size < ASR_RATE // 10 or not np.any(wave):
+                continue
+            offset = int(round(t0 * ASR_RATE))
+            for c in get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE):
+                pieces.append(wave[c["start"] : c["end"]])
+                chunks.append({"start": offset + c["start"], "end": offset + c["end"]})
+            check(cancel)
         if not chunks:
             return []
-        speech = np.concatenate([wave[c["start"] : c["end"]] for c in chunks])
+        speech = np.concatenate(pieces)
         spans = _ChunkMap(chunks, ASR_RATE)
         segments, _info = self._model.transcribe(
             speech,
@@ -196,8 +220,15 @@ class FasterWhisperExtractor(ExtractorBase):
     def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
-        wave = media.audio_at(ASR_RATE)
-        segments = self.transcribe(wave, cancel) if wave is not None else []
+        subs = getattr(media, "subtitles", None)
+        if subs is not None and subs.cues:  # the file's own subtitle text: no ASR needed
+            segments = [Segment(c.start, c.end, c.text) for c in subs.cues]
+        else:
+            blocks = media.audio_blocks(ASR_RATE)
+            if len(blocks) == 1 and blocks[0][0] == 0.0:  # the full plan: the whole signal
+                segments = self.transcribe(blocks[0][1], cancel)
+            else:
+                segments = self.transcribe_blocks(blocks, cancel) if blocks else []
         check(cancel)
         texts = [s.text for s in segments]
         if texts:

@@ -153,14 +153,20 @@ class YamnetExtractor(ExtractorBase):
     def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
 
-        wave = media.audio_at(YAMNET_RATE)
-        wave = np.zeros(0, np.float32) if wave is None else wave
-        patches = yamnet_patches(wave, self.hop_frames)
-        probs = self.scores(patches.values, cancel) if len(patches.values) else np.zeros((0, YAMNET_CLASSES), np.float32)
+        # One block per excerpt (one block, the whole signal, for the full plan): memory is
+        # bounded by the block and row times are the block's start plus the patch's.
+        probs_l, times_l = [], []
+        for t0, wave in media.audio_blocks(YAMNET_RATE):
+            patches = yamnet_patches(wave, self.hop_frames)
+            if len(patches.values):
+                probs_l.append(self.scores(patches.values, cancel))
+                times_l.append(patches.starts + np.float32(t0))
+        probs = np.concatenate(probs_l) if probs_l else np.zeros((0, YAMNET_CLASSES), np.float32)
+        times = np.concatenate(times_l) if times_l else np.zeros(0, np.float32)
         return ModalityFeatures(
             modality=self.modality,
             values=probs,
-            times=patches.starts,
+            times=times,
             extractor=self.name,
             extractor_version=self.version,
             model_id=self.model_id,
@@ -229,25 +235,25 @@ class PannsExtractor(ExtractorBase):
 
         from ..features.types import ModalityFeatures
 
-        wave = media.audio_at(PANNS_RATE)
-        wave = np.zeros(0, np.float32) if wave is None else wave
         win, hop = int(self.window_s * PANNS_RATE), int(self.hop_s * PANNS_RATE)
-        starts = list(range(0, max(1, len(wave) - win + hop), hop)) if len(wave) else []
-        emb, clip = [], []
-        with torch.inference_mode():
-            for i in range(0, len(starts), 16):
-                check(cancel)
-                batch = np.stack([np.pad(wave[s : s + win], (0, max(0, win - len(wave[s : s + win]))))
-                                  for s in starts[i : i + 16]])
-                out = self._model(torch.from_numpy(batch).to(self.device), None)
-                emb.append(out["embedding"].cpu().numpy())
-                clip.append(out["clipwise_output"].cpu().numpy())
+        emb, clip, times = [], [], []
+        for t0, wave in media.audio_blocks(PANNS_RATE):
+            starts = list(range(0, max(1, len(wave) - win + hop), hop)) if len(wave) else []
+            times.extend(t0 + s / PANNS_RATE for s in starts)
+            with torch.inference_mode():
+                for i in range(0, len(starts), 16):
+                    check(cancel)
+                    batch = np.stack([np.pad(wave[s : s + win], (0, max(0, win - len(wave[s : s + win]))))
+                                      for s in starts[i : i + 16]])
+                    out = self._model(torch.from_numpy(batch).to(self.device), None)
+                    emb.append(out["embedding"].cpu().numpy())
+                    clip.append(out["clipwise_output"].cpu().numpy())
         values = np.concatenate(emb) if emb else np.zeros((0, 2048), np.float32)
         scores = np.concatenate(clip) if clip else np.zeros((0, len(self.labels)), np.float32)
         return ModalityFeatures(
             modality=self.modality,
             values=values,
-            times=np.asarray(starts, np.float32) / PANNS_RATE,
+            times=np.asarray(times, np.float32),
             extractor=self.name,
             extractor_version=self.version,
             model_id=self.model_id,

@@ -91,11 +91,42 @@ def yamnet_band_centers() -> np.ndarray:
     return htk_mel_to_hz(edges[1:-1])
 
 
-def yamnet_log_mel(wave16k: np.ndarray) -> np.ndarray:
-    """[frames, 64] log-mel of 16 kHz mono float audio in [-1, 1]; frame i starts at i*10 ms."""
-    mag = stft_magnitude(wave16k, YAMNET_WIN, YAMNET_HOP, YAMNET_FFT)
+#: STFT frames computed at once.  Frames are independent, so computing them in blocks gives
+#: the same numbers as one pass (``tests/core/test_audio_blocks.py`` checks it) while the
+#: temporaries (framed signal, complex spectrum) stay bounded: ~40 MB per block instead of
+#: ~2 GB for YAMNet on a 30-minute signal.
+BLOCK_FRAMES = 8192
+
+
+def blocked_frames(x: np.ndarray, win: int, hop: int, fn, block: int = BLOCK_FRAMES) -> np.ndarray:
+    """``fn`` applied to the signal in pieces of ``block`` frames, rows concatenated.
+
+    ``fn(piece)`` must turn a signal into one row per ``win``-sample frame every ``hop``
+    samples (no padding), like ``stft_magnitude``; each piece overlaps the next by
+    ``win - hop`` samples so every frame is computed exactly once, from the same samples.
+    """
+    n = 0 if len(x) < win else 1 + (len(x) - win) // hop
+    if n <= block:
+        return fn(x)
+    out = []
+    for i in range(0, n, block):
+        j = min(i + block, n)
+        out.append(fn(x[i * hop : (j - 1) * hop + win]))
+    return np.concatenate(out)
+
+
+def _yamnet_rows(wave: np.ndarray) -> np.ndarray:
+    mag = stft_magnitude(wave, YAMNET_WIN, YAMNET_HOP, YAMNET_FFT)
     mel = mag @ tf_mel_matrix(YAMNET_MELS, YAMNET_FFT // 2 + 1, YAMNET_RATE, YAMNET_FMIN, YAMNET_FMAX)
     return np.log(mel + YAMNET_LOG_OFFSET).astype(np.float32)
+
+
+def yamnet_log_mel(wave16k: np.ndarray) -> np.ndarray:
+    """[frames, 64] log-mel of 16 kHz mono float audio in [-1, 1]; frame i starts at i*10 ms.
+
+    Computed in blocks of ``BLOCK_FRAMES`` frames, so memory does not grow with length."""
+    wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
+    return blocked_frames(wave, YAMNET_WIN, YAMNET_HOP, _yamnet_rows)
 
 
 @dataclass(frozen=True)
@@ -180,6 +211,10 @@ def musicnn_log_mel(wave16k: np.ndarray) -> np.ndarray:
         return np.zeros((0, MUSICNN_MELS), np.float32)
     mode = "reflect" if wave.size > pad else "constant"
     padded = np.pad(wave, (pad, pad), mode=mode)
+    return blocked_frames(padded, MUSICNN_FFT, MUSICNN_HOP, _musicnn_rows)
+
+
+def _musicnn_rows(padded: np.ndarray) -> np.ndarray:
     power = stft_magnitude(padded, MUSICNN_FFT, MUSICNN_HOP, MUSICNN_FFT) ** 2
     mel = power @ slaney_mel_matrix(MUSICNN_MELS, MUSICNN_FFT, MUSICNN_RATE)
     # the float16 round trip is part of the training recipe; clip so loud input stays finite

@@ -26,6 +26,7 @@ def save_featureset(path: Path, fs: FeatureSet) -> None:
         "profile": fs.profile,
         "missing": fs.missing,
         "media_problems": fs.media_problems,
+        "provenance": fs.provenance,
         "modalities": {},
     }
     for name, m in fs.modalities.items():
@@ -77,4 +78,5 @@ def load_featureset(path: Path) -> FeatureSet:
         missing=dict(meta.get("missing", {})),
         profile=meta.get("profile", ""),
         media_problems=dict(meta.get("media_problems", {})),
+        provenance=dict(meta.get("provenance", {})),  # absent in files written before it
     )

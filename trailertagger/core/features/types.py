@@ -68,6 +68,9 @@ class FeatureSet:
     #: "video"/"audio" -> why that stream decoded only in part (truncated file, decode
     #: errors): the features exist but cover less than the file claims.
     media_problems: dict[str, str] = field(default_factory=dict)
+    #: How the video was read (``DecodedMedia.provenance``): the sampling plan and its
+    #: parameters, the coverage achieved, the audio track and the speech-text source.
+    provenance: dict = field(default_factory=dict)
 
     def lengths(self) -> dict[str, int]:
         return {k: v.length for k, v in self.modalities.items()}

@@ -50,6 +50,8 @@ from av.video.reformatter import VideoReformatter
 from ..config import DEFAULTS
 from ..errors import ConfigError, MediaError
 from ..progress import Progress
+from .plan import RANGES as PLAN_RANGES
+from .plan import choose_plan, coverage
 from .probe import (
     container_duration,
     container_start,
@@ -59,6 +61,8 @@ from .probe import (
     video_streams,
 )
 from .scenes import iter_decoded, scan_video, truncation_problem
+from .subtitles import SUBTITLE_WINDOW_S, find_subtitles
+from .tracks import choose_audio
 from .types import DecodedMedia, SceneFrame
 
 _CANDIDATE_BUDGET = 192 * 1024 * 1024  # bytes of decoded frames the scene picker may hold
@@ -79,6 +83,10 @@ def media_settings(media_cfg: dict[str, Any] | None) -> dict[str, Any]:
         "max_scenes": lambda v: int(v) >= 1,
         "audio_rate": lambda v: 1000 <= int(v) <= 384000,
         "max_duration_s": lambda v: float(v) > 0,
+        **{k: (lambda v, lo=lo, hi=hi: lo <= float(v) <= hi) for k, (lo, hi) in PLAN_RANGES.items()},
+        "audio_language": lambda v: isinstance(v, str),
+        "subtitle_language": lambda v: isinstance(v, str),
+        "subtitles": lambda v: isinstance(v, bool),
     }
     for key, ok in checks.items():
         try:
@@ -86,7 +94,9 @@ def media_settings(media_cfg: dict[str, Any] | None) -> dict[str, Any]:
         except (TypeError, ValueError):
             valid = False
         if not valid:
-            raise ConfigError(f"media.{key} has an invalid value {cfg[key]!r}")
+            rng = PLAN_RANGES.get(key)
+            hint = f" (allowed {rng[0]:g}-{rng[1]:g})" if rng else ""
+            raise ConfigError(f"media.{key} has an invalid value {cfg[key]!r}{hint}")
     return cfg
 
 
@@ -133,14 +143,14 @@ class ScenePicker:
     """
 
     def __init__(self, to_rgb: Callable[[av.VideoFrame], np.ndarray], slots: int,
-                 store_limit: int, frame_dur: float) -> None:
+                 store_limit: int, frame_dur: float, start: float = 0.0) -> None:
         self.to_rgb = to_rgb
         self.slots = max(2, slots)
         self.store_limit = store_limit
         self.frame_dur = frame_dur
         self.scenes: list[tuple[float, float]] = []
         self.picked: dict[int, tuple[float, np.ndarray]] = {}
-        self._start_t = 0.0
+        self._start_t = float(start)  # an excerpt's first scene starts where it does
         self._start_i = 0
         self._stride = 1
         self._buf: list[tuple[int, float, av.VideoFrame]] = []
@@ -327,24 +337,38 @@ def frames_at(path: Path, times: Sequence[float], max_side: int = 960, *,
 # --------------------------------------------------------------------------- audio
 
 
+def _audio_stream(container: av.container.InputContainer,
+                  stream_index: int | None) -> av.audio.stream.AudioStream | None:
+    if not container.streams.audio:
+        return None
+    if stream_index is not None and 0 <= stream_index < len(container.streams):
+        chosen = container.streams[stream_index]
+        if chosen.type == "audio":
+            return chosen
+    try:
+        return container.streams.best("audio") or container.streams.audio[0]
+    except (AttributeError, av.error.FFmpegError):  # pragma: no cover - old PyAV
+        return container.streams.audio[0]
+
+
 def decode_audio(path: Path, rate: int = 16000, *, max_duration: float | None = None,
                  progress: Progress | None = None,
-                 problems: list[str] | None = None) -> np.ndarray | None:
-    """The first audio stream as mono float32 at ``rate`` Hz, on the container's clock.
+                 problems: list[str] | None = None,
+                 stream_index: int | None = None) -> np.ndarray | None:
+    """One audio stream as mono float32 at ``rate`` Hz, on the container's clock.
 
-    Leading silence is inserted when the audio starts after the container start, so sample
-    ``i`` is at ``i / rate`` seconds like every other time this package reports.  Returns
-    None when the file has no audio stream or nothing decodes; problems go to ``problems``.
+    ``stream_index`` (from ``tracks.choose_audio``) names the track; without it, ffmpeg's
+    best audio stream.  Leading silence is inserted when the audio starts after the
+    container start, so sample ``i`` is at ``i / rate`` seconds like every other time this
+    package reports.  Returns None when the file has no audio stream or nothing decodes;
+    problems go to ``problems``.
     """
     path = Path(path)
     problems = problems if problems is not None else []
     with open_input(path) as container:
-        if not container.streams.audio:
+        stream = _audio_stream(container, stream_index)
+        if stream is None:
             return None
-        try:
-            stream = container.streams.best("audio") or container.streams.audio[0]
-        except (AttributeError, av.error.FFmpegError):  # pragma: no cover - old PyAV
-            stream = container.streams.audio[0]
         start = container_start(container)
         total = stream_duration(stream, container_duration(container))
         if max_duration:
@@ -399,17 +423,84 @@ def decode_audio(path: Path, rate: int = 16000, *, max_duration: float | None = 
     return audio
 
 
+def decode_audio_excerpts(path: Path, rate: int, excerpts: Sequence[tuple[float, float]], *,
+                          stream_index: int | None = None,
+                          problems: list[str] | None = None,
+                          progress: Progress | None = None) -> list[tuple[float, np.ndarray]]:
+    """Mono float32 audio at ``rate`` Hz of each ``(start, end)`` span, one seek each.
+
+    Returns ``(time of the first sample, samples)`` per span that decoded; a span where
+    the seek landed late starts later (its time says so).  Only the spans are decoded, so
+    the cost and the memory do not depend on the file's length.
+    """
+    path = Path(path)
+    problems = problems if problems is not None else []
+    parts: list[tuple[float, np.ndarray]] = []
+    with open_input(path) as container:
+        stream = _audio_stream(container, stream_index)
+        if stream is None:
+            return []
+        start0 = container_start(container)
+        tb = stream.time_base
+        for k, (a, b) in enumerate(excerpts):
+            try:
+                pts = int(math.floor(max(a + start0, 0.0) / tb)) if tb else 0
+                _seek(container, stream, pts)
+            except (av.error.FFmpegError, OSError, ValueError) as err:
+                problems.append(f"audio seek to {a:.1f} s failed ({err})")
+                continue
+            resampler = AudioResampler(format="flt", layout="mono", rate=rate)
+            chunks: list[np.ndarray] = []
+            n = 0
+            first_t: float | None = None
+            now = [a]  # time reached, for error messages
+            for frame in iter_decoded(container, stream, problems, lambda now=now: now[0]):
+                if frame.time is None:
+                    continue
+                t = frame.time - start0
+                if first_t is None:
+                    if t + frame.samples / max(frame.sample_rate or rate, 1) <= a:
+                        continue  # wholly before the span
+                    first_t = t
+                try:
+                    outs = resampler.resample(frame)
+                except ValueError:  # the input format changed mid-stream
+                    resampler = AudioResampler(format="flt", layout="mono", rate=rate)
+                    outs = resampler.resample(frame)
+                for o in outs:
+                    chunks.append(o.to_ndarray().reshape(-1))
+                    n += chunks[-1].size
+                now[0] = first_t + n / rate
+                if now[0] >= b:
+                    break
+            for o in resampler.resample(None):
+                chunks.append(o.to_ndarray().reshape(-1))
+            if first_t is None or not chunks:
+                continue
+            wave = np.concatenate(chunks).astype(np.float32, copy=False)
+            skip = int(round((a - first_t) * rate)) if first_t < a else 0
+            begin = max(a, first_t)
+            wave = wave[skip: skip + int(round((b - begin) * rate))]
+            if wave.size:
+                parts.append((round(begin, 4), np.ascontiguousarray(wave)))
+            if progress is not None:
+                progress("audio", k + 1, len(excerpts))
+    return parts
+
+
 # --------------------------------------------------------------------------- all together
 
 
 def _decode_video(path: Path, cfg: dict[str, Any], progress: Progress | None,
-                  problems: list[str]) -> tuple[list[SceneFrame], list[float]]:
-    """Scenes and one frame per scene, in one decoding pass (plus seeks on overflow)."""
+                  problems: list[str]) -> tuple[list[SceneFrame], list[float], list[tuple[float, float]], int]:
+    """Scenes and one frame per scene, in one decoding pass (plus seeks on overflow).
+
+    Returns frames, cuts, the span analysed and the number of frames decoded."""
     max_scenes = int(cfg["max_scenes"])
     with open_input(path) as container:
         streams = video_streams(container)
         if not streams:
-            return [], []
+            return [], [], [], 0
         stream = streams[0]
         ctx = stream.codec_context
         rate = stream.average_rate or stream.guessed_rate
@@ -422,7 +513,7 @@ def _decode_video(path: Path, cfg: dict[str, Any], progress: Progress | None,
                          max_duration=float(cfg["max_duration_s"]), on_frame=picker)
         problems.extend(det.problems)
         if det.n_frames == 0:
-            return [], []
+            return [], [], [], det.decoded
         picker.finish(det.end)
 
     chosen = _subsample(len(picker.scenes), max_scenes)
@@ -443,28 +534,156 @@ def _decode_video(path: Path, cfg: dict[str, Any], progress: Progress | None,
                                      end=float(end), image=img))
     if progress is not None:
         progress("frames", len(frames), len(chosen))
-    return frames, [float(c) for c in det.cuts]
+    return frames, [float(c) for c in det.cuts], [(det.start, det.end)], det.decoded
+
+
+def _decode_video_excerpts(path: Path, cfg: dict[str, Any], excerpts: Sequence[tuple[float, float]],
+                           progress: Progress | None, problems: list[str]
+                           ) -> tuple[list[SceneFrame], list[float], list[tuple[float, float]], int]:
+    """Scene detection and one frame per scene inside each excerpt, one seek each.
+
+    Each excerpt starts with a fresh scorer (its first frame is no cut) and its start and
+    end bound its first and last scene.  At most ``1.5 * max_scenes / N`` frames are held
+    per excerpt while scanning, then ``max_scenes`` are kept evenly spread over all scenes.
+    """
+    max_scenes = int(cfg["max_scenes"])
+    per_excerpt = max(4, int(math.ceil(1.5 * max_scenes / max(1, len(excerpts)))))
+    scenes: list[tuple[float, float, float, np.ndarray]] = []
+    cuts: list[float] = []
+    spans: list[tuple[float, float]] = []
+    decoded = 0
+    seen_problems: set[str] = set()
+    with open_input(path) as container:
+        streams = video_streams(container)
+        if not streams:
+            return [], [], [], 0
+        stream = streams[0]
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        frame_dur = 1.0 / float(rate) if rate else 0.04
+        start0 = container_start(container)
+        tb = stream.time_base
+        stream.thread_type = "AUTO"
+        to_rgb = RgbScaler(int(cfg["frame_max_side"]), _sample_aspect(stream))
+        slots = _slots_for(ctx.width or 1920, ctx.height or 1080)
+        for k, (a, b) in enumerate(excerpts):
+            try:
+                pts = int(math.floor(max(a + start0, 0.0) / tb)) if tb else 0
+                _seek(container, stream, pts)
+            except (av.error.FFmpegError, OSError, ValueError) as err:
+                problems.append(f"seek to {a:.1f} s failed ({err}); excerpt skipped")
+                continue
+            picker = ScenePicker(to_rgb, slots=slots, store_limit=per_excerpt,
+                                 frame_dur=frame_dur, start=a)
+            det = scan_video(container, stream, threshold=float(cfg["scene_threshold"]),
+                             analysis_width=int(cfg["scene_analysis_width"]),
+                             max_duration=b, on_frame=picker, start_at=a)
+            decoded += det.decoded
+            for msg in det.problems:
+                if msg not in seen_problems:
+                    seen_problems.add(msg)
+                    problems.append(msg)
+            if det.n_frames:
+                picker.finish(det.end)
+                spans.append((det.start, det.end))
+                cuts.extend(float(c) for c in det.cuts)
+                for j, (s0, s1) in enumerate(picker.scenes):
+                    if j in picker.picked:
+                        t, img = picker.picked[j]
+                        scenes.append((float(s0), float(s1), float(t), img))
+            if progress is not None:
+                progress("scenes", k + 1, len(excerpts))
+    frames = [SceneFrame(index=i, time=scenes[k][2], start=scenes[k][0], end=scenes[k][1],
+                         image=scenes[k][3])
+              for i, k in enumerate(_subsample(len(scenes), max_scenes))]
+    if progress is not None:
+        progress("frames", len(frames), len(frames))
+    return frames, cuts, spans, decoded
 
 
 def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
-                 progress: Progress | None = None) -> DecodedMedia:
-    """Probe ``path``, find its scenes, take one RGB frame per scene and decode its audio.
+                 progress: Progress | None = None,
+                 on_audio: Callable[[DecodedMedia], None] | None = None) -> DecodedMedia:
+    """Probe ``path``, plan what to read, decode one audio track, look for subtitle text,
+    then find its scenes and take one RGB frame per scene.
 
-    Settings come from ``media_cfg`` over ``DEFAULTS["media"]``.  ``progress(stage, done,
-    total)`` is called with stages ``"scenes"`` (seconds), ``"frames"`` (count) and
-    ``"audio"`` (seconds).  Raises ``MediaError`` for files ``probe`` rejects, and with
-    reason ``decode_error`` when neither a frame nor any audio could be decoded.
+    Settings come from ``media_cfg`` over ``DEFAULTS["media"]``.  The sampling plan
+    (``plan.choose_plan``) reads short videos whole and long ones as spread excerpts; the
+    audio track follows ``tracks.choose_audio``; subtitle text (``subtitles.find_subtitles``)
+    replaces ASR when the file has some.  ``DecodedMedia.provenance`` records all three and
+    the coverage achieved.  Audio comes first: ``on_audio(media)``, when given, receives a
+    ``DecodedMedia`` with the audio and subtitles but no frames yet, so audio models can
+    start while the pictures decode (the pipeline does that).  ``progress(stage, done,
+    total)`` is called with stages ``"scenes"`` (seconds, or excerpts), ``"frames"``
+    (count) and ``"audio"`` (seconds, or excerpts).  Raises ``MediaError`` for files
+    ``probe`` rejects, and with reason ``decode_error`` when neither a frame nor any audio
+    could be decoded.
     """
     path = Path(path)
     cfg = media_settings(media_cfg)
     info = probe(path)
+    plan = choose_plan(info.duration, cfg)
+    spans = [(e.start, e.end) for e in plan.excerpts]
     missing: dict[str, str] = {}
+
+    audio: np.ndarray | None = None
+    parts: list[tuple[float, np.ndarray]] | None = None
+    rate = int(cfg["audio_rate"])
+    track = choose_audio(info.streams, str(cfg["audio_language"]))
+    audio_spans: list[tuple[float, float]] = []
+    if info.has_audio:
+        aproblems: list[str] = []
+        index = track.stream.index if track.stream is not None and track.stream.index >= 0 else None
+        if plan.full:
+            audio = decode_audio(path, rate, max_duration=float(cfg["max_duration_s"]),
+                                 progress=progress, problems=aproblems, stream_index=index)
+            if audio is not None and audio.size:
+                audio_spans = [(0.0, audio.size / rate)]
+        else:
+            parts = decode_audio_excerpts(path, rate, spans, stream_index=index,
+                                          problems=aproblems, progress=progress)
+            audio_spans = [(t0, t0 + w.size / rate) for t0, w in parts]
+            audio = np.concatenate([w for _, w in parts]) if parts else None
+            parts = parts or None
+        if audio is None or audio.size == 0:
+            audio, parts = None, None
+            missing["audio"] = "no audio decoded" + (f": {'; '.join(aproblems)}" if aproblems
+                                                     else "")
+        elif aproblems:
+            missing["audio"] = "; ".join(aproblems)
+    else:
+        missing["audio"] = "no audio stream"
+
+    subs = None
+    speech: dict[str, Any] = {"source": "asr", "reason": "subtitles disabled ([media] subtitles)"}
+    if cfg["subtitles"]:
+        windows = None
+        if not plan.full:
+            half = max(SUBTITLE_WINDOW_S, plan.params["excerpt_s"]) / 2
+            windows = _merge_windows([((a + b) / 2 - half, (a + b) / 2 + half) for a, b in spans])
+        subs, speech = find_subtitles(path, info, str(cfg["subtitle_language"]),
+                                      int(cfg["subtitle_max_lines"]), windows)
+    provenance: dict[str, Any] = {
+        "plan": plan.to_dict(),
+        "audio_track": track.to_dict(),
+        "speech_text": speech,
+    }
+    if on_audio is not None and (audio is not None or subs is not None):
+        on_audio(DecodedMedia(probe=info, frames=[], cuts=[], audio=audio, audio_rate=rate,
+                              missing=dict(missing), audio_parts=parts, subtitles=subs,
+                              provenance=provenance))
 
     frames: list[SceneFrame] = []
     cuts: list[float] = []
+    video_spans: list[tuple[float, float]] = []
+    decoded_frames = 0
     if info.has_video:
         vproblems: list[str] = []
-        frames, cuts = _decode_video(path, cfg, progress, vproblems)
+        if plan.full:
+            frames, cuts, video_spans, decoded_frames = _decode_video(path, cfg, progress, vproblems)
+        else:
+            frames, cuts, video_spans, decoded_frames = _decode_video_excerpts(
+                path, cfg, spans, progress, vproblems)
         if not frames:
             missing["video"] = "no frame decoded" + (f": {'; '.join(vproblems)}" if vproblems
                                                      else "")
@@ -473,22 +692,20 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
     else:
         missing["video"] = "no video stream"
 
-    audio: np.ndarray | None = None
-    rate = int(cfg["audio_rate"])
-    if info.has_audio:
-        aproblems: list[str] = []
-        audio = decode_audio(path, rate, max_duration=float(cfg["max_duration_s"]),
-                             progress=progress, problems=aproblems)
-        if audio is None or audio.size == 0:
-            audio = None
-            missing["audio"] = "no audio decoded" + (f": {'; '.join(aproblems)}" if aproblems
-                                                     else "")
-        elif aproblems:
-            missing["audio"] = "; ".join(aproblems)
-    else:
-        missing["audio"] = "no audio stream"
-
     if not frames and audio is None:
         raise MediaError(path, "decode_error", "; ".join(f"{k}: {v}" for k, v in missing.items()))
+    provenance["coverage"] = {**coverage(plan, video_spans, audio_spans),
+                              "frames_decoded": decoded_frames}
     return DecodedMedia(probe=info, frames=frames, cuts=cuts, audio=audio, audio_rate=rate,
-                        missing=missing)
+                        missing=missing, audio_parts=parts, subtitles=subs,
+                        provenance=provenance)
+
+
+def _merge_windows(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted((max(0.0, a), b) for a, b in windows):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out

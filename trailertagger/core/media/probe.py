@@ -91,20 +91,47 @@ def video_streams(container: av.container.InputContainer) -> list[av.video.strea
     return [s for s in container.streams.video if not is_cover_art(s)]
 
 
+_FLAGS = ("default", "forced", "comment", "dub", "hearing_impaired", "visual_impaired",
+          "descriptions")
+
+
+def stream_flags(stream: av.stream.Stream) -> tuple[str, ...]:
+    """The disposition flags of ``stream`` that matter for choosing a track."""
+    disp = int(stream.disposition)
+    return tuple(f for f in _FLAGS if disp & int(getattr(av.stream.Disposition, f)))
+
+
+def _codec_name(stream: av.stream.Stream) -> str:
+    try:
+        ctx = stream.codec_context
+    except Exception:  # noqa: BLE001 - a stream ffmpeg has no decoder for
+        ctx = None
+    if ctx is not None:
+        return ctx.name
+    try:
+        return av.codec.Codec(stream.codec_tag or "", "r").name  # pragma: no cover
+    except Exception:  # noqa: BLE001
+        return ""
+
+
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     ctx = stream.codec_context
-    codec = ctx.name if ctx is not None else ""
+    codec = _codec_name(stream)
+    meta = stream.metadata or {}
+    common = {"index": int(stream.index), "language": str(meta.get("language", "") or ""),
+              "title": str(meta.get("title", "") or ""), "flags": stream_flags(stream)}
     if is_cover_art(stream):
-        return StreamInfo("cover", codec, width=int(ctx.width or 0), height=int(ctx.height or 0))
+        return StreamInfo("cover", codec, width=int(ctx.width or 0), height=int(ctx.height or 0),
+                          **common)
     if stream.type == "video":
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         return StreamInfo("video", codec, width=int(ctx.width or 0), height=int(ctx.height or 0),
-                          fps=float(rate) if rate else 0.0)
+                          fps=float(rate) if rate else 0.0, **common)
     if stream.type == "audio":
         channels = ctx.layout.nb_channels if ctx.layout is not None else 0
         return StreamInfo("audio", codec, sample_rate=int(ctx.sample_rate or 0),
-                          channels=int(channels))
-    return StreamInfo(stream.type, codec)
+                          channels=int(channels), **common)
+    return StreamInfo(stream.type, codec, **common)
 
 
 def container_duration(container: av.container.InputContainer) -> float:

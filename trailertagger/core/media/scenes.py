@@ -63,6 +63,8 @@ class SceneDetection:
     end: float = 0.0
     keyframes: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    decoded: int = 0  # frames decoded, including pre-roll before ``start_at``
+    start: float = 0.0  # time of the first analysed frame
 
 
 class SceneScorer:
@@ -156,14 +158,20 @@ def truncation_problem(end: float, expected: float, frame_dur: float) -> str | N
 def scan_video(container: av.container.InputContainer, stream: av.video.stream.VideoStream, *,
                threshold: float = 0.27, analysis_width: int = 160,
                progress: Progress | None = None, max_duration: float | None = None,
-               on_frame: FrameHook | None = None) -> SceneDetection:
+               on_frame: FrameHook | None = None, start_at: float = 0.0) -> SceneDetection:
     """Decode ``stream`` once, score every frame and return the cuts.
 
     ``on_frame`` sees every decoded frame (full resolution, untouched) with its time, index
     and whether it starts a new scene, so callers can collect frames without a second pass.
-    Decoding stops at ``max_duration`` seconds.
+    Decoding stops at ``max_duration`` seconds.  ``start_at`` is for excerpts: the caller
+    has sought to the key frame before it, and frames before it are decoded (they are the
+    references of what follows) but neither scored nor shown to ``on_frame``;
+    ``SceneDetection.decoded`` counts every frame decoded, those included.
     """
-    stream.thread_type = "AUTO"  # frame + slice threads: ~1.5-2x on 2 cores
+    if not stream.codec_context.is_open:
+        # frame + slice threads: ~1.5-2x on 2 cores (settable only before the first decode:
+        # excerpts scan one open stream several times)
+        stream.thread_type = "AUTO"
     start = container_start(container)
     total = stream_duration(stream, container_duration(container))
     if max_duration is not None and max_duration > 0:
@@ -184,13 +192,17 @@ def scan_video(container: av.container.InputContainer, stream: av.video.stream.V
     stopped_early = False
     report_every = max(1, int(round(fps or 25)) // 2)
 
+    decoded = 0
     for frame in iter_decoded(container, stream, problems, lambda: now[0]):
+        decoded += 1
         ft = frame.time
         t = (ft - start) if ft is not None else t + frame_dur
         now[0] = max(t, 0.0)
         if max_duration is not None and max_duration > 0 and t >= max_duration:
             stopped_early = True
             break
+        if t < start_at - frame_dur / 2:
+            continue  # pre-roll from the key frame before an excerpt
         if scaler is None:
             scaler = LumaScaler(*analysis_size(frame.width, frame.height, analysis_width))
         score = scorer.push(scaler(frame))
@@ -218,7 +230,8 @@ def scan_video(container: av.container.InputContainer, stream: av.video.stream.V
         progress("scenes", end, max(end, total))
     return SceneDetection(cuts=cuts, scores=np.asarray(scores, dtype=np.float32),
                           times=np.asarray(times, dtype=np.float64), fps=fps, n_frames=n,
-                          end=end, keyframes=keyframes, problems=problems)
+                          end=end, keyframes=keyframes, problems=problems, decoded=decoded,
+                          start=float(times[0]) if n else float(start_at))
 
 
 def detect_scenes(path: Path, threshold: float = 0.27, analysis_width: int = 160,

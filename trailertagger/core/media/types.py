@@ -8,6 +8,7 @@ once however many extractors run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,12 @@ class StreamInfo:
     fps: float = 0.0
     sample_rate: int = 0
     channels: int = 0
+    index: int = -1  # the stream's index in the container (-1: not known)
+    language: str = ""  # the container's language tag as written ("eng", "en", "fre")
+    title: str = ""
+    #: disposition flags that matter for choosing a track: "default", "forced", "comment",
+    #: "dub", "hearing_impaired", "visual_impaired", "descriptions"
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,17 @@ class DecodedMedia:
     audio: np.ndarray | None
     audio_rate: int
     missing: dict[str, str] = field(default_factory=dict)
+    #: Excerpt plans only: ``(start seconds, samples at audio_rate)`` per excerpt, in time
+    #: order; ``audio`` is then their concatenation.  None for the full plan (one block).
+    audio_parts: list[tuple[float, np.ndarray]] | None = None
+    #: Subtitle text chosen as the speech-text source (``media.subtitles.SubtitleText``),
+    #: or None when the file has none usable (ASR then runs on the audio).
+    subtitles: Any = None
+    #: What was read and how: the sampling plan, coverage, the audio track and subtitle
+    #: decisions.  Saved in the feature file's provenance.
+    provenance: dict[str, Any] = field(default_factory=dict)
     _resampled: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _blocks: dict[int, list[tuple[float, np.ndarray]]] = field(default_factory=dict, repr=False)
 
     @property
     def duration(self) -> float:
@@ -79,6 +96,24 @@ class DecodedMedia:
             return len(self.audio) / self.audio_rate
         return self.frames[-1].end if self.frames else 0.0
 
+    def audio_blocks(self, rate: int) -> list[tuple[float, np.ndarray]]:
+        """``(start seconds, mono float32 at rate)`` blocks to analyse one at a time.
+
+        The full plan gives one block, ``(0.0, audio_at(rate))``, so extractors compute the
+        same rows as on the whole signal; an excerpt plan gives one block per excerpt,
+        each resampled on its own (no filter ringing across the joins), and extractors add
+        the block's start to their row times.  Empty when there is no audio.
+        """
+        if self.audio is None:
+            return []
+        if self.audio_parts is None:
+            wave = self.audio_at(rate)
+            return [(0.0, wave)] if wave is not None else []
+        if rate not in self._blocks:
+            self._blocks[rate] = [(t0, _resample(part, self.audio_rate, rate))
+                                  for t0, part in self.audio_parts]
+        return self._blocks[rate]
+
     def audio_at(self, rate: int) -> np.ndarray | None:
         """Mono float32 audio at ``rate`` Hz (polyphase resampling, cached per rate)."""
         if self.audio is None:
@@ -86,12 +121,17 @@ class DecodedMedia:
         if rate == self.audio_rate:
             return self.audio
         if rate not in self._resampled:
-            from math import gcd
-
-            from scipy.signal import resample_poly
-
-            g = gcd(rate, self.audio_rate)
-            self._resampled[rate] = resample_poly(
-                self.audio, rate // g, self.audio_rate // g
-            ).astype(np.float32)
+            self._resampled[rate] = _resample(self.audio, self.audio_rate, rate)
         return self._resampled[rate]
+
+
+def _resample(wave: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """Polyphase resampling of mono float32 audio from ``src`` to ``dst`` Hz."""
+    if src == dst:
+        return wave
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(dst, src)
+    return resample_poly(wave, dst // g, src // g).astype(np.float32)

@@ -1,0 +1,142 @@
+"""Folder throughput: the app's worker pool against the sequential pipeline.
+
+Run: ``python benchmarks/throughput.py [--quick] [--videos 6] [--media-dir DIR]``.
+
+Makes ``--videos`` (at least 6) distinct synthetic 720p trailers (``mediagen.make_trailer``,
+different seeds: different cuts, titles and music; 2 minutes each, 40 s with ``--quick``),
+then scans the folder with the real CLI (``trailertagger scan``: probe, extract, classify
+jobs in worker processes, default profile, zero-shot head), each mode in a fresh home (empty
+library and feature cache):
+
+* ``sequential``: one worker (the default ``[jobs] workers = 1``);
+* ``pool``: two workers with two extract jobs at a time (``[jobs] stage_limits``);
+* ``pool-4``: with ``--four``, four workers and two extract jobs.
+
+It prints videos per minute (model loading included, as a user's scan pays it), the speed-up
+against the sequential run of the same run, CPU utilisation (user + system CPU seconds of
+every process over wall time, 200% = both cores of a 2-core machine) and the peak of the
+summed RSS of the CLI and its workers (sampled every 0.5 s).  Target (issue 13): the pool at
+least 1.6x sequential on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _tree_rss(pid: int) -> int:
+    """Summed RSS in bytes of ``pid`` and its descendants (Linux /proc; 0 elsewhere)."""
+    try:
+        import psutil
+    except ImportError:
+        return 0
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for q in procs:
+        with contextlib.suppress(psutil.Error):
+            total += q.memory_info().rss
+    return total
+
+
+def scan(folder: Path, home: Path, workers: int, extract_limit: int) -> dict:
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, TRAILERTAGGER_HOME=str(home), PYTHONPATH=str(ROOT))
+    # where the app reads its settings under this home
+    probe = subprocess.run([sys.executable, "-c", "from trailertagger.core.paths import app_dirs;"
+                            "print(app_dirs().config_file)"], env=env, capture_output=True,
+                           text=True, check=True)
+    cfg = Path(probe.stdout.strip())
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(f"[jobs]\nworkers = {workers}\nsettle_seconds = 0.0\n"
+                   f"[jobs.stage_limits]\nextract = {extract_limit}\n", encoding="utf-8")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "trailertagger", "scan", str(folder),
+                             "--workers", str(workers)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t
+    done.set()
+    th.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scan failed ({proc.returncode}):\n{out[-2000:]}\n{err[-3000:]}")
+    return {"wall": wall, "cpu_s": cpu, "peak_rss_mb": peak[0] / 2**20, "stdout": out[-400:]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="40 s videos instead of 2 minutes")
+    ap.add_argument("--videos", type=int, default=6)
+    ap.add_argument("--four", action="store_true", help="also run four workers")
+    ap.add_argument("--media-dir", type=Path, default=None)
+    args = ap.parse_args()
+    if args.videos < 6:
+        ap.error("--videos must be at least 6")
+    from trailertagger.devtools import mediagen
+
+    seconds = 40.0 if args.quick else 120.0
+    with tempfile.TemporaryDirectory(prefix="tt-throughput ") as tmp:
+        folder = args.media_dir or Path(tmp) / "videos"
+        folder.mkdir(parents=True, exist_ok=True)
+        for seed in range(args.videos):
+            p = folder / f"trailer {seed:02d} {int(seconds)}s.mp4"
+            if not p.exists():
+                t = time.perf_counter()
+                mediagen.make_trailer(p, duration=seconds, size=(1280, 720), seed=100 + seed)
+                print(f"(made {p.name} in {time.perf_counter() - t:.0f} s)", flush=True)
+        n = len(list(folder.glob(f"trailer * {int(seconds)}s.mp4")))
+        modes = [("sequential", 1, 1), ("pool", 2, 2)] + ([("pool-4", 4, 2)] if args.four else [])
+        print(f"\n{n} videos of {seconds:.0f} s; load {os.getloadavg()[0]:.2f} "
+              f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; {os.cpu_count()} CPU(s)", flush=True)
+        rows = []
+        for name, workers, limit in modes:
+            r = scan(folder, Path(tmp) / f"home {name}", workers, limit)
+            row = {"mode": name, "workers": workers, "extract_limit": limit,
+                   "wall_s": round(r["wall"], 1), "videos_per_min": round(n / r["wall"] * 60, 2),
+                   "cpu_pct": round(100 * r["cpu_s"] / r["wall"]),
+                   "peak_rss_mb": round(r["peak_rss_mb"])}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        base = rows[0]["videos_per_min"]
+        print("\n| mode | workers | extract jobs | wall s | videos / min | vs sequential | CPU % | "
+              "peak RSS (all processes) MB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['mode']} | {r['workers']} | {r['extract_limit']} | {r['wall_s']} | "
+                  f"{r['videos_per_min']} | {r['videos_per_min'] / base:.2f}x | {r['cpu_pct']} | "
+                  f"{r['peak_rss_mb']} |")
+        print(f"\nload after: {os.getloadavg()[0]:.2f} (1 min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
