@@ -41,8 +41,8 @@ from sqlalchemy import delete, insert, select
 
 from ..errors import ConfigError
 from ..genres import GENRES
-from ..media.files import VIDEO_EXTENSIONS
 from .db import Library, now
+from .export import nfo_path_for
 from .identity import normalize_path
 from .queries import find_videos
 from .schema import SOURCE_METADATA, GenreAssignment, WatchedFolder
@@ -100,20 +100,10 @@ def _split(raw: str) -> list[str]:
 
 # -- NFO ------------------------------------------------------------------------------------------
 def nfo_for(video: Path) -> Path | None:
-    """The NFO Kodi would read for ``video``, if there is one (see ``export.nfo_path_for``)."""
-    own = video.with_suffix(".nfo")
-    if own.is_file():
-        return own
-    movie = video.with_name("movie.nfo")
-    if movie.is_file():
-        try:
-            others = [p for p in video.parent.iterdir()
-                      if p.suffix.lower() in VIDEO_EXTENSIONS and p.name != video.name]
-        except OSError:
-            others = []
-        if not others:
-            return movie
-    return None
+    """The NFO Kodi would read for ``video``, if there is one: the export's own lookup
+    (``export.nfo_path_for``), kept only when that file is there."""
+    nfo = nfo_path_for(video)
+    return nfo if nfo.is_file() else None
 
 
 def read_nfo_genres(path: Path) -> list[str]:
