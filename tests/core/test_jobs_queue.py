@@ -137,26 +137,38 @@ def test_stage_limits_and_pause_gate_claims(lib):
 
 
 def test_recover_requeues_jobs_of_a_dead_worker_then_fails_after_max_attempts(lib):
-    (vid,) = add_videos(lib, 1)
+    """A worker found dead at start (cause unknown) re-queues without using an attempt, up to
+    LOST_FACTOR * max_attempts times in a row; a worker that crashed on the file (a crash
+    signal) fails it after max_attempts."""
+    from trailertagger.core.jobs.queue import CRASH, HOST, LOST_FACTOR
+
+    a, b = add_videos(lib, 2)
     q = JobQueue(lib, max_attempts=2)
-    (jid,) = q.enqueue([vid])
+    (ja,) = q.enqueue([a])
     pid = dead_pid()
     assert not pid_alive(pid) and pid_alive(subprocess.os.getpid())
-    from trailertagger.core.jobs.queue import HOST
-
     owner = f"{HOST}:{pid}:0"
-    assert q.claim(owner, pid, lease_seconds=300).attempts == 1
-    assert q.recover() == [jid]  # lease still valid, but the owner process is dead
-    row = job(lib, jid)
-    assert (row.status, row.attempts, row.owner) == ("queued", 1, None)
-    assert "gone" in row.message
-    assert q.claim(owner, pid, lease_seconds=300).attempts == 2
-    assert q.recover() == [jid]
-    row = job(lib, jid)
-    assert row.status == "failed"
-    assert "2 attempts" in row.error_reason and "decoder" in row.error_reason
+    for _ in range(LOST_FACTOR * 2 - 1):
+        assert q.claim(owner, pid, lease_seconds=300).attempts == 1
+        assert q.recover() == [ja]  # lease still valid, but the owner process is dead
+        row = job(lib, ja)
+        assert (row.status, row.attempts, row.owner) == ("queued", 0, None)
+        assert "gone" in row.message
+    q.claim(owner, pid, lease_seconds=300)
+    (out,) = q.recover_outcomes()
+    assert out.failed and "stopped 6 times in a row" in out.reason
+    assert job(lib, ja).status == "failed"
+
+    (jb,) = q.enqueue([b])
+    q.claim(owner, pid, lease_seconds=300)
+    assert not q.recover_outcomes(owners=[owner], cause=CRASH, reason="died (signal 11)")[0].failed
+    q.claim(owner, pid, lease_seconds=300)
+    (out,) = q.recover_outcomes(owners=[owner], cause=CRASH, reason="died (signal 11)")
+    row = job(lib, jb)
+    assert out.failed and row.status == "failed"
+    assert "crashed 2 times" in row.error_reason and "decoder" in row.error_reason
     with lib.read() as s:
-        v = s.get(Video, vid)
+        v = s.get(Video, b)
         assert v.status == "failed" and v.error_reason == row.error_reason
 
 

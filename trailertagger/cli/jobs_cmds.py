@@ -194,7 +194,9 @@ def _process(app: Any, args: argparse.Namespace, label: str) -> int:
         return 0
     s = out.summary
     print(f"{s.done} done, {len(s.failed)} failed, {s.cancelled} cancelled", file=sys.stderr)
-    if out.left and not out.paused:
+    if s.halted:  # disk full: what is left waits in the queue for the next run
+        print(f"error: {s.halted}", file=sys.stderr)
+    elif out.left and not out.paused:
         print(f"error: {out.left} jobs could not be processed ({out.stuck_reason})", file=sys.stderr)
     return out.exit_code
 

@@ -81,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nfo-mode", choices=("replace", "merge"), default="replace",
                    help="replace the NFO's genres (default) or merge: keep the NFO's other "
                         "genres, add ours, drop the ones you removed")
+    p.add_argument("--nfo-symlinks", choices=("follow", "skip"), default="follow",
+                   help="an NFO that is a symbolic link: edit the file it points to in place "
+                        "(follow, the default) or leave it and report it (skip)")
     p.add_argument("--movie-nfo", action="store_true",
                    help="name new NFOs movie.nfo when the video is alone in its folder")
     p.add_argument("--dry-run", action="store_true", help="say which NFOs would change; write nothing")
@@ -192,9 +195,11 @@ def cmd_tags(args: argparse.Namespace) -> int:
 
 def split_set_items(items: list[str]) -> tuple[list[str], list[str]]:
     """``set`` arguments → (paths, changes): a change starts with +, - or =."""
-    if items and items[0] == "--":
+    operands_only = bool(items) and items[0] == "--"  # after "--" nothing is an option
+    if operands_only:
         items = items[1:]
-    late = [i for i in items if i.startswith("--")]
+    late = [] if operands_only else [i for i in items if i.startswith("--")
+                                     and not os.path.lexists(i)]
     if late:
         raise ConfigError(f"options go before PATH: trailertagger set {' '.join(late)} PATH ... "
                           "+Genre -Genre")
@@ -233,7 +238,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     writer = get_writer(args.format)
     opts = ExportOptions(dest=args.out, stream=sys.stdout, probabilities=not args.no_probabilities,
-                         nfo_mode=args.nfo_mode, movie_nfo=args.movie_nfo, dry_run=args.dry_run)
+                         nfo_mode=args.nfo_mode, movie_nfo=args.movie_nfo, dry_run=args.dry_run,
+                         nfo_symlinks=args.nfo_symlinks)
     writer.check(opts)
     with open_app(args) as app:
         sel = _selection(args)

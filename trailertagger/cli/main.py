@@ -20,7 +20,13 @@ from typing import NoReturn
 
 from .. import __version__
 from ..core.config import load_config
-from ..core.errors import TrailerTaggerError, UsageError, exit_code_for, user_message
+from ..core.errors import (
+    TrailerTaggerError,
+    UsageError,
+    as_user_error,
+    exit_code_for,
+    user_message,
+)
 from ..core.logsetup import setup_logging
 
 COMMAND_MODULES = (
@@ -91,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except Exception as err:  # noqa: BLE001 - a bug: one clear line, the traceback in the log
+        known = as_user_error(err, _data_folder())
+        if known is not None:  # e.g. a disk that filled up under a write we did not wrap
+            log.debug("failed", exc_info=True)
+            print(f"error: {known}", file=sys.stderr)
+            return known.exit_code
         # DEBUG: the traceback goes to the log file only (the console shows WARNING and up)
         log.debug("internal error in %s", args.command, exc_info=True)
         where = f"; details in {log_path}" if log_path else ""
@@ -98,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose > 1:
             raise
         return 1
+
+
+def _data_folder() -> object:
+    from ..core.paths import app_dirs
+
+    return app_dirs().library_db.parent
 
 
 def _silence_stdout() -> None:

@@ -8,6 +8,10 @@ commented defaults on first use so users can find the knobs.
 from __future__ import annotations
 
 import copy
+import difflib
+import logging
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "workers": 1,
         "settle_seconds": 2.0,
         "rescan_minutes": 30,
+        "max_attempts": 3,
     },
     "classify": {
         # the cold-start head emits at most this many genres per video (1 to 5; a film has 1
@@ -73,6 +78,32 @@ DEFAULTS: dict[str, Any] = {
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("classify", "max_genres"): (1, 5),
 }
+
+# The documented range of every numeric setting, checked when the file loads (README,
+# "Settings").  Without a bound, ``workers = 99999999999999999999`` started processes until
+# memory ran out and ``max_scenes = 0`` passed ``status`` only to fail every video later.
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("media", "scene_threshold"): (0.0, 1.0),
+    ("media", "scene_analysis_width"): (8, 4096),
+    ("media", "frame_max_side"): (16, 8192),
+    ("media", "max_scenes"): (1, 10000),
+    ("media", "audio_rate"): (8000, 192000),
+    ("media", "max_duration_s"): (1, 7 * 24 * 3600),
+    ("extract", "threads"): (0, 256),
+    ("extract", "lanes"): (0, 64),
+    ("jobs", "workers"): (0, 64),
+    ("jobs", "settle_seconds"): (0, 3600),
+    ("jobs", "rescan_minutes"): (0, 7 * 24 * 60),
+    ("jobs", "max_attempts"): (1, 100),
+}
+# Settings that are read by other modules but have no default shown in the template.
+EXTRA_KEYS: dict[str, frozenset[str]] = {
+    "jobs": frozenset({"services", "services_kwargs", "stage_limits"}),
+}
+DEVICE_RE = re.compile(r"^(cpu|cuda(:\d{1,2})?)$")
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +129,10 @@ def default_toml() -> str:
     lines = ["# trailertagger settings. Uncomment a key to change it; defaults are shown.", ""]
     for section, values in DEFAULTS.items():
         lines.append(f"[{section}]")
-        lines.extend(f"# {k} = {_toml_value(v)}" for k, v in values.items())
+        for k, v in values.items():
+            bounds = RANGES.get((section, k))
+            note = f"  (range {_fmt(bounds[0])} to {_fmt(bounds[1])})" if bounds else ""
+            lines.append(f"# {k} = {_toml_value(v)}{note}")
         lines.append("")
     return "\n".join(lines)
 
@@ -119,6 +153,10 @@ def load_config(path: Path | None = None, create: bool = True) -> dict[str, Any]
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"cannot read settings file {path}: {err}") from err
     problems = validate(user)
+    for warning in config_warnings(user):
+        if warning not in _warned:  # once per process, however often the file is read
+            _warned.add(warning)
+            log.warning("settings file %s: %s", path, warning)
     if problems:
         raise ConfigError(f"settings file {path}: " + "; ".join(problems)
                           + " (fix or delete the file; defaults are listed in comments when it is "
@@ -156,7 +194,14 @@ def validate(user: dict[str, Any]) -> list[str]:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if ok and isinstance(default, int) and not isinstance(default, bool):
                     ok = isinstance(value, int) or float(value).is_integer()
-                if ok and value < 0:
+                if ok and not math.isfinite(float(value)):
+                    ok = False
+                bounds = RANGES.get((section, key))
+                if ok and bounds is not None and not bounds[0] <= value <= bounds[1]:
+                    problems.append(f"[{section}] {key} = {value!r} is out of range: it must be "
+                                    f"from {_fmt(bounds[0])} to {_fmt(bounds[1])}")
+                    continue
+                if ok and bounds is None and value < 0:
                     problems.append(f"[{section}] {key} = {value!r} must not be negative")
                     continue
             else:
@@ -164,8 +209,50 @@ def validate(user: dict[str, Any]) -> list[str]:
             if not ok:
                 problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}")
                 continue
+<<<<<<< HEAD
             lo_hi = RANGES.get((section, key))
             if lo_hi is not None and not lo_hi[0] <= value <= lo_hi[1]:
                 problems.append(f"[{section}] {key} = {value!r} must be between {lo_hi[0]} and "
                                 f"{lo_hi[1]}")
+=======
+            if (section, key) == ("extract", "device") and not DEVICE_RE.match(value):
+                problems.append(f"[extract] device = {value!r} is not a device: use \"cpu\", "
+                                "\"cuda\" or \"cuda:N\"")
+>>>>>>> wip/issue-9
     return problems
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def config_warnings(user: dict[str, Any]) -> list[str]:
+    """Things that are not errors but are probably mistakes: unknown sections and keys (a
+    misspelled key is silently a default otherwise), named with the closest known key, and
+    an ``override_dir`` that does not exist."""
+    out: list[str] = []
+    for section, values in user.items():
+        if section not in DEFAULTS:
+            near = difflib.get_close_matches(section, list(DEFAULTS), n=1)
+            out.append(f"unknown section [{section}]"
+                       + (f"; did you mean [{near[0]}]?" if near else " (ignored)"))
+            continue
+        if not isinstance(values, dict):
+            continue
+        known = list(DEFAULTS[section]) + sorted(EXTRA_KEYS.get(section, ()))
+        for key in values:
+            if key in known:
+                continue
+            near = difflib.get_close_matches(key, known, n=1)
+            if not near:  # maybe it belongs to another section
+                here = [f"[{sec}] {k}" for sec, vals in DEFAULTS.items() for k in vals if k == key]
+                hint = f"; it belongs in {here[0]}" if here else " (ignored)"
+            else:
+                hint = f"; did you mean {near[0]}?"
+            out.append(f"unknown key [{section}] {key}{hint}")
+    override = (user.get("models") or {}).get("override_dir") if isinstance(
+        user.get("models"), dict) else None
+    if isinstance(override, str) and override and not Path(override).expanduser().is_dir():
+        out.append(f"[models] override_dir = {override!r} does not exist (or is not a folder); "
+                   "models are looked up in the user cache and installed packages only")
+    return out

@@ -46,7 +46,9 @@ class Outcome:
     @property
     def exit_code(self) -> int:
         """0 all done; 1 some failed or could not run; 4 every failure was a missing model
-        (the setup, not the videos)."""
+        (the setup, not the videos); 5 the disk filled up (work stopped, the rest waits)."""
+        if self.summary.halted:
+            return self.summary.halted_code
         if self.left and not self.paused:
             return 1
         failed = self.summary.failed
@@ -190,6 +192,8 @@ class Background:
             self._inline_wake.clear()
 
     def _inline_event(self, e: ev.JobEvent) -> None:
+        if e.kind == ev.HALTED:  # disk full: no more work until a restart
+            self._stop.set()
         if e.kind == ev.IDLE and self.queue.has_claimable():
             return  # the end of a slice, not of the work
         self.bus.publish(e)

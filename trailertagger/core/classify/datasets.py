@@ -215,7 +215,10 @@ def read_simple_labels(path: Path, root: Path | None = None) -> tuple[list[Label
             if not rel:
                 report.add(row, "", "no path")
                 continue
-            video = Path(rel) if Path(rel).is_absolute() else root / rel
+            video, why = _confined(root, rel)
+            if video is None:
+                report.add(row, rel, f"{why}; row skipped")
+                continue
             key = str(video)
             if key in first_row:
                 report.add(row, rel, f"duplicate path (first at row {first_row[key]}); skipped")
@@ -235,6 +238,30 @@ def read_simple_labels(path: Path, root: Path | None = None) -> tuple[list[Label
         raise ConfigError(f"{path}: CSV broken near line {reader.line_num}: {err}") from err
     report.kept = len(items)
     return items, report
+
+
+def _confined(root: Path, rel: str) -> tuple[Path | None, str]:
+    """The video a CSV row names, if it is a regular file inside the CSV's folder.
+
+    A label file is data, maybe someone else's: ``/dev/zero``, ``/etc/shadow`` or
+    ``../../other/film.mp4`` must not be read because a row says so.  Absolute paths and
+    ``..`` are refused outright; a symlink is followed only when its target is inside too.
+    """
+    p = Path(rel)
+    if p.is_absolute() or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+        return None, "absolute path (paths must be relative to the CSV's folder)"
+    if ".." in p.parts or ".." in rel.replace("\\", "/").split("/"):
+        return None, "path leaves the CSV's folder ('..')"
+    video = root / p
+    try:
+        real, base = video.resolve(), root.resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop
+        return None, f"cannot resolve the path ({err})"
+    if not real.is_relative_to(base):
+        return None, "path leads outside the CSV's folder (a symbolic link)"
+    if video.exists() and not video.is_file():
+        return None, "not a regular file (a folder, device or pipe)"
+    return video, ""
 
 
 def read_splits(path: Path) -> dict[str, list[str]]:
@@ -413,15 +440,36 @@ class Dataset:
         return self.splits[split]
 
 
-def _drop_unreadable(items: list[LabelledItem], report: LoadReport) -> list[LabelledItem]:
-    """Skip feature files that are not ours or are damaged, with their row numbers."""
+def _drop_unreadable(items: list[LabelledItem], report: LoadReport,
+                     extractor: Extractor | None = None, keep: bool = True) -> list[LabelledItem]:
+    """Skip feature files that are not ours or are damaged, and (with ``extractor``) videos
+    that do not decode, with their row numbers: one bad row never stops a training run.  A
+    missing model still stops it (that is the setup, not the row).  ``keep=False`` checks
+    only (videos are extracted into the feature cache, feature files are not held)."""
+    from ..errors import MediaError
+
     kept = []
     for it in items:
         if it.features_path is not None:
+            if not keep:
+                kept.append(it)
+                continue
             try:
                 it.features = load_featureset(it.features_path)
             except (OSError, ValueError, KeyError) as err:
                 report.add(it.row, it.key, f"unreadable feature file {it.features_path.name} ({err}); skipped")
+                continue
+        elif it.video_path is not None and extractor is not None:
+            try:
+                fs = extractor(it.video_path)
+                if keep:
+                    it.features = fs
+            except MediaError as err:
+                report.add(it.row, it.key, f"cannot use the video ({err.reason}"
+                           + (f": {err.detail}" if err.detail else "") + "); skipped")
+                continue
+            except OSError as err:
+                report.add(it.row, it.key, f"cannot read the video ({err.strerror or err}); skipped")
                 continue
         kept.append(it)
     return kept
@@ -452,9 +500,10 @@ def _finish(items, report, splits, features_dir, videos_dir, preload, profile) -
     items = attach_features(items, report, features_dir, videos_dir)
     if preload is None:
         preload = len(items) <= 2000
-    if preload:
-        items = _drop_unreadable(items, report)
+    ex = pipeline_extractor(profile)
+    # videos are extracted now either way (into the feature cache): a video that does not
+    # decode is a skipped row with its line number, not an error in the middle of training
+    items = _drop_unreadable(items, report, ex, keep=bool(preload))
     report.kept = len(items)
     grouped = assign_splits(items, splits, report)
-    ex = pipeline_extractor(profile)
     return Dataset({s: FeatureSamples(v, extractor=ex) for s, v in grouped.items()}, report)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..errors import DiskFullError, is_disk_full
 from .io import load_featureset, save_featureset
 from .types import FeatureSet
 
@@ -43,7 +44,12 @@ class FeatureCache:
 
     def save(self, fs: FeatureSet) -> Path:
         path = self.path_for(fs.content_hash)
-        save_featureset(path, fs)
+        try:
+            save_featureset(path, fs)
+        except OSError as err:
+            if is_disk_full(err):  # not this video's problem: every next one fails the same way
+                raise DiskFullError(path.parent) from err
+            raise
         return path
 
     @staticmethod

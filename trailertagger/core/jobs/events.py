@@ -32,6 +32,7 @@ IDLE = "idle"  # nothing queued or running
 PAUSED = "paused"
 RESUMED = "resumed"
 SCAN = "scan"  # a watcher/scanner discovery (message says what)
+HALTED = "halted"  # work stopped for a cause every job shares (disk full); ``code`` = exit code
 
 TERMINAL = frozenset({DONE, FAILED, CANCELLED})
 

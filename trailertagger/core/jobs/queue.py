@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,29 @@ PAUSED_KEY = "queue.paused"
 LIMIT_KEY = "queue.limits"
 HOST = socket.gethostname()
 
+# Why a worker went away while it held a job.  ``CRASH``: it died of a crash signal or exited
+# with an error while working (the file may crash the decoder), counted against the job with
+# ``max_attempts``.  ``LOST``: killed from outside (SIGKILL/SIGTERM: the user, the OOM killer,
+# a shutdown), its lease ran out, or it is found dead at start-up with no way to know why:
+# re-queued without using an attempt, and failed only after ``LOST_FACTOR * max_attempts``
+# such losses in a row on the same stage, so a good file is never failed by unrelated kills
+# spread over several runs, and a file that gets its worker killed every time still ends.
+CRASH, LOST = "crash", "lost"
+LOST_FACTOR = 3
+CRASH_SIGNALS = frozenset(getattr(signal, n) for n in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE",
+                                                       "SIGABRT", "SIGSYS") if hasattr(signal, n))
+
+
+def death_cause(exitcode: int | None) -> str:
+    """``CRASH`` or ``LOST`` for a worker process's exit code (negative: killed by a signal)."""
+    if exitcode is None:
+        return LOST
+    if exitcode < 0:
+        return CRASH if -exitcode in CRASH_SIGNALS else LOST
+    if exitcode in (0, 128 + signal.SIGTERM, 128 + signal.SIGINT):
+        return LOST  # a clean stop, or our own SIGTERM handler
+    return CRASH
+
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +99,16 @@ class ClaimedJob:
     profile: str
     attempts: int
     kind: str
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """One job ``recover`` acted on."""
+
+    job_id: int
+    path: str | None
+    failed: bool  # True: it ended failed (``reason`` says why); False: re-queued or cancelled
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -338,17 +372,30 @@ class JobQueue:
 
     # -- recovery --------------------------------------------------------------------------
     def recover(self, *, only_expired: bool = False, owners: Iterable[str] | None = None,
-                reason: str | None = None, count_attempt: bool = True) -> list[int]:
+                reason: str | None = None, count_attempt: bool = True,
+                cause: str | None = None) -> list[int]:
+        """Put back running jobs whose worker is gone; returns their ids (see
+        :meth:`recover_outcomes`, which also says which ones ended failed)."""
+        return [r.job_id for r in self.recover_outcomes(
+            only_expired=only_expired, owners=owners, reason=reason,
+            count_attempt=count_attempt, cause=cause)]
+
+    def recover_outcomes(self, *, only_expired: bool = False, owners: Iterable[str] | None = None,
+                         reason: str | None = None, count_attempt: bool = True,
+                         cause: str | None = None) -> list[Recovered]:
         """Put back running jobs whose worker is gone.
 
         Default (at start-up): jobs whose owner pid is dead on this host, or whose lease
         expired.  ``only_expired``: lease expiry alone (periodic check while other pools run).
         ``owners``: exactly these owners' jobs (a pool knows its dead worker).
-        The attempt the dead worker used counts, so a file that crashes the decoder fails
-        after ``max_attempts`` instead of killing workers forever.
+        ``count_attempt=False``: a deliberate stop (nothing is counted).  Otherwise the loss
+        is recorded as a ``cause`` event (``CRASH`` or ``LOST``, default ``LOST``: unknown) and
+        the job fails once this stage has seen ``max_attempts`` crashes (the file probably
+        crashes the decoder) or ``LOST_FACTOR * max_attempts`` other losses.
         """
         t = now()
-        out: list[int] = []
+        out: list[Recovered] = []
+        kind = cause or LOST
         with self.lib.session() as s:
             q = select(Job).where(Job.status == JOB_RUNNING)
             if owners is not None:
@@ -361,14 +408,30 @@ class JobQueue:
                     continue
                 why = reason or ("its worker process is gone" if dead or owners is not None
                                  else "its worker stopped sending heartbeats")
+                path = s.execute(select(Video.path).where(Video.id == job.video_id)).scalar()
                 if job.cancel_requested:
                     _finish(s, job, JOB_CANCELLED, "cancelled by user")
-                elif count_attempt and job.attempts >= self.max_attempts:
-                    fail_in(s, job, f"{why} ({job.attempts} attempts at stage {job.stage}); "
-                                    "the file may crash the decoder", None)
+                    out.append(Recovered(job.id, path, False, "cancelled by user"))
+                    continue
+                if not count_attempt:
+                    _requeue(s, job, f"recovered: {why}", count_attempt=False)
+                    out.append(Recovered(job.id, path, False, why))
+                    continue
+                _event(s, job.id, kind, job.stage, why)
+                n = losses_in(s, job.id, kind)
+                limit = self.max_attempts if kind == CRASH else LOST_FACTOR * self.max_attempts
+                if n >= limit:
+                    if kind == CRASH:
+                        msg = (f"{why}: the worker crashed {n} times on this file at stage "
+                               f"{job.stage}; the file may crash the decoder")
+                    else:
+                        msg = (f"{why}: its worker was stopped {n} times in a row while "
+                               f"processing this file at stage {job.stage}")
+                    fail_in(s, job, msg, None)
+                    out.append(Recovered(job.id, path, True, msg))
                 else:
-                    _requeue(s, job, f"recovered: {why}", count_attempt=count_attempt)
-                out.append(job.id)
+                    _requeue(s, job, f"recovered: {why}", count_attempt=False)
+                    out.append(Recovered(job.id, path, False, why))
         return out
 
     def counts(self) -> dict[str, int]:
@@ -394,6 +457,19 @@ class JobQueue:
 # -- helpers usable inside an existing transaction ----------------------------------------
 def _event(s: Session, job_id: int, event: str, stage: str | None, message: str | None) -> None:
     s.add(JobEventRow(job_id=job_id, time=now(), event=event, stage=stage, message=message))
+
+
+def losses_in(s: Session, job_id: int, kind: str) -> int:
+    """``kind`` events (``CRASH``/``LOST``) of the job's current stage since it last moved on
+    (a finished stage or a user's retry starts the count again)."""
+    job = s.get(Job, job_id)
+    stage = job.stage if job is not None else None
+    last = s.execute(select(func.max(JobEventRow.id)).where(
+        JobEventRow.job_id == job_id,
+        JobEventRow.event.in_(["stage_done", "retried"]))).scalar() or 0
+    return int(s.execute(select(func.count()).select_from(JobEventRow).where(
+        JobEventRow.job_id == job_id, JobEventRow.event == kind, JobEventRow.stage == stage,
+        JobEventRow.id > last)).scalar_one())
 
 
 def owned_in(s: Session, job_id: int, owner: str | None) -> Job:

@@ -36,7 +36,11 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+<<<<<<< HEAD
 from ..errors import Cancelled, MediaError, TrailerTaggerError
+=======
+from ..errors import DiskFullError, MediaError, TrailerTaggerError
+>>>>>>> wip/issue-9
 from ..features.types import FeatureSet
 from ..library import identity, queries
 from ..library.classification import (
@@ -383,8 +387,13 @@ def stage_extract(ctx: StageContext, job: ClaimedJob, report: Progress) -> Apply
         raise Restart("the file changed after it was probed; re-queued", delay=ctx.settle_seconds)
     session = svc.extraction_session(job.profile)
     try:
+<<<<<<< HEAD
         result = session.run(path, progress=report, cancel=ctx.cancel_token())
     except (JobCancelled, JobInterrupted):
+=======
+        result = session.run(path, progress=report)
+    except (JobCancelled, JobInterrupted, DiskFullError):
+>>>>>>> wip/issue-9
         raise
     except Cancelled:  # seen by an extractor between its chunks
         raise ctx.stop_reason() from None
@@ -535,8 +544,42 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
     """Run one claimed stage to its end and record the outcome; returns the final event.
 
     Never raises for a job's own failure: that is written to the job.  ``LostJob`` (someone
-    else owns it now) is swallowed too: the other owner will finish it.
+    else owns it now) is swallowed too: the other owner will finish it.  A full disk is
+    nobody's failure: the job goes back to the queue untouched and the event is ``HALTED``
+    (the caller stops taking work).  A stage that fails *because* the pool is stopping (an
+    interrupt that reached a library mid-import comes out as that library's own error) is
+    handed back, never failed.
     """
+    try:
+        return _run_claimed(ctx, job)
+    except DiskFullError as err:
+        return _halt(ctx, job, err)
+
+
+def _halt(ctx: StageContext, job: ClaimedJob, err: DiskFullError) -> ev.JobEvent:
+    ctx.lib.release_reserve()
+    for _ in range(2):  # the second try has the reserve's space
+        try:
+            ctx.queue.release(job.id, ctx.owner, "stopped: the disk is full; will resume")
+            break
+        except DiskFullError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - recovered at the next start instead
+            log.info("job %s could not be handed back: %s", job.id, exc)
+            break
+    log.info("job %s at stage %s stopped: %s", job.id, job.stage, err)
+    return ev.JobEvent(ev.HALTED, job.id, job.video_id, job.path, job.stage, None, str(err),
+                       ctx.owner, code=err.exit_code)
+
+
+def _hand_back(ctx: StageContext, job: ClaimedJob, why: str) -> ev.JobEvent:
+    log.info("job %s stage %s stopped by the pool (%s); handed back", job.id, job.stage, why)
+    ctx.queue.release(job.id, ctx.owner, "the worker pool stopped; will resume")
+    return ev.JobEvent(ev.REQUEUED, job.id, job.video_id, job.path, job.stage, None,
+                       "pool stopping", ctx.owner)
+
+
+def _run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
     ctx.emit(ev.JobEvent(ev.STARTED, job.id, job.video_id, job.path, job.stage, 0.0,
                          f"attempt {job.attempts}", ctx.owner))
     report = ctx.reporter(job)
@@ -558,7 +601,11 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
         log.debug("job %s stage %s done%s: %s", job.id, job.stage, " (job done)" if done else "",
                   message or "")
         return event(ev.DONE if done else ev.STAGE_DONE, message or "", 1.0)
+    except DiskFullError:
+        raise  # run_claimed halts
     except StageFailed as err:
+        if not err.missing and ctx.should_stop():
+            return _hand_back(ctx, job, err.reason)
         if err.missing and _moved_meanwhile(ctx.lib, job):
             # the watcher saw a rename while we read the old path: not gone, just elsewhere
             reason = "the file was moved while it was being processed; re-queued at its new path"
@@ -599,6 +646,8 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
     except LostJob as err:
         return event(ev.REQUEUED, str(err))
     except TrailerTaggerError as err:  # e.g. the active head's model file is missing
+        if ctx.should_stop():
+            return _hand_back(ctx, job, str(err))
         log.info("job %s failed at stage %s: %s: %s", job.id, job.stage, job.path, err)
         try:
             ctx.queue.fail(job.id, ctx.owner, str(err), traceback.format_exc())
@@ -608,6 +657,8 @@ def run_claimed(ctx: StageContext, job: ClaimedJob) -> ev.JobEvent:
             log.exception("could not record the failure of job %s", job.id)
         return event(ev.FAILED, str(err), code=err.exit_code)
     except Exception as err:  # noqa: BLE001 - e.g. a bug in a stage; the job records it
+        if ctx.should_stop():
+            return _hand_back(ctx, job, f"{type(err).__name__}: {err}")
         log.exception("job %s stage %s crashed", job.id, job.stage)
         reason = f"internal error in stage {job.stage}: {type(err).__name__}: {err}"
         try:

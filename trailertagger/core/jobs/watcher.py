@@ -181,12 +181,26 @@ def ingest_files(s: Session, paths: Iterable[str], *, folders: Sequence[tuple[in
             continue
         row = identity.video_by_path(s, path)
         change = identity.classify_change(row, size, mtime_ns)
+        key = identity.file_key(st)
         if change is identity.Change.NEW:
-            row = identity.new_video(s, path, size, mtime_ns, _folder_for(folders, path))
+            was = identity.renamed_from(s, path, st)
+            if was is not None:  # the same file under a new name: its row follows it
+                old_path = was.path
+                identity.move_path(s, old_path, path)
+                was.folder_id = _folder_for(folders, path) or was.folder_id
+                result.moved.append((old_path, path))
+                if requeue_pending and was.status == VIDEO_PENDING \
+                        and not _has_active_job(s, was.id):
+                    _enqueue(s, was, result, profile, "never finished", settle_until)
+                continue
+            row = identity.new_video(s, path, size, mtime_ns, _folder_for(folders, path), key)
             result.new.append(path)
             _enqueue(s, row, result, profile, "new file", settle_until)
-        elif change is identity.Change.CHANGED:
-            assert row is not None
+            continue
+        assert row is not None
+        if (row.device, row.inode) != key:
+            row.device, row.inode = key
+        if change is identity.Change.CHANGED:
             result.changed.append(path)
             _enqueue(s, row, result, profile, "file changed", settle_until)
         elif change is identity.Change.RETURNED:

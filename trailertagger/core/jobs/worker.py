@@ -34,10 +34,22 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..errors import DiskFullError
 from ..library.db import Library, get_meta, open_library
 from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job
 from . import events as ev
-from .queue import CLASSIFY, DEFAULT_LIMITS, EXTRACT, HOST, PAUSED_KEY, PROBE, STAGES, JobQueue
+from .queue import (
+    CLASSIFY,
+    DEFAULT_LIMITS,
+    EXTRACT,
+    HOST,
+    PAUSED_KEY,
+    PROBE,
+    STAGES,
+    JobQueue,
+    Recovered,
+    death_cause,
+)
 from .stages import DEFAULT_SERVICES, StageContext, load_services, owner_name, run_claimed
 
 log = logging.getLogger(__name__)
@@ -105,9 +117,14 @@ class RunSummary:
     paused: bool = False
     interrupted: bool = False
     worker_problems: list[str] = field(default_factory=list)  # workers that could not run
+    halted: str | None = None  # work stopped for everyone (disk full): the message
+    halted_code: int = 0  # its exit code
 
     def observe(self, e: ev.JobEvent) -> None:
-        if e.kind == ev.DONE:
+        if e.kind == ev.HALTED:
+            if self.halted is None:
+                self.halted, self.halted_code = e.message, int(e.code or 1)
+        elif e.kind == ev.DONE:
             self.done += 1
         elif e.kind == ev.FAILED:
             self.failed.append((e.path or f"job {e.job_id}", e.message))
@@ -122,6 +139,10 @@ class RunSummary:
 
 
 # -- the worker process ------------------------------------------------------------------
+_TERMINATING = [False]  # set by the SIGTERM handler: whatever fails from now on was cut short
+PARENT_CHECK_SECONDS = 0.25  # how often a worker looks for its parent (beside the pipe's EOF)
+
+
 def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection,
                  control: Connection) -> None:  # pragma: no cover - runs in a child process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -143,14 +164,32 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
     wake = threading.Event()
     cancel = threading.Event()
     current: list[Any] = [None]
+    hand_lock = threading.Lock()
     lib = Library(Path(db_path), busy_timeout=opts.busy_timeout)
     queue = JobQueue(lib, max_attempts=opts.max_attempts)
 
+    def hand_back(reason: str) -> None:
+        """Release the job in hand now, from this thread (the main one may be deep in a
+        model); the main thread's own writes then find the job gone and drop it."""
+        with hand_lock:
+            job = current[0]
+            if job is None:
+                return
+            try:
+                queue.release(job.id, owner, reason)
+                log.info("worker %s handed job %s back: %s", owner, job.id, reason)
+            except Exception as err:  # noqa: BLE001 - recovered by the next start then
+                log.info("worker %s could not hand job %s back: %s", owner, job.id, err)
+
     def control_loop() -> None:
         parent = os.getppid()
-        while not stop.is_set():
+        last_beat = time.monotonic()
+        stop_at: float | None = None
+        handed = False
+        while True:
+            gone = False
             try:
-                if control.poll(opts.heartbeat_seconds):
+                if control.poll(PARENT_CHECK_SECONDS):
                     msg = control.recv()
                     if msg == "stop":
                         stop.set()
@@ -159,18 +198,38 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
                     # "cancel": the pool saw a cancel request for our job; the heartbeat
                     # below reads it now instead of at the next interval
             except (EOFError, OSError):
-                stop.set()  # the parent is gone
-                break
-            if os.getppid() != parent:
+                gone = True  # the parent is gone: its end of the pipe closed with it
+            if gone or os.getppid() != parent:
+                # nobody will read our results: give the job back at once and leave, rather
+                # than hold a fresh lease until the work in hand ends (seconds to minutes)
                 stop.set()
+                hand_back("its app stopped (parent process gone); will resume")
+                with contextlib.suppress(Exception):
+                    lib.close()
+                os._exit(0)
+            if stop.is_set():
+                if stop_at is None:
+                    stop_at = time.monotonic()
+                if current[0] is None:
+                    break
+                # the parent terminates us after its grace period; hand the job back first so
+                # whatever the cut-short work raises cannot be recorded as the file's failure
+                if not handed and time.monotonic() - stop_at > max(0.5, opts.stop_grace_seconds - 1.5):
+                    handed = True
+                    hand_back("the worker pool stopped; will resume")
             job = current[0]
-            if job is not None:
+            if job is not None and time.monotonic() - last_beat >= opts.heartbeat_seconds:
+                last_beat = time.monotonic()
                 try:
                     reply = queue.heartbeat(job.id, owner, opts.lease_seconds)
                     if reply.cancel or reply.lost:
-                        cancel.set()
-                except Exception:  # noqa: BLE001 - a locked DB must not kill the heartbeat
-                    log.warning("heartbeat for job %s failed", job.id, exc_info=True)
+                        with hand_lock:  # about this job, not the next one the main thread took
+                            if current[0] is job:
+                                cancel.set()
+                except Exception as err:  # noqa: BLE001 - a locked DB must not kill the heartbeat
+                    log.warning("heartbeat for job %s failed: %s", job.id, err)
+            elif job is None:
+                last_beat = 0.0
         wake.set()
 
     try:
@@ -180,28 +239,43 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
         send(ev.JobEvent(ev.WORKER_EXITED, message=f"cannot start: {err}", worker=owner))
         return
     ctx = StageContext(lib, queue, services, owner, opts.settle_seconds, emit=send,
-                       should_stop=stop.is_set, should_cancel=cancel.is_set)
+                       should_stop=lambda: stop.is_set() or _TERMINATING[0],
+                       should_cancel=cancel.is_set)
     threading.Thread(target=control_loop, name="tt-control", daemon=True).start()
     send(ev.JobEvent(ev.WORKER_STARTED, message=f"pid {os.getpid()}", worker=owner))
     limits = opts.default_limits()
+    claim_errors = 0
     while not stop.is_set():
         try:
             job = queue.claim(owner, os.getpid(), opts.lease_seconds, defaults=limits) \
                 if queue.has_claimable() else None
-        except Exception:  # noqa: BLE001 - e.g. locked longer than the deadline: try later
-            log.warning("worker %s could not claim a job", owner, exc_info=True)
+            claim_errors = 0
+        except DiskFullError as err:
+            send(ev.JobEvent(ev.HALTED, message=str(err), worker=owner, code=err.exit_code))
+            break
+        except Exception as err:  # noqa: BLE001 - e.g. locked longer than the deadline: try later
+            claim_errors += 1
+            if claim_errors == 1 or claim_errors % 50 == 0:  # one line, not a traceback a poll
+                log.warning("worker %s could not claim a job (%d tries): %s: %s", owner,
+                            claim_errors, type(err).__name__, str(err).splitlines()[0][:200])
+            log.debug("claim failed", exc_info=True)
             job = None
         if job is None:
             wake.wait(opts.poll_seconds)
             wake.clear()
             continue
-        cancel.clear()
-        current[0] = job
+        with hand_lock:
+            cancel.clear()
+            current[0] = job
         try:
             final = run_claimed(ctx, job)
         finally:
-            current[0] = None
+            with hand_lock:
+                current[0] = None
         send(final)
+        if final.kind == ev.HALTED:
+            break
+    stop.set()
     lib.close()
     send(ev.JobEvent(ev.WORKER_EXITED, message="stopped", worker=owner))
 
@@ -243,6 +317,7 @@ class WorkerPool:
         self._exits: list[float] = []
         self._cancel_seen: dict[int, float] = {}
         self._inline_services: Any = None
+        self._halted: ev.JobEvent | None = None  # a HALTED event: no more work this run
         self._mp = mp.get_context("spawn")
 
     # -- life cycle ------------------------------------------------------------------------
@@ -250,9 +325,7 @@ class WorkerPool:
         if self._started:
             return self
         self._started = True
-        recovered = self.queue.recover()
-        for jid in recovered:
-            self.bus.publish(ev.JobEvent(ev.REQUEUED, jid, message="recovered at start"))
+        self._publish_recovered(self.queue.recover_outcomes(), "recovered at start")
         if self.options.stage_limits:
             self.queue.set_stage_limits(self.options.stage_limits)
         for i in range(self.options.workers):
@@ -306,9 +379,17 @@ class WorkerPool:
                     w.process.kill()
                     w.process.join(2.0)
             owners = [w.owner for w in self._workers.values()]
-            if owners:
-                self.queue.recover(owners=owners, reason="the worker pool stopped; will resume",
-                                   count_attempt=False)
+            for _ in range(2):  # a full disk releases the library's reserve: the retry fits
+                try:
+                    if owners:
+                        self.queue.recover(owners=owners, count_attempt=False,
+                                           reason="the worker pool stopped; will resume")
+                    break
+                except DiskFullError:
+                    continue
+                except Exception as err:  # noqa: BLE001 - the next start recovers them
+                    log.warning("could not hand back the jobs of stopped workers: %s", err)
+                    break
         forced = forced or deferred[0]
         if self._monitor is not None:
             self._monitor.join(2.0)
@@ -419,26 +500,41 @@ class WorkerPool:
         if self._inline_services is None:
             self._inline_services = load_services(self.options.services, self.options.services_kwargs)
         owner = owner_name("inline")
+        interrupted = [False]
         ctx = StageContext(self.lib, self.queue, self._inline_services, owner,
-                           self.options.settle_seconds, emit=listen)
+                           self.options.settle_seconds, emit=listen,
+                           should_stop=lambda: interrupted[0])
         if not self._started:
             self._started = True
-            for jid in self.queue.recover():
-                listen(ev.JobEvent(ev.REQUEUED, jid, message="recovered at start"))
+            for r in self.queue.recover_outcomes():
+                listen(ev.JobEvent(ev.FAILED if r.failed else ev.REQUEUED, r.job_id, path=r.path,
+                                   message=r.reason if r.failed else "recovered at start"))
         limits = {s: 1 for s in STAGES}
         deadline = None if timeout is None else time.monotonic() + timeout
-        while deadline is None or time.monotonic() < deadline:
-            job = self.queue.claim(owner, os.getpid(), self.options.lease_seconds, defaults=limits)
-            if job is None:
-                if self._queued_waiting():
-                    time.sleep(0.1)  # delayed (settling) jobs
-                    continue
-                break
-            try:
-                listen(run_claimed(ctx, job))
-            except KeyboardInterrupt:
-                self.queue.release(job.id, owner, "interrupted")
-                raise
+        with _sigint_noted(interrupted):
+            while deadline is None or time.monotonic() < deadline:
+                try:
+                    job = self.queue.claim(owner, os.getpid(), self.options.lease_seconds,
+                                           defaults=limits)
+                except DiskFullError as err:
+                    listen(ev.JobEvent(ev.HALTED, message=str(err), code=err.exit_code))
+                    return
+                if job is None:
+                    if self._queued_waiting():
+                        time.sleep(0.1)  # delayed (settling) jobs
+                        continue
+                    break
+                try:
+                    final = run_claimed(ctx, job)
+                except KeyboardInterrupt:
+                    self.queue.release(job.id, owner, "interrupted")
+                    raise
+                if interrupted[0]:  # Ctrl-C turned into a stage's own error: handed back
+                    listen(final)
+                    raise KeyboardInterrupt
+                listen(final)
+                if final.kind == ev.HALTED:
+                    return
         listen(ev.JobEvent(ev.IDLE))
 
     def _queued_waiting(self) -> bool:
@@ -477,16 +573,16 @@ class WorkerPool:
             if t - last_recover > self.options.lease_seconds / 2:
                 last_recover = t
                 try:
-                    for jid in self.queue.recover(only_expired=True):
-                        self.bus.publish(ev.JobEvent(ev.REQUEUED, jid, message="lease expired"))
-                except Exception:  # noqa: BLE001
-                    log.warning("lease recovery failed", exc_info=True)
+                    self._publish_recovered(self.queue.recover_outcomes(only_expired=True),
+                                            "lease expired")
+                except Exception as err:  # noqa: BLE001 - one line: this repeats
+                    log.warning("lease recovery failed: %s", str(err).splitlines()[0][:200])
             if t - last_check > 0.3:
                 last_check = t
                 try:
                     self._check_state()
-                except Exception:  # noqa: BLE001 - e.g. locked for long: check next time
-                    log.warning("queue state check failed", exc_info=True)
+                except Exception as err:  # noqa: BLE001 - e.g. locked for long: check next time
+                    log.warning("queue state check failed: %s", str(err).splitlines()[0][:200])
 
     def _worker_for(self, obj: Any) -> _Worker | None:
         for w in self._workers.values():
@@ -500,15 +596,38 @@ class WorkerPool:
                 e = w.events.recv()
                 if e.kind == ev.STARTED:
                     w.job_id = e.job_id
-                elif (e.kind in ev.TERMINAL or e.kind in (ev.STAGE_DONE, ev.REQUEUED)) \
+                elif (e.kind in ev.TERMINAL or e.kind in (ev.STAGE_DONE, ev.REQUEUED, ev.HALTED)) \
                         and e.job_id == w.job_id:
                     w.job_id = None
+                if e.kind == ev.HALTED:
+                    self._halt(e)
                 self.bus.publish(e)
         except (EOFError, OSError):
             w.events_open = False
         except Exception:  # noqa: BLE001 - a message cut short by a killed worker
             log.warning("unreadable message from worker %s", w.owner, exc_info=True)
             w.events_open = False
+
+    def _halt(self, e: ev.JobEvent) -> None:
+        """The first disk-full report stops new work everywhere; jobs in hand go back."""
+        if self._halted is not None:
+            return
+        self._halted = e
+        log.info("work stopped: %s", e.message)  # the front end shows the message
+        for other in list(self._workers.values()):
+            with contextlib.suppress(OSError, BrokenPipeError):
+                other.control.send("stop")
+        with self._cond:
+            self._cond.notify_all()
+
+    def _publish_recovered(self, outcomes: list[Recovered], why: str, worker: str | None = None) -> None:
+        for r in outcomes:
+            if r.failed:
+                self.bus.publish(ev.JobEvent(ev.FAILED, r.job_id, path=r.path, message=r.reason,
+                                             worker=worker, code=1))
+            else:
+                self.bus.publish(ev.JobEvent(ev.REQUEUED, r.job_id, path=r.path,
+                                             message=why, worker=worker))
 
     def _drain(self, w: _Worker) -> None:
         if w.events_open:
@@ -520,17 +639,18 @@ class WorkerPool:
         reason = (f"its worker process died (signal {-code})" if code is not None and code < 0
                   else f"its worker process exited with code {code}")
         try:
-            jobs = self.queue.recover(owners=[w.owner], reason=reason)
-        except Exception:  # noqa: BLE001
-            log.exception("could not recover jobs of %s", w.owner)
-            jobs = []
-        for jid in jobs:
-            self.bus.publish(ev.JobEvent(ev.REQUEUED, jid, message=reason, worker=w.owner))
+            # a worker that halted (disk full) or stopped has handed its job back already
+            outcomes = self.queue.recover_outcomes(owners=[w.owner], reason=reason,
+                                                   cause=death_cause(code))
+        except Exception as err:  # noqa: BLE001 - recovered at the next start instead
+            log.warning("could not recover jobs of %s: %s", w.owner, err)
+            outcomes = []
+        self._publish_recovered(outcomes, reason, w.owner)
         self.bus.publish(ev.JobEvent(ev.WORKER_EXITED, message=reason, worker=w.owner))
         for c in (w.events, w.control):
             with contextlib.suppress(OSError):
                 c.close()
-        if self._stopping or w.index >= self.options.workers:
+        if self._stopping or w.index >= self.options.workers or self._halted is not None:
             return
         t = time.monotonic()
         self._exits = [x for x in self._exits if t - x < 60] + [t]
@@ -554,6 +674,8 @@ class WorkerPool:
         idle = running == 0 and (claimable == 0 or paused)
         if self.options.workers > 0 and not self._workers and claimable and not paused:
             idle = True  # nobody left to do the work (pool halted): do not wait forever
+        if self._halted is not None and not any(w.process.is_alive() for w in self._workers.values()):
+            idle = True  # disk full: what is left waits for the next run
         with self._cond:
             if idle and not self._idle:
                 self.bus.publish(ev.JobEvent(ev.IDLE, message="paused" if paused else ""))
@@ -609,6 +731,30 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _sigint_noted(flag: list[bool]) -> Iterator[None]:
+    """Inline jobs: Ctrl-C sets ``flag`` and interrupts as usual, so a stage whose library
+    turns the KeyboardInterrupt into its own error is handed back, not failed."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # Ctrl-C is ignored or someone else's to handle here
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        flag[0] = True
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGINT, note)
+    except (ValueError, OSError):  # pragma: no cover
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
 def _sigint_deferred() -> Iterator[list[bool]]:
     """Hold Ctrl-C back during a short critical section; the flag says one arrived."""
     seen = [False]
@@ -632,5 +778,8 @@ def _sigint_deferred() -> Iterator[list[bool]]:
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:  # pragma: no cover - in a worker
     """The pool terminates a worker that does not stop in time: exit through Python, so
-    transactions roll back and multiprocessing cleans up (no leaked-semaphore warnings)."""
+    transactions roll back and multiprocessing cleans up (no leaked-semaphore warnings).
+    A library that catches the SystemExit (say, mid-import) and raises its own error instead
+    cannot fail the job: ``should_stop`` is true from here on."""
+    _TERMINATING[0] = True
     raise SystemExit(128 + signum)

@@ -19,6 +19,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -33,16 +34,19 @@ from sqlalchemy import Engine, create_engine, event, exc, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
 
-from ..errors import TrailerTaggerError
+from ..errors import DiskFullError, TrailerTaggerError, is_disk_full
 from ..paths import app_dirs
 from .schema import LibraryMeta
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "0004"  # the newest revision in migrations/versions (a test keeps it honest)
+SCHEMA_VERSION = "0005"  # the newest revision in migrations/versions (a test keeps it honest)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds SQLite itself waits for a lock
 DEFAULT_LOCK_DEADLINE = 60.0  # seconds we keep retrying BEGIN after that, with backoff
+# Space kept beside the database and given up when the disk fills, so the few writes that put
+# the jobs in hand back into the queue still fit (see ``Library.release_reserve``).
+RESERVE_BYTES = 2 * 1024 * 1024
 
 
 class LibraryError(TrailerTaggerError):
@@ -221,11 +225,48 @@ class Library:
         try:
             yield session
             session.commit()
-        except BaseException:
-            session.rollback()
+        except BaseException as err:
+            with suppress_db_errors():
+                session.rollback()
+            if not isinstance(err, DiskFullError) and is_disk_full(err, self.path):
+                self.release_reserve()
+                raise DiskFullError(self.path) from err
             raise
         finally:
-            session.close()
+            with suppress_db_errors():
+                session.close()
+
+    # -- the space reserve ------------------------------------------------------------------
+    @property
+    def reserve_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-reserve")
+
+    def ensure_reserve(self) -> None:
+        """Keep ``RESERVE_BYTES`` allocated beside the database (best effort)."""
+        p = self.reserve_path
+        try:
+            if p.exists() and p.stat().st_size >= RESERVE_BYTES:
+                return
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, 0, RESERVE_BYTES)
+                else:  # pragma: no cover
+                    os.write(fd, b"\0" * RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:
+            with suppress_db_errors():
+                p.unlink()
+
+    def release_reserve(self) -> bool:
+        """The disk is full: give the reserve back so bookkeeping writes still fit."""
+        try:
+            self.reserve_path.unlink()
+        except OSError:
+            return False
+        log.info("library %s: disk full; released the %d-byte reserve", self.path, RESERVE_BYTES)
+        return True
 
     def _begin_write(self) -> Session:
         deadline = time.monotonic() + self.lock_deadline
@@ -237,6 +278,9 @@ class Library:
                 return session
             except exc.OperationalError as err:
                 session.close()
+                if is_disk_full(err, self.path):
+                    self.release_reserve()
+                    raise DiskFullError(self.path) from err
                 if not is_locked_error(err) or time.monotonic() >= deadline:
                     if is_locked_error(err):
                         raise LibraryBusyError(
@@ -325,12 +369,20 @@ def open_library(path: Path | str | None = None, *, migrate_schema: bool = True,
                 raise
     except (OSError, sqlite3.DatabaseError, exc.DatabaseError) as err:
         # not a database, a corrupt file, an unwritable folder: say which file, not a traceback
+        if is_disk_full(err, path):
+            raise DiskFullError(path) from err
         if is_locked_error(err):
             raise LibraryBusyError(f"library {path} is locked by another program; retry") from err
         why = getattr(err, "orig", None) or err
         raise LibraryOpenError(f"cannot open library {path}: {getattr(why, 'strerror', None) or why}"
                                ) from err
+    lib.ensure_reserve()
     return lib
+
+
+def suppress_db_errors() -> contextlib.suppress:
+    """Cleanup that must not hide the error being raised (a rollback on a full disk)."""
+    return contextlib.suppress(OSError, sqlite3.Error, exc.SQLAlchemyError)
 
 
 # -- small key/value helpers used by the queue and the classifier stage ------------------

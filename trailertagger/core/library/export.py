@@ -11,6 +11,10 @@ place, so a crash or Ctrl-C never leaves half an NFO.
 
 from __future__ import annotations
 
+<<<<<<< HEAD
+=======
+import codecs
+>>>>>>> wip/issue-9
 import csv
 import json
 import os
@@ -49,6 +53,50 @@ class ExportReport:
                 f"{len(self.failed)} failed")
 
 
+<<<<<<< HEAD
+=======
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)  # pragma: no cover - not Linux: the classic dance
+    os.umask(old)
+    return old
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a same-folder temp file, fsync and rename.
+
+    An existing file keeps its permission bits; a new one gets what ``open()`` would give it
+    (0666 less the umask), not ``mkstemp``'s private 0600.  The temp name holds only the
+    start of the file's name: a name near the 255-byte limit plus a random part would be
+    too long.  ``path`` must not be a symlink (the rename would replace the link itself):
+    callers resolve links first (see :func:`write_nfo`).
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~current_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+>>>>>>> wip/issue-9
 # -- NFO --------------------------------------------------------------------------------------
 def nfo_path_for(video: Path, prefer_movie_nfo: bool = False) -> Path:
     """Kodi's lookup: ``<name>.nfo`` beside the file, or ``movie.nfo`` in its folder.
@@ -73,12 +121,29 @@ def nfo_path_for(video: Path, prefer_movie_nfo: bool = False) -> Path:
     return own
 
 
-_SKIP = re.compile(r"\s*(<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S)
+class NfoRefused(ValueError):
+    """An existing NFO we will not edit (not XML, hostile, read-only, a link we skip)."""
+
+
+_SKIP = re.compile(r"\s*(<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.S | re.I)
+_ENTITY_DECL = re.compile(r"<!(ENTITY|DOCTYPE[^>]*\[)", re.I)
+# the pieces of XML content between a root's tags (the document is checked well-formed first)
+_TOKEN = re.compile(
+    r"(?P<comment><!--.*?-->)|(?P<cdata><!\[CDATA\[.*?\]\]>)|(?P<pi><\?.*?\?>)"
+    r"|(?P<end></\s*(?P<ename>[^\s>]+)\s*>)"
+    r"|(?P<start><(?P<sname>[^\s/>!?]+)(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*(?P<empty>/?)>)"
+    r"|(?P<text>[^<]+)", re.S)
+_AFTER = ("title", "originaltitle", "sorttitle", "year", "plot", "outline", "tagline")
 
 
 def _split_document(text: str) -> tuple[str, str, str, str]:
     """(prefix, root element text, suffix, root tag): prefix holds the declaration and any
     comments before the root, suffix whatever follows the root's end tag."""
+    m = _ENTITY_DECL.search(text)
+    if m:
+        raise NfoRefused(
+            "it declares entities in a DOCTYPE; refused because entities can read other files "
+            "or expand without end (XXE, billion laughs), and an NFO needs none")
     pos = 0
     while True:
         m = _SKIP.match(text, pos)
@@ -89,15 +154,15 @@ def _split_document(text: str) -> tuple[str, str, str, str]:
     start = pos + ws
     m = re.match(r"<([A-Za-z_][\w.\-:]*)", text[start:])
     if not m:
-        raise ValueError("no root element")
+        raise NfoRefused("no root element")
     tag = m.group(1)
-    self_closing = re.match(rf"<{re.escape(tag)}\b[^>]*/>", text[start:])
+    self_closing = re.match(rf"<{re.escape(tag)}\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*/>", text[start:])
     if self_closing:
         end = start + self_closing.end()
     else:
         close = text.rfind(f"</{tag}")
         if close < start:
-            raise ValueError(f"no closing </{tag}>")
+            raise NfoRefused(f"no closing </{tag}>")
         end = text.index(">", close) + 1
     return text[:start], text[start:end], text[end:], tag
 
@@ -107,25 +172,78 @@ def _declared_encoding(raw: bytes) -> str:
     return m.group(1).decode("ascii") if m else "utf-8"
 
 
+@dataclass
+class _Child:
+    name: str
+    start: int  # offsets in the root element's text
+    end: int
+    lead: str  # the whitespace right before it ("" when text or markup precedes it)
+
+
+def _children(root_text: str) -> tuple[list[_Child], int, int]:
+    """The root's direct child elements with their spans, and the span of its content."""
+    head = _TOKEN.match(root_text)
+    assert head is not None and head.group("start")
+    if head.group("empty"):
+        return [], head.end(), head.end()
+    content_end = root_text.rindex("</")
+    pos, depth = head.end(), 0
+    kids: list[_Child] = []
+    ws_start: int | None = pos  # where the whitespace before ``pos`` begins (None: none)
+    while pos < content_end:
+        m = _TOKEN.match(root_text, pos)
+        if m is None:  # pragma: no cover - the document parsed: cannot happen
+            raise NfoRefused("unexpected markup")
+        if m.group("start"):
+            if depth == 0:
+                lead = root_text[ws_start:pos] if ws_start is not None else ""
+                kids.append(_Child(m.group("sname"), pos, m.end(), lead))
+            if not m.group("empty"):
+                depth += 1
+            ws_start = None
+        elif m.group("end"):
+            depth -= 1
+            if depth == 0:
+                kids[-1].end = m.end()
+            ws_start = None
+        elif m.group("text") is not None and not m.group("text").strip():
+            if ws_start is None and depth == 0:
+                ws_start = pos
+        else:
+            ws_start = None
+        pos = m.end()
+    return kids, head.end(), content_end
+
+
+def _text_of(element: str) -> str:
+    try:
+        return "".join(ET.fromstring(element).itertext()).strip()
+    except ET.ParseError:  # e.g. a namespace prefix declared on the root
+        return re.sub(r"<[^>]*>", "", element).strip()
+
+
 def update_nfo_text(text: str | None, genres: Iterable[str], *, mode: str = NFO_REPLACE,
                     rejected: Iterable[str] = ()) -> str:
     """Return the NFO text with its ``<genre>`` children set; ``text=None`` makes a new one.
 
-    Raises ``ValueError`` when ``text`` is not an XML document we can edit safely.
+    Only the byte ranges of the root's direct ``<genre>`` children change (an unchanged
+    genre keeps its bytes, CDATA and character references included); a new genre goes
+    after the last one (or after the title-ish fields) with the file's own indentation and
+    line ends.  Raises ``NfoRefused`` (a ``ValueError``) when ``text`` is not an XML document
+    we can edit safely, saying why.
     """
     genres = list(genres)
     if text is None or not text.strip():
         body = "".join(f"  <genre>{_esc(g)}</genre>\n" for g in genres)
         return f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<movie>\n{body}</movie>\n'
-    prefix, root_text, suffix, _tag = _split_document(text)
-    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True, insert_pis=True))
+    prefix, root_text, suffix, tag = _split_document(text)
     try:
-        root = ET.fromstring(root_text, parser=parser)
+        ET.fromstring(root_text)
     except ET.ParseError as err:
-        raise ValueError(f"not valid XML ({err})") from None
-    children = list(root)
-    old = [c for c in children if c.tag == "genre"]
-    existing = [(c.text or "").strip() for c in old]
+        raise NfoRefused(f"not valid XML ({err})") from None
+    kids, content_start, content_end = _children(root_text)
+    old = [k for k in kids if k.name == "genre"]
+    existing = [_text_of(root_text[k.start:k.end]) for k in old]
     if mode == NFO_MERGE:
         # "Science Fiction" from a scraper and our "Sci-Fi" are one genre
         drop = {_genre_key(r) for r in rejected}
@@ -136,37 +254,37 @@ def update_nfo_text(text: str | None, genres: Iterable[str], *, mode: str = NFO_
         wanted = genres
     if existing == wanted:
         return text
-    # where the genres go: where the first one was, else after the title-ish elements
-    if old:
-        pos = children.index(old[0])
-    else:
-        pos = len(children)
-        for i, c in enumerate(children):
-            if c.tag in ("title", "originaltitle", "sorttitle", "year", "plot", "outline", "tagline"):
-                pos = i + 1
-    pos -= sum(1 for c in old if children.index(c) < pos)
-    # whitespace: children are separated by ``inner`` and the last one closes with ``closing``
-    if children:
-        inner = root.text if root.text is not None and not root.text.strip() else None
-        closing = children[-1].tail
-    else:
-        inner, closing = "\n  ", "\n"
-        if root.text is None or not root.text.strip():
-            root.text = inner
-    for c in old:
-        root.remove(c)
-    for offset, g in enumerate(wanted):
-        e = ET.Element("genre")
-        e.text = g
-        root.insert(pos + offset, e)
-    kids = list(root)
-    for i, c in enumerate(kids):
-        if i == len(kids) - 1:
-            c.tail = closing
-        elif c.tail is None or not c.tail.strip():
-            c.tail = inner
-    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
-    return prefix + body + suffix
+    nl = "\r\n" if "\r\n" in text else "\n"
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement) in root_text
+    for k, have, want in zip(old, existing, wanted, strict=False):
+        if have != want:
+            edits.append((k.start, k.end, f"<genre>{_esc(want)}</genre>"))
+    for k in old[len(wanted):]:  # genres no longer wanted: the element and its line go
+        lead = len(k.lead) if k.lead.strip() == "" else 0
+        edits.append((k.start - lead, k.end, ""))
+    extra = wanted[len(old):]
+    if extra:
+        if old:
+            anchor = old[-1]
+            sep = anchor.lead or nl
+        else:
+            after = [k for k in kids if k.name in _AFTER]
+            anchor = after[-1] if after else (kids[-1] if kids else None)
+            sep = (anchor.lead if anchor is not None and anchor.lead else None) \
+                or (kids[0].lead if kids and kids[0].lead else nl + "  ")
+        piece = "".join(f"{sep}<genre>{_esc(g)}</genre>" for g in extra)
+        if anchor is not None:
+            edits.append((anchor.end, anchor.end, piece))
+        elif content_start == content_end and root_text.endswith("/>"):  # <movie/>
+            open_tag = root_text[:-2].rstrip() + ">"
+            return prefix + open_tag + piece + nl + f"</{tag}>" + suffix
+        else:
+            empty = content_start == content_end
+            edits.append((content_start, content_start, piece + (nl if empty else "")))
+    out = root_text
+    for start, end, rep in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        out = out[:start] + rep + out[end:]
+    return prefix + out + suffix
 
 
 def _genre_key(name: str) -> str:
@@ -180,35 +298,75 @@ def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+SYMLINK_FOLLOW = "follow"  # edit the file a symlinked NFO points to, in place (the link stays)
+SYMLINK_SKIP = "skip"  # leave symlinked NFOs alone and report them
+
+
+def _bom(raw: bytes) -> tuple[bytes, str | None]:
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                     (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if raw.startswith(bom):
+            return bom, enc
+    return b"", None
+
+
 def write_nfo(video_path: Path, genres: Iterable[str], *, mode: str = NFO_REPLACE,
               rejected: Iterable[str] = (), prefer_movie_nfo: bool = False,
-              dry_run: bool = False) -> tuple[Path, bool]:
-    """Create or edit the NFO of one video; returns (nfo path, whether it changed)."""
+              dry_run: bool = False, symlinks: str = SYMLINK_FOLLOW) -> tuple[Path, bool]:
+    """Create or edit the NFO of one video; returns (nfo path, whether it changed).
+
+    Byte for byte: a BOM, the declared encoding, CRLF line ends and everything outside the
+    ``<genre>`` elements come back exactly as they were.  A read-only NFO (no write bit) is
+    the user's "hands off" and raises ``NfoRefused``; a symlinked NFO has its *target*
+    replaced atomically (the link and any other links to it stay), or is refused with
+    ``symlinks="skip"``.
+    """
     nfo = nfo_path_for(video_path, prefer_movie_nfo)
-    raw = nfo.read_bytes() if nfo.exists() else None
-    encoding = _declared_encoding(raw) if raw else "utf-8"
+    target = nfo
+    if nfo.is_symlink():
+        if symlinks == SYMLINK_SKIP:
+            raise NfoRefused("it is a symbolic link (skipped: --nfo-symlinks skip)")
+        target = Path(os.path.realpath(nfo))
+        if target.exists() and not target.is_file():
+            raise NfoRefused(f"it links to {target}, which is not a regular file")
+    raw = target.read_bytes() if target.exists() else None
+    if raw is not None and not target.stat().st_mode & 0o222:
+        raise NfoRefused("it is read-only (no write permission bit); make it writable to let "
+                         "trailertagger edit it")
+    bom, bom_encoding = _bom(raw or b"")
+    body = (raw or b"")[len(bom):]
+    encoding = bom_encoding or (_declared_encoding(body) if raw else "utf-8")
+    text: str | None = None
     if raw is not None:
         try:
-            text: str | None = raw.decode(encoding)
+            text = body.decode(encoding)
         except (UnicodeDecodeError, LookupError):
-            raise ValueError(f"{nfo.name} is not readable as {encoding}") from None
-        if text.startswith("\ufeff"):
-            text = text[1:]
-    else:
-        text = None
+            raise NfoRefused(f"{nfo.name} is not readable as {encoding}") from None
+        if text.encode(encoding) != body:  # a codec that does not round-trip: no exact edit
+            raise NfoRefused(f"{nfo.name}: its {encoding} text does not survive a round trip")
     new = update_nfo_text(text, genres, mode=mode, rejected=rejected)
     if text is not None and new == text:
         return nfo, False
     if not dry_run:
-        atomic_write_bytes(nfo, new.encode(encoding, errors="xmlcharrefreplace"))
+        atomic_write_bytes(target, bom + new.encode(encoding, errors="xmlcharrefreplace"))
     return nfo, True
 
 
 def export_nfo(records: Iterable[VideoRecord], *, mode: str = NFO_REPLACE,
                prefer_movie_nfo: bool = False, dry_run: bool = False,
+<<<<<<< HEAD
                progress: Progress | None = None) -> ExportReport:
     """Write an NFO beside every present, classified video; one bad file never stops the rest.
     ``progress("nfo", videos seen, None)`` before each video."""
+=======
+               progress=None, symlinks: str = SYMLINK_FOLLOW) -> ExportReport:  # noqa: ANN001
+    """Write an NFO beside every present, classified video; one bad file never stops the rest.
+
+    ``progress(record)`` is called per record.  Read-only NFOs and (with ``symlinks="skip"``)
+    symlinked ones are *skipped* (the user's choice); NFOs that are not XML or are hostile
+    are *failed*, each with its reason.
+    """
+>>>>>>> wip/issue-9
     report = ExportReport()
     for i, rec in enumerate(records):
         if progress is not None:
@@ -222,7 +380,15 @@ def export_nfo(records: Iterable[VideoRecord], *, mode: str = NFO_REPLACE,
         try:
             nfo, changed = write_nfo(Path(rec.path), rec.genres, mode=mode,
                                      rejected=rec.manual_off, prefer_movie_nfo=prefer_movie_nfo,
-                                     dry_run=dry_run)
+                                     dry_run=dry_run, symlinks=symlinks)
+        except NfoRefused as err:
+            where = nfo_path_for(Path(rec.path), prefer_movie_nfo)
+            text = str(err)
+            if text.startswith(("it is read-only", "it is a symbolic link")):
+                report.skipped.append((str(where), f"NFO left untouched: {text}"))
+            else:
+                report.failed.append((rec.path, f"existing NFO left untouched: {text}"))
+            continue
         except ValueError as err:
             report.failed.append((rec.path, f"existing NFO left untouched: {err}"))
             continue

@@ -95,11 +95,22 @@ def video_by_path(session: Session, path: str) -> Video | None:
     return session.execute(select(Video).where(Video.path == path)).scalar_one_or_none()
 
 
+def file_key(st: os.stat_result) -> tuple[int | None, int | None]:
+    """(device, inode) of a stat result, or (None, None) where the file system has none (or
+    the numbers do not fit SQLite's signed 64-bit integers)."""
+    dev, ino = int(st.st_dev), int(st.st_ino)
+    if ino <= 0 or not (0 <= dev < 2**63 and ino < 2**63):
+        return None, None
+    return dev, ino
+
+
 def new_video(session: Session, path: str, size: int, mtime_ns: int,
-              folder_id: int | None = None) -> Video:
+              folder_id: int | None = None, key: tuple[int | None, int | None] = (None, None)
+              ) -> Video:
     t = now()
     video = Video(path=path, search_key=search_key(path), folder_id=folder_id, size=size,
-                  mtime_ns=mtime_ns, status=VIDEO_PENDING, added_at=t, updated_at=t)
+                  mtime_ns=mtime_ns, status=VIDEO_PENDING, added_at=t, updated_at=t,
+                  device=key[0], inode=key[1])
     session.add(video)
     session.flush()
     return video
@@ -161,11 +172,20 @@ def rows_under(session: Session, folder: str) -> list[Video]:
     ).scalars())
 
 
+def _same_file_first(video: Video):  # noqa: ANN202 - an ORDER BY term
+    """Rows that were this very file (same device and inode) before other rows."""
+    if video.inode is None:
+        return Video.id.is_(None)  # a constant: no preference
+    return ((Video.inode == video.inode) & (Video.device == video.device)).desc()
+
+
 def moved_source(session: Session, video: Video, content_hash: str) -> Video | None:
-    """A *missing* row with this content: the file ``video`` is that row, moved."""
+    """A *missing* row with this content: the file ``video`` is that row, moved.  Among
+    several (copies of one file, all moved), the row that was this file (inode) wins."""
     return session.execute(
         select(Video).where(Video.content_hash == content_hash, Video.status == VIDEO_MISSING,
-                            Video.id != video.id).order_by(Video.id).limit(1)
+                            Video.id != video.id)
+        .order_by(_same_file_first(video), Video.id).limit(1)
     ).scalar_one_or_none()
 
 
@@ -173,8 +193,25 @@ def duplicate_source(session: Session, video: Video, content_hash: str) -> Video
     """A present row with the same content (a copy of the file)."""
     return session.execute(
         select(Video).where(Video.content_hash == content_hash, Video.status != VIDEO_MISSING,
-                            Video.id != video.id).order_by(Video.id).limit(1)
+                            Video.id != video.id)
+        .order_by(_same_file_first(video), Video.id).limit(1)
     ).scalar_one_or_none()
+
+
+def renamed_from(session: Session, path: str, st: os.stat_result) -> Video | None:
+    """The row that a new path *is*, renamed: same (device, inode), size and mtime, and its
+    old path no longer exists.  No hashing needed (a rename keeps all four); an inode that
+    the file system reused for another file would also need the same size and mtime to the
+    nanosecond."""
+    dev, ino = file_key(st)
+    if ino is None:
+        return None
+    for row in session.execute(select(Video).where(
+            Video.inode == ino, Video.device == dev, Video.size == st.st_size,
+            Video.mtime_ns == st.st_mtime_ns, Video.path != path)).scalars():
+        if not os.path.lexists(row.path):
+            return row
+    return None
 
 
 def adopt_moved(session: Session, new: Video, old: Video, job: Job | None = None) -> Video:
@@ -198,6 +235,7 @@ def adopt_moved(session: Session, new: Video, old: Video, job: Job | None = None
     session.delete(new)
     session.flush()
     old.path, old.search_key = path, search_key(path)
+    old.device, old.inode = new.device, new.inode
     old.folder_id = folder_id if folder_id is not None else old.folder_id
     mark_returned(old, size, mtime_ns)
     session.flush()

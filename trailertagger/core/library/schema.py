@@ -113,6 +113,7 @@ class Video(Base):
         Index(None, "content_hash"),
         Index(None, "status"),
         Index(None, "folder_id"),
+        Index(None, "inode"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -124,6 +125,9 @@ class Video(Base):
     )
     size: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     mtime_ns: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # the file's (st_dev, st_ino) when last seen: tells apart renamed copies (rev 0005)
+    device: Mapped[int | None] = mapped_column(Integer)
+    inode: Mapped[int | None] = mapped_column(Integer)
     content_hash: Mapped[str | None] = mapped_column(String)
     duration: Mapped[float | None] = mapped_column(Float)
     container: Mapped[str | None] = mapped_column(String)

@@ -10,7 +10,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+<<<<<<< HEAD
 from ..fsutil import atomic_write
+=======
+from ..errors import DiskFullError, is_disk_full
+>>>>>>> wip/issue-9
 
 log = logging.getLogger(__name__)
 
@@ -43,5 +47,7 @@ def make_thumbnail(video: Path, content_hash: str, duration: float, root: Path,
             Image.fromarray(got[1]).save(fh, format="JPEG", quality=82)
         return dest
     except Exception as err:  # noqa: BLE001 - no video stream, read-only cache, odd codec...
+        if is_disk_full(err):  # the one failure that is not a nicety: stop the work
+            raise DiskFullError(dest.parent) from err
         log.info("no thumbnail for %s: %s", video, err)
         return None

@@ -24,9 +24,21 @@ from pathlib import Path
 from typing import ClassVar, TextIO
 
 from ..errors import ConfigError
+<<<<<<< HEAD
 from ..fsutil import atomic_write_bytes
 from ..progress import Progress
 from .export import NFO_REPLACE, ExportReport, export_nfo, write_csv, write_json
+=======
+from .export import (
+    NFO_REPLACE,
+    SYMLINK_FOLLOW,
+    ExportReport,
+    atomic_write_bytes,
+    export_nfo,
+    write_csv,
+    write_json,
+)
+>>>>>>> wip/issue-9
 from .queries import VideoRecord
 
 
@@ -40,7 +52,12 @@ class ExportOptions:
     nfo_mode: str = NFO_REPLACE
     movie_nfo: bool = False
     dry_run: bool = False
+<<<<<<< HEAD
     progress: Progress | None = None  # (format, videos done, None)
+=======
+    progress: Callable[[VideoRecord], None] | None = None
+    nfo_symlinks: str = SYMLINK_FOLLOW  # a symlinked NFO: edit its target ("follow") or "skip"
+>>>>>>> wip/issue-9
 
 
 class Writer:
@@ -135,7 +152,8 @@ class NfoWriter(Writer):
 
     def write(self, records: Iterable[VideoRecord], options: ExportOptions) -> ExportReport:
         return export_nfo(records, mode=options.nfo_mode, prefer_movie_nfo=options.movie_nfo,
-                          dry_run=options.dry_run, progress=options.progress)
+                          dry_run=options.dry_run, progress=options.progress,
+                          symlinks=options.nfo_symlinks)
 
 
 @register_writer

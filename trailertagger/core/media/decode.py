@@ -125,7 +125,22 @@ class RgbScaler:
         w, h = self.size(frame.width, frame.height)
         rgb = self._reformatter.reformat(frame, width=w, height=h, format="rgb24",
                                          interpolation="AREA")
+        turns = frame_turns(frame)
+        if turns:  # a phone video stored sideways with a display matrix: show it upright
+            return np.ascontiguousarray(np.rot90(rgb.to_ndarray(), turns))
         return np.array(rgb.to_ndarray(), dtype=np.uint8, copy=True)  # own the memory
+
+
+def frame_turns(frame: av.VideoFrame) -> int:
+    """Quarter turns (counter-clockwise, for ``np.rot90``) that the frame's display matrix
+    asks for; 0 when it has none or an angle that is not a multiple of 90 degrees."""
+    try:
+        angle = float(frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return 0
+    if not -360 <= angle <= 360 or angle % 90:
+        return 0
+    return int(round(angle / 90)) % 4
 
 
 def _sample_aspect(stream: av.video.stream.VideoStream) -> float:

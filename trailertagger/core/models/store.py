@@ -473,4 +473,26 @@ class ModelStore:
                            "" if ok else "; ".join(c.note for c in checks if not c.ok))
 
     def _describe_bad(self, spec: ModelSpec) -> list[FileCheck]:
+        """The files of the first place that has them all (the one that failed to verify),
+        each with its real size and sha256, so a corrupt file shows what it is rather than
+        "0 B sha256 -"."""
+        for source, root in self._candidates(spec):
+            paths = self._place_paths(spec, root)
+            if not all(p.is_file() for p in paths.values()):
+                continue
+            out = []
+            for fs in spec.files:
+                path = paths[fs.name]
+                try:
+                    size, actual = path.stat().st_size, self._verify.hash(path, use_cache=False)
+                except OSError as err:
+                    out.append(FileCheck(fs.name, path, fs.sha256, "", 0, False,
+                                         f"unreadable: {err.strerror or err}"))
+                    continue
+                expected = fs.sha256 or (read_record(path) if source in ("cache", "download") else "")
+                good = (not fs.size or size == fs.size) and (not expected or actual == expected)
+                note = "" if good else (f"{size} bytes, expected {fs.size}" if fs.size and size != fs.size
+                                        else f"sha256 differs from {expected[:12]}…")
+                out.append(FileCheck(fs.name, path, expected, actual, size, good, note))
+            return out
         return [FileCheck(f.name, None, f.sha256, "", 0, False) for f in spec.files]
