@@ -87,22 +87,29 @@ def labels_matrix(scripts: tuple[Script, ...] = SCRIPTS) -> np.ndarray:
 
 def make_clips(folder: Path, scripts: tuple[Script, ...] = SCRIPTS) -> list[Path]:
     """Encode one clip per script (title card + speech over music); existing clips are reused."""
-    from . import mediagen
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, s in enumerate(scripts):
         path = folder / f"clip_{i:02d}.mp4"
         if not path.exists():
-            voice = mediagen.speech(s.lines)
-            dur = round(len(voice) / mediagen.AUDIO_RATE + 1.5, 2)
-            bed = mediagen.music(dur)
-            track = mediagen.mix([(voice, 0.8, 1.0), (bed, 0.0, 0.15)], dur)
-            mediagen.make_clip(path, duration=dur, size=(480, 270), cuts=[round(dur / 2, 2)],
-                               text=[(0.0, min(3.0, dur), s.title)], audio=track, seed=i)
+            make_script_clip(s, path, seed=i)
         paths.append(path)
     return paths
+
+
+def make_script_clip(script: Script, path: Path, *, seed: int = 0,
+                     size: tuple[int, int] = (480, 270)) -> Path:
+    """One clip of a script: its title on screen for the first 3 s, its lines spoken by
+    espeak-ng over a quiet music bed, one cut half-way."""
+    from . import mediagen
+
+    voice = mediagen.speech(script.lines)
+    dur = round(len(voice) / mediagen.AUDIO_RATE + 1.5, 2)
+    bed = mediagen.music(dur)
+    track = mediagen.mix([(voice, 0.8, 1.0), (bed, 0.0, 0.15)], dur)
+    return mediagen.make_clip(path, duration=dur, size=size, cuts=[round(dur / 2, 2)],
+                              text=[(0.0, min(3.0, dur), script.title)], audio=track, seed=seed)
 
 
 # Voices, speeds and music styles of the varied corpus: chosen per clip independently of its

