@@ -27,6 +27,7 @@ from .media.identity import content_hash, file_signature
 from .media.types import ProbeInfo
 from .paths import app_dirs
 from .progress import CancelToken, Progress, check, no_progress
+from .runtime.memory import release_free_memory
 from .runtime.threads import torch_threads
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,8 @@ class ExtractionSession:
             except Exception as err:  # noqa: BLE001 - one modality's failure is recorded
                 log.exception("extractor %s failed on %s", name, path)
                 return name, f"extractor {name} failed: {err}", time.perf_counter() - t
+            finally:  # the next extractor's peak starts from what this one really keeps
+                release_free_memory()
 
         def record(name: str, out: Any, seconds: float) -> None:
             modality = extractor_class(name).modality

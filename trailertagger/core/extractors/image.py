@@ -209,7 +209,11 @@ class EfficientNetLite0Extractor(ExtractorBase):
     needs = Needs(frames=True)
     model_ids = (MODEL_ID,)
 
-    def __init__(self, batch_size: int = 16, threads: int = 0) -> None:
+    # Batches of 4 on the CPU: a batch of 16 held ~380 MB of activations at once (the
+    # worker's peak RSS on a 2-minute trailer went from 1547 to 1374 MB with 4), and with one
+    # thread per lane the smaller batch was also faster (20 frames: 0.80 s vs 1.61 s); the
+    # embeddings differ by float rounding only (<= 7e-6).
+    def __init__(self, batch_size: int = 4, threads: int = 0) -> None:
         super().__init__()
         self.batch_size = max(1, batch_size)
         self.threads = threads

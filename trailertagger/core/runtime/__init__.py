@@ -7,14 +7,16 @@ scoping, and the binary format readers the extractors need.
   one log line when a CUDA request falls back to the CPU;
 * ``threads.torch_threads``: torch's thread count set for a block and always restored;
   ``threads.cpu_threads`` the count native runtimes (ORT, CTranslate2) size their pools by;
+* ``memory.release_free_memory``: heap pages freed by a finished step go back to the OS;
 * ``formats``: schema-less protobuf fields, ONNX initializers/ops and TF tensor bundles.
 """
 
 from __future__ import annotations
 
 from .devices import cuda_available, resolve_device
+from .memory import release_free_memory
 from .onnx import PREFERRED_PROVIDERS, choose_providers, ort_session
 from .threads import cpu_threads, torch_threads
 
 __all__ = ["PREFERRED_PROVIDERS", "choose_providers", "cpu_threads", "cuda_available",
-           "ort_session", "resolve_device", "torch_threads"]
+           "ort_session", "release_free_memory", "resolve_device", "torch_threads"]
