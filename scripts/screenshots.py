@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     empty_lib.parent.mkdir(parents=True, exist_ok=True)
     empty = LibrarySession.open(empty_lib, cfg)
     ew = window(empty)
+    ew.side_tabs.setCurrentIndex(0)
+    settle(qapp, 0.3)
     save(ew, args.out / "empty.png")
     ew.close()
     empty.close()

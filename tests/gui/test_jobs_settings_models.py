@@ -234,3 +234,30 @@ def test_window_fits_the_screen_and_restores_geometry(qtbot, make_window, tmp_pa
     assert again.side_tabs.currentWidget() is again.jobs_panel
     settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
     assert settings.value("window/geometry") is not None
+
+
+def test_gui_command_with_a_bad_settings_file_opens_and_says_why(qapp, tmp_path: Path) -> None:
+    """``trailertagger gui`` with ``workers = 999`` in the file: the window opens on the
+    defaults and a dialog names the key and its range (not exit 2 on a terminal)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from trailertagger.cli.main import main
+
+    path = settings_file.config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[jobs]\nworkers = 999\n", encoding="utf-8")
+    seen: list[str] = []
+
+    def close() -> None:
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, QMessageBox) and w.isVisible():
+                seen.append(w.text())
+        for w in QApplication.topLevelWidgets():
+            if w.isVisible() and w.windowTitle().startswith("trailertagger"):
+                w.close()
+
+    QTimer.singleShot(1500, close)
+    assert main(["gui", "--library", str(tmp_path / "lib.sqlite3"), "--workers", "0",
+                 "--no-watch"]) == 0
+    assert any("workers = 999" in t and "from 0 to 64" in t for t in seen), seen

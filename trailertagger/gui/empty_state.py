@@ -55,7 +55,7 @@ class EmptyState(QWidget):
         self.offline = QLabel(
             "Everything runs on this computer, offline: the default profile uses the models "
             "bundled with the app (image, on-screen text, speech, sounds, music). Nothing is "
-            "uploaded and nothing is downloaded unless you fetch a model in Models….")
+            "uploaded, and nothing is downloaded unless you fetch a model (File > Models).")
         self.offline.setWordWrap(True)
         self.offline.setStyleSheet("color:#566573")
         box.addWidget(self.offline)

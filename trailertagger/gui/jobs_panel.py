@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -114,8 +115,10 @@ class JobsPanel(QWidget):
         self.stages.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.stages.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.stages.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.stages.setMaximumHeight(4 * 26 + 8)
         self.stages.verticalHeader().setDefaultSectionSize(24)
+        self.stages.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stages.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stages.setFixedHeight(self.stages.horizontalHeader().sizeHint().height() + 3 * 24 + 4)
         v.addWidget(self.stages)
 
         v.addWidget(QLabel("<b>Running</b>"))
@@ -129,6 +132,8 @@ class JobsPanel(QWidget):
         h.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
         self.running.setColumnWidth(2, 110)
         self.running.setMinimumHeight(80)
+        self.running.verticalHeader().setDefaultSectionSize(24)
+        self.running.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         v.addWidget(self.running, 2)
         row = QHBoxLayout()
         self.cancel_btn = QPushButton(icon("cancel"), "Cancel")
@@ -139,16 +144,15 @@ class JobsPanel(QWidget):
         v.addLayout(row)
 
         v.addWidget(QLabel("<b>Failed and cancelled</b>"))
-        self.failed = QTableWidget(0, 3)
-        self.failed.setHorizontalHeaderLabels(["Video", "Stage", "Reason"])
+        self.failed = QTableWidget(0, 2)  # the stage goes with the reason: a narrow pane
+        self.failed.setHorizontalHeaderLabels(["Video", "Why"])
         self.failed.verticalHeader().hide()
+        self.failed.verticalHeader().setDefaultSectionSize(24)
         self.failed.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.failed.setWordWrap(False)
+        self.failed.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         h = self.failed.horizontalHeader()
-        h.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        h.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        h.setStretchLastSection(True)
-        self.failed.setColumnWidth(0, 150)
+        h.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         v.addWidget(self.failed, 3)
         row = QHBoxLayout()
         self.retry_btn = QPushButton(icon("retry"), "Retry selected")
@@ -215,9 +219,12 @@ class JobsPanel(QWidget):
         self.failed.setRowCount(len(o.failed))
         for r, f in enumerate(o.failed):
             when = time.strftime("%H:%M", time.localtime(f.finished_at)) if f.finished_at else ""
+            why = f"{f.stage}: {f.reason}" if f.status == "failed" else f"cancelled at {f.stage}"
             self.failed.setItem(r, 0, _item(Path(f.path).name, f.job_id, f.path))
-            self.failed.setItem(r, 1, _item(f.stage if f.status == "failed" else f"{f.stage} (cancelled)"))
-            self.failed.setItem(r, 2, _item(f.reason, None, f"{f.reason}\n{f.path}\n{when}"))
+            it = _item(why, None, f"{f.status} at {f.stage} {when}: {f.reason}\n{f.path}")
+            if f.status == "failed":
+                it.setForeground(QColor("#c0392b"))
+            self.failed.setItem(r, 1, it)
             if f.job_id in selected:
                 self.failed.selectRow(r)
         self.pause_btn.setText("Resume" if o.paused else "Pause")

@@ -254,8 +254,12 @@ class MainWindow(QMainWindow):
         self.table.setItemDelegateForColumn(LibraryTableModel.GENRES, GenreChipDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for col, width in ((0, 190), (1, 230), (2, 150), (3, 60)):
+        # the title takes what is left, so all four columns fit beside the detail panel on a
+        # 1280-pixel screen; fixed widths (never "resize to contents": that reads every row)
+        header.setSectionResizeMode(LibraryTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(48)
+        for col, width in ((1, 170), (2, 100), (3, 70), (4, 100)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_current())
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_current())
@@ -266,7 +270,7 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.detail)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(340)
+        scroll.setMinimumWidth(362)  # the detail panel plus its vertical scroll bar
 
         # the table, or what to do first while the library is empty
         self.empty = EmptyState()
@@ -289,7 +293,7 @@ class MainWindow(QMainWindow):
         self.side_tabs.currentChanged.connect(lambda _i: self.jobs_panel.refresh())
         self.splitter.addWidget(self.side_tabs)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([220, 600, 380])
+        self.splitter.setSizes([290, 620, 362])
         self.setCentralWidget(self.splitter)
 
         self.counts_label = QLabel()

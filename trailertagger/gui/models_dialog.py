@@ -91,6 +91,7 @@ class ModelsDialog(QDialog):
         row.addWidget(self.fetch_btn)
         row.addWidget(self.cancel_btn)
         row.addWidget(self.bar, 1)
+        row.addStretch(1)  # the buttons keep their size while the bar is hidden
         v.addLayout(row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
