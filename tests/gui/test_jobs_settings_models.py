@@ -62,6 +62,8 @@ def test_empty_state_jobs_panel_cancel_and_retry(qtbot, make_window, lib, real_c
                     timeout=5000)
     qtbot.waitUntil(lambda: _job_status(lib, running.job_id) == "cancelled", timeout=15000)
     qtbot.waitUntil(lambda: _status_text(win, title) == "not processed (cancelled)", timeout=5000)
+    win.table.selectRow(win.model.row_of(running.video_id))
+    assert win.detail.info.text().startswith("not processed (cancelled)")  # not "pending"
     qtbot.waitUntil(lambda: any(f.job_id == running.job_id and f.status == "cancelled"
                                 for f in panel.overview.failed), timeout=5000)
 
@@ -87,6 +89,23 @@ def test_empty_state_jobs_panel_cancel_and_retry(qtbot, make_window, lib, real_c
     win.retry_failed()
     qtbot.waitUntil(lambda: bool(messages), timeout=5000)
     assert messages[0].startswith("0 failed job(s) queued again")
+
+
+def test_cancel_reaches_a_running_job_in_the_apps_own_process(qtbot, make_window, lib,
+                                                              real_clips, tmp_path: Path) -> None:
+    """``--workers 0``: the in-process runner reads the cancel at the stage's next progress
+    report, as a worker process's heartbeat does (it used to run the stage to its end)."""
+    folder = tmp_path / "inline"
+    folder.mkdir()
+    shutil.copy(real_clips["bbb"], folder / "long.mp4")
+    win = make_window(workers=0, step_seconds=0.2, steps=100)  # 20 s of extraction
+    panel = win.jobs_panel
+    win.add_folder(folder)
+    qtbot.waitUntil(lambda: (panel.refresh() or True) and any(
+        j.stage == "extract" for j in panel.overview.running), timeout=30000)
+    job = panel.overview.running[0]
+    panel.cancel_jobs([job.job_id])
+    qtbot.waitUntil(lambda: _job_status(lib, job.job_id) == "cancelled", timeout=6000)
 
 
 def test_pause_says_the_running_job_finishes_its_stage(qtbot, make_window, real_clips,

@@ -66,6 +66,7 @@ from ..core.app import (
     LibrarySession,
     Selection,
     VideoRecord,
+    status_text,
     writers,
 )
 from ..core.app import events as ev
@@ -259,7 +260,7 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(LibraryTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(48)
-        for col, width in ((1, 170), (2, 100), (3, 70), (4, 100)):
+        for col, width in ((1, 170), (2, 96), (3, 66), (4, 90)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_current())
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_current())
@@ -538,7 +539,19 @@ class MainWindow(QMainWindow):
         return self.model.record(idx.row())
 
     def show_current(self) -> None:
-        self.detail.show_record(self.current_record(), max(1, len(self.selected_ids())))
+        rec = self.current_record()
+        self.detail.show_record(rec, max(1, len(self.selected_ids())))
+        self._detail_status(rec)
+
+    def _detail_status(self, rec: VideoRecord | None) -> None:
+        """The detail's state word is the table's (``status_text``: the active job wins), so
+        a cancelled video says "not processed (cancelled)", never a bare "pending"."""
+        row = self.model.row_of(rec.id) if rec is not None else None
+        if row is None:
+            return
+        bits = self.detail.info.text().split(" · ")
+        bits[0] = status_text(self.model.light(row), stale=bool(rec.stale))
+        self.detail.info.setText(" · ".join(bits))
 
     # -- writes (off the GUI thread) -------------------------------------------------------
     def write(self, work: Any, ids: list[int]) -> None:
