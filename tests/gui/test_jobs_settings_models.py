@@ -280,3 +280,65 @@ def test_gui_command_with_a_bad_settings_file_opens_and_says_why(qapp, tmp_path:
     assert main(["gui", "--library", str(tmp_path / "lib.sqlite3"), "--workers", "0",
                  "--no-watch"]) == 0
     assert any("workers = 999" in t and "from 0 to 64" in t for t in seen), seen
+
+
+def test_models_dialog_fetch_shows_progress_cancels_and_resumes(qtbot, make_window,
+                                                                tmp_path: Path) -> None:
+    """A downloadable model served over HTTP on this machine (slowly): Fetch runs in the
+    background with progress, Cancel stops it (the part file kept), a second Fetch finishes
+    and the row turns "ok" from the user cache."""
+    import hashlib
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from trailertagger.core.models import specs
+    from trailertagger.gui.models_dialog import ModelsDialog
+
+    payload = bytes(range(256)) * (4 * 1024 * 2)  # 2 MiB
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            for i in range(0, len(payload), 1 << 16):
+                self.wfile.write(payload[i:i + (1 << 16)])
+                time.sleep(0.05)
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    manifest = tmp_path / "test-download.toml"
+    manifest.write_text(
+        'id = "test-download"\ndescription = "a test model served locally"\n'
+        'license = "MIT"\n[[files]]\nname = "model.bin"\n'
+        f'url = "http://127.0.0.1:{server.server_port}/model.bin"\n'
+        f'sha256 = "{hashlib.sha256(payload).hexdigest()}"\nsize = {len(payload)}\n')
+    specs.register_manifest(manifest)
+    try:
+        win = make_window(workers=0, start=False)
+        dlg = ModelsDialog(win)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        assert dlg.info("test-download").status == "missing"
+        seen: list[tuple[int, int]] = []
+        dlg.fetchProgress.connect(lambda _l, done, total: seen.append((done, total)))
+        dlg.fetch("test-download")
+        qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] > 0, timeout=10000)
+        assert dlg.bar.isVisible() and seen[-1][1] == len(payload)
+        dlg.cancel_fetch()
+        qtbot.waitUntil(lambda: dlg.fetching is None, timeout=10000)
+        assert type(dlg.last_result).__name__ == "DownloadCancelled"
+        assert "cancelled" in dlg.detail.text()
+        assert dlg.info("test-download").status == "missing"
+        dlg.fetch("test-download")
+        qtbot.waitUntil(lambda: dlg.fetching is None, timeout=30000)
+        assert not isinstance(dlg.last_result, Exception), dlg.last_result
+        info = dlg.info("test-download")
+        assert (info.status, info.source) == ("ok", "cache")
+    finally:
+        specs.unregister_manifest(manifest)
+        server.shutdown()
