@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     folder = home / "Trailers"
     make_clips(folder)
+    (folder / "Late Arrival (2025) trailer.mp4").unlink(missing_ok=True)  # made later, anew
     library = home / "library" / "library.sqlite3"  # a new library each run (the feature
     shutil.rmtree(library.parent, ignore_errors=True)  # cache keeps the next run quick)
     library.parent.mkdir(parents=True)
@@ -155,21 +156,37 @@ def main(argv: list[str] | None = None) -> int:
     settle(qapp, 1.5)
     save(win, args.out / "main.png")
 
-    # the jobs panel: two videos queued again while paused, the broken file failed
-    ids = session.ids(Selection(missing=False))[:3]
-    session.pause()
-    session.rerun(Selection.of_ids(ids))
-    win.schedule_reload()
+    # the jobs panel: a new trailer being extracted (real models) when the user pauses, two
+    # videos queued again behind it, the broken file failed
+    from trailertagger.devtools import mediagen
+
+    new = folder / "Late Arrival (2025) trailer.mp4"
+    mediagen.make_clip(new, duration=20.0, size=(640, 360), cuts=[6.0, 13.0],
+                       text=[(1.0, 5.0, "LATE ARRIVAL")], audio="speech+music",
+                       seed=int(time.time()) % 100000)  # new content: nothing cached
+    session.scan([folder])
     win.side_tabs.setCurrentWidget(win.jobs_panel)
-    win.jobs_panel.refresh()
-    settle(qapp, 1.5)
-    failed = win.jobs_panel.failed
-    if failed.rowCount():
-        failed.selectRow(0)
-    win.refresh_status()
-    settle(qapp, 1.0)
+    win.bridge.start()  # the app's own in-process runner
+    panel = win.jobs_panel
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        panel.refresh()
+        settle(qapp, 0.3)
+        running = [j for j in panel.overview.running if j.stage == "extract"]
+        if running and panel.progress_of(running[0].job_id) >= 0.2:
+            break
+    ready = [r.id for r in session.rows() if r.status == "ready"][:2]
+    session.rerun(Selection.of_ids(ready))
+    win.bridge.pause()
+    win.schedule_reload()
+    panel.refresh()
+    settle(qapp, 0.8)
+    if panel.running.rowCount():
+        panel.running.selectRow(0)
     save(win, args.out / "jobs.png")
 
+    win.close()  # stops the runner: the job in hand goes back to the queue
+    win = window(session)
     dlg = SettingsDialog(win)
     dlg.show()
     settle(qapp, 0.5)

@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(LibraryTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(48)
-        for col, width in ((1, 170), (2, 96), (3, 66), (4, 90)):
+        for col, width in ((1, 170), (2, 128), (3, 64), (4, 70)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_current())
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_current())
