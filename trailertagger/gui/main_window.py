@@ -933,7 +933,8 @@ class MainWindow(QMainWindow):
         shown = self.model.rowCount()
         self.counts_label.setText(
             f"{shown} shown · {c.videos} videos · {queued} queued · {running} processing · "
-            f"{failed} failed" + (" · PAUSED" if paused else ""))
+            f"{failed} failed" + (" · PAUSING (the running job finishes its stage)"
+                                  if paused and running else " · PAUSED" if paused else ""))
         active = queued + running
         if active:
             self.progress.setMaximum(self._batch_done + active)

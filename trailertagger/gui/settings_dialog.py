@@ -204,6 +204,7 @@ class SettingsDialog(QDialog):
         self.window_.set_stage_limits(limits)
         if ("extract", "profile") in changes:
             self.window_.bridge.profile = changes[("extract", "profile")]
+            self.window_.check_processing()  # a profile that can run starts what was off
         self.error = ""
         self.window_.activity.setText(
             "settings saved" + (f": {', '.join(f'[{s}] {k}' for s, k in changes)}" if changes else "")
