@@ -54,7 +54,7 @@ def run_app(library: Path | None = None, workers: int | None = None, watch: bool
     ticker.start(200)
     try:
         window.show()
-        window.check_processing()  # starts the workers, or says once which models are missing
+        window.start_processing()  # starts the workers, or says once which models are missing
         code = app.exec()
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -715,13 +715,27 @@ class MainWindow(QMainWindow):
         self.bridge.run_task(lambda: self.app.stage_limits(limits), done,
                              lambda err: self.report_error(str(err)))
 
-    def check_processing(self) -> str | None:
+    def start_processing(self) -> None:
+        """At start: check the profile's models off the GUI thread (the first check may
+        hash model files), then start the workers or say once what is missing."""
+        profile = self.bridge.profile
+
+        def work() -> str | None:
+            try:
+                return self.app.profile_problem(profile)
+            except Exception as err:  # noqa: BLE001 - an unknown profile in the file, say it
+                return str(err)
+
+        self.bridge.run_task(work, lambda problem: self._closing or self.check_processing(problem))
+
+    def check_processing(self, problem: Any = "check") -> str | None:
         """Start processing unless the profile lacks models; then say so once (the jobs wait
         instead of failing one by one).  Returns the problem, or None."""
-        try:
-            problem = self.app.profile_problem(self.bridge.profile)
-        except Exception as err:  # noqa: BLE001 - an unknown profile in the file, say it
-            problem = str(err)
+        if problem == "check":
+            try:
+                problem = self.app.profile_problem(self.bridge.profile)
+            except Exception as err:  # noqa: BLE001 - an unknown profile in the file, say it
+                problem = str(err)
         if problem is None:
             if not self.bridge.started:
                 self.bridge.start()
