@@ -80,7 +80,7 @@ class _FaultSession(FakeSession):
         super().__init__(step_seconds, steps)
         self.owner = owner
 
-    def run(self, path: Path, progress: Any = None):  # noqa: ANN201 - FakeSession's result
+    def run(self, path: Path, progress: Any = None, cancel: Any = None):  # noqa: ANN201
         o = self.owner
         if o.crash_name and o.crash_name in path.name:
             _phase_marker("crash")
@@ -91,7 +91,7 @@ class _FaultSession(FakeSession):
         if o.fill_disk_at and o.extractions >= o.fill_disk_at and once and not once.exists():
             once.touch()  # one fault per test, whichever worker gets there
             fill_disk(Path(o.fill_path))
-        return super().run(path, progress)
+        return super().run(path, progress, cancel)
 
 
 class FaultServices(FakeServices):

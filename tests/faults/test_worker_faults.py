@@ -91,6 +91,7 @@ def test_worker_kills_spread_over_runs_never_fail_a_good_file(tmp_path, real_cli
     opts = dict(workers=1, services=SPEC, settle_seconds=0.0, poll_seconds=0.1,
                 heartbeat_seconds=0.3, lease_seconds=5.0, stop_grace_seconds=2.0)
     failed: list[ev.JobEvent] = []
+    lost = [0]
     # four kills in all (max_attempts is 3), over two runs: never the file's fault
     for run, kills in enumerate((2, 2)):
         pool = WorkerPool(lib_path, PoolOptions(**opts, services_kwargs={"extract_seconds": 1.5}))
@@ -98,6 +99,10 @@ def test_worker_kills_spread_over_runs_never_fail_a_good_file(tmp_path, real_cli
         pool.start()
         for _ in range(kills):
             _kill_the_extracting_worker(lib_path)
+            # the pool must see each death as a loss before the next step (a stop right after
+            # a kill would otherwise hand the job back as a plain interruption)
+            lost[0] += 1
+            wait_for(lambda: _lost_events(lib_path) >= lost[0], 30, "the loss to be recorded")
         if run == 0:
             pool.stop()
         else:
@@ -106,8 +111,12 @@ def test_worker_kills_spread_over_runs_never_fail_a_good_file(tmp_path, real_cli
         assert_sane(lib_path)
     assert failed == []
     assert query("SELECT status FROM jobs", lib_path) == [("done",)]
-    assert query("SELECT count(*) FROM job_events WHERE event = 'lost'", lib_path) == [(4,)]
+    assert _lost_events(lib_path) == 4
     lib.close()
+
+
+def _lost_events(lib_path: Path) -> int:
+    return query("SELECT count(*) FROM job_events WHERE event = 'lost'", lib_path)[0][0]
 
 
 @pytest.mark.parametrize("phase", ["probe", "load", "extract", "classify"])

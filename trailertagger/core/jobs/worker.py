@@ -728,6 +728,28 @@ class WorkerPool:
 
 
 @contextlib.contextmanager
+def _sigint_handler(handler: Any) -> Iterator[bool]:
+    """SIGINT handled by ``handler`` inside the block, restored after it.
+
+    Yields whether the handler is in place: only the main thread may change handlers (a
+    worker re-spawned by the monitor thread is started as is), and some platforms have no
+    signals at all.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
 def _sigint_ignored() -> Iterator[None]:
     """Start children with SIGINT ignored (an ignored signal stays ignored across exec).
 
@@ -738,26 +760,15 @@ def _sigint_ignored() -> Iterator[None]:
     few milliseconds of fork+exec is dropped (pressing it again works); a traceback on every
     Ctrl-C in the first seconds of a run was the worse deal.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with _sigint_handler(signal.SIG_IGN):
         yield
-        return
-    try:
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, OSError):  # pragma: no cover - no signals here
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 @contextlib.contextmanager
 def _sigint_noted(flag: list[bool]) -> Iterator[None]:
     """Inline jobs: Ctrl-C sets ``flag`` and interrupts as usual, so a stage whose library
     turns the KeyboardInterrupt into its own error is handed back, not failed."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield  # Ctrl-C is ignored or someone else's to handle here
         return
 
@@ -765,37 +776,20 @@ def _sigint_noted(flag: list[bool]) -> Iterator[None]:
         flag[0] = True
         raise KeyboardInterrupt
 
-    try:
-        old = signal.signal(signal.SIGINT, note)
-    except (ValueError, OSError):  # pragma: no cover
+    with _sigint_handler(note):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[list[bool]]:
     """Hold Ctrl-C back during a short critical section; the flag says one arrived."""
     seen = [False]
-    if threading.current_thread() is not threading.main_thread():
-        yield seen
-        return
 
     def note(signum: int, frame: Any) -> None:
         seen[0] = True
 
-    try:
-        old = signal.signal(signal.SIGINT, note)
-    except (ValueError, OSError):  # pragma: no cover
+    with _sigint_handler(note):
         yield seen
-        return
-    try:
-        yield seen
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:  # pragma: no cover - in a worker

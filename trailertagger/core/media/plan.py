@@ -32,15 +32,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import RANGES as CONFIG_RANGES
+
 PLAN_VERSION = 1
 
-#: [media] keys of the plan with their allowed ranges (inclusive); ``media_settings``
-#: validates them and the README lists them.
+#: [media] keys of the plan with their allowed ranges (inclusive, kept in ``config.RANGES``);
+#: ``media_settings`` validates them and the README lists them.
 RANGES: dict[str, tuple[float, float]] = {
-    "full_max_s": (60.0, 7200.0),
-    "excerpt_count": (2, 200),
-    "excerpt_s": (2.0, 120.0),
-    "subtitle_max_lines": (10, 5000),
+    key: bounds for (section, key), bounds in CONFIG_RANGES.items()
+    if section == "media" and key in ("full_max_s", "excerpt_count", "excerpt_s",
+                                      "subtitle_max_lines")
 }
 
 
