@@ -68,12 +68,17 @@ class SettingsDialog(QDialog):
         page = QWidget()
         form = QFormLayout(page)
         self.device = QComboBox()
-        for d in self.app.devices():
+        devices = self.app.devices()
+        self.device.addItem("Automatic (GPU when there is one)" if "cuda" in devices
+                            else "Automatic (CPU: torch sees no GPU)", "auto")
+        for d in devices:
             self.device.addItem("CPU" if d == "cpu" else "GPU (CUDA)", d)
-        i = self.device.findData(str(cfg["extract"]["device"]).partition(":")[0])
-        self.device.setCurrentIndex(max(0, i))
-        if self.device.count() == 1:
-            self.device.setToolTip("no CUDA GPU visible to torch: the CPU is the only choice")
+        current = str(cfg["extract"]["device"])
+        if self.device.findData(current) < 0:  # e.g. "cuda:1" from the file: kept as it is
+            self.device.addItem(f"{current} (from the settings file)", current)
+        self.device.setCurrentIndex(self.device.findData(current))
+        if "cuda" not in devices:
+            self.device.setToolTip("no CUDA GPU visible to torch: the GPU is not offered")
         form.addRow("Device", self.device)
         self.workers = _spin("jobs", "workers", cfg["jobs"]["workers"])
         form.addRow("Worker processes", self.workers)
