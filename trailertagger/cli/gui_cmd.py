@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-watch", action="store_true",
                    help="do not watch folders for changes (use File > Rescan)")
     add_library_arg(p)
-    p.set_defaults(func=run_gui)
+    p.set_defaults(func=run_gui, reads_settings_itself=True)
 
 
 def run_gui(args: argparse.Namespace) -> int:

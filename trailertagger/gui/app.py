@@ -11,8 +11,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..core.app import LibrarySession, pool_options
-from ..core.config import load_config
+from ..core.app.settings_file import load_settings
 from .bridge import JobBridge
+from .icons import app_icon
 from .main_window import APP, ORG, MainWindow
 
 
@@ -29,13 +30,18 @@ def make_bridge(app: LibrarySession, workers: int | None = None,
 def run_app(library: Path | None = None, workers: int | None = None, watch: bool = True,
             argv: list[str] | None = None) -> int:
     """Run the app until its window closes; returns the exit code (130 after Ctrl-C)."""
-    cfg = load_config()
+    # a settings file the app cannot use: run on defaults and say why in a dialog, instead of
+    # exit 2 with a message on a terminal nobody looks at
+    cfg, config_error = load_settings()
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
+    app.setWindowIcon(app_icon())
     session = LibrarySession.open(library, cfg)
     bridge = make_bridge(session, workers, watch)
     window = MainWindow(session, bridge)
+    if config_error:
+        window.show_config_error(config_error)
     interrupted = [False]
 
     def on_sigint(*_: Any) -> None:
@@ -48,7 +54,7 @@ def run_app(library: Path | None = None, workers: int | None = None, watch: bool
     ticker.start(200)
     try:
         window.show()
-        bridge.start()
+        window.start_processing()  # starts the workers, or says once which models are missing
         code = app.exec()
     finally:
         signal.signal(signal.SIGINT, previous)

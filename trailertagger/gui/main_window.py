@@ -9,6 +9,7 @@ burst of events costs one refresh per 250 ms.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -51,7 +52,9 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -63,6 +66,7 @@ from ..core.app import (
     LibrarySession,
     Selection,
     VideoRecord,
+    status_text,
     writers,
 )
 from ..core.app import events as ev
@@ -70,6 +74,9 @@ from ..core.genres import GENRES
 from ..core.paths import app_dirs
 from .bridge import JobBridge
 from .detail import DetailPanel, GenreChipDelegate
+from .empty_state import EmptyState
+from .icons import app_icon, icon
+from .jobs_panel import JobsPanel
 from .library_model import LibraryFilter, LibraryTableModel
 
 ORG, APP = "trailertagger", "trailertagger"
@@ -144,6 +151,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings(str(app_dirs().config / "gui.ini"),
                                               QSettings.Format.IniFormat)
         self.setWindowTitle(f"trailertagger — {app.path}")
+        self.setWindowIcon(app_icon())
         self.undo_stack = QUndoStack(self)
         self.model = LibraryTableModel(app, self)
         self._dirty: set[int] = set()
@@ -168,11 +176,16 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:
-            self.resize(1400, 820)
+            self.resize(1200, 740)  # fits a 1280x800 screen with a panel and title bar
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.side_tabs.setCurrentIndex(int(self.settings.value("window/side_tab", 0) or 0))
         state = self.settings.value("window/splitter")
         if isinstance(state, QByteArray):
             self.splitter.restoreState(state)
         self.model.reload()
+        self.center.setCurrentWidget(self.empty if self.app.count() == 0 else self.table)
         self.refresh_folders()
         self.refresh_genre_counts(sync=True)
         self.refresh_status()
@@ -242,8 +255,12 @@ class MainWindow(QMainWindow):
         self.table.setItemDelegateForColumn(LibraryTableModel.GENRES, GenreChipDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for col, width in ((0, 220), (1, 300), (2, 170), (3, 70)):
+        # the title takes what is left, so all four columns fit beside the detail panel on a
+        # 1280-pixel screen; fixed widths (never "resize to contents": that reads every row)
+        header.setSectionResizeMode(LibraryTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(48)
+        for col, width in ((1, 170), (2, 128), (3, 64), (4, 70)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_current())
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_current())
@@ -254,14 +271,30 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.detail)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(380)
+        scroll.setMinimumWidth(362)  # the detail panel plus its vertical scroll bar
 
+        # the table, or what to do first while the library is empty
+        self.empty = EmptyState()
+        self.empty.addFolderRequested.connect(self.choose_folder)
+        self.center = QStackedWidget()
+        self.center.addWidget(self.table)
+        self.center.addWidget(self.empty)
         self.splitter = QSplitter()
         self.splitter.addWidget(left)
-        self.splitter.addWidget(self.table)
-        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.center)
+        # the right-hand side: the selected video's details, or the jobs (a tab, not a dock:
+        # a dock's height does not fit a 1280x800 screen beside the genre list)
+        self.jobs_panel = JobsPanel(self.app, self.bridge)
+        self.jobs_panel.message.connect(self.say)
+        self.jobs_panel.changed.connect(lambda ids: ids and self.refresh_videos(ids))
+        self.side_tabs = QTabWidget()
+        self.side_tabs.setDocumentMode(True)
+        self.side_tabs.addTab(scroll, "Details")
+        self.side_tabs.addTab(self.jobs_panel, icon("jobs"), "Jobs")
+        self.side_tabs.currentChanged.connect(lambda _i: self.jobs_panel.refresh())
+        self.splitter.addWidget(self.side_tabs)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([250, 750, 400])
+        self.splitter.setSizes([290, 620, 362])
         self.setCentralWidget(self.splitter)
 
         self.counts_label = QLabel()
@@ -280,8 +313,9 @@ class MainWindow(QMainWindow):
         self.train_bar.hide()
         sb.addPermanentWidget(self.train_bar)
 
-    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
-        a = QAction(text, self)
+    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "",
+                icon_name: str = "") -> QAction:
+        a = QAction(icon(icon_name), text, self) if icon_name else QAction(text, self)
         a.triggered.connect(lambda *_: slot())
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -293,14 +327,22 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         f = mb.addMenu("&File")
         self.act_add = self._action("&Add folder…", self.choose_folder, "Ctrl+O",
-                                    "watch a folder and process its videos")
+                                    "watch a folder and process its videos", "add-folder")
         f.addAction(self.act_add)
-        f.addAction(self._action("&Rescan folders", self.rescan, "F5"))
+        self.act_rescan = self._action("&Rescan folders", self.rescan, "F5", icon_name="rescan")
+        f.addAction(self.act_rescan)
         self.export_menu = f.addMenu("&Export")
         # built from the writer registry each time it opens: a format registered by a
         # plugin after start-up is listed too
         self.export_menu.aboutToShow.connect(self._fill_export_menu)
         self._fill_export_menu()
+        self.export_menu.setIcon(icon("export"))
+        self.act_settings = self._action("Se&ttings…", self.show_settings, "Ctrl+,",
+                                         "device, workers, profile, genres, folders", "settings")
+        self.act_models = self._action("&Models…", self.show_models, tip="installed models; fetch "
+                                       "downloadable ones", icon_name="models")
+        f.addAction(self.act_settings)
+        f.addAction(self.act_models)
         f.addAction(self._action("Open &settings file", self.open_settings,
                                  tip="settings live in a TOML file; restart to apply"))
         f.addSeparator()
@@ -308,6 +350,7 @@ class MainWindow(QMainWindow):
         e = mb.addMenu("&Edit")
         self.act_undo = self.undo_stack.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(QKeySequence.StandardKey.Undo)
+        self.act_undo.setIcon(icon("undo"))
         self.act_redo = self.undo_stack.createRedoAction(self, "&Redo")
         self.act_redo.setShortcut(QKeySequence.StandardKey.Redo)
         e.addAction(self.act_undo)
@@ -317,21 +360,27 @@ class MainWindow(QMainWindow):
         e.addAction(self._action("&Find", self.search.setFocus, QKeySequence.StandardKey.Find))
         lib = mb.addMenu("&Library")
         self.act_rerun = self._action("Re-run classification for &selected", self.rerun_selected,
-                                      "Ctrl+R", "replaces only automatic genres; corrections stay")
+                                      "Ctrl+R", "replaces only automatic genres; corrections stay",
+                                      "rerun")
         self.act_rerun_all = self._action("Re-run classification for &all", self.rerun_all)
         self.act_rerun_stale = self._action(
             "Re-run classification for s&tale", self.rerun_stale,
             tip="videos never classified, or classified by another genre head than the active one")
-        self.act_retry = self._action("Re&try failed", self.retry_failed)
-        self.act_pause = self._action("&Pause processing", self.toggle_pause, "Ctrl+P")
+        self.act_retry = self._action("Re&try failed", self.retry_failed, icon_name="retry")
+        self.act_pause = self._action("&Pause processing", self.toggle_pause, "Ctrl+P",
+                                      "no new job starts; a running job finishes its current stage",
+                                      "pause")
         self.act_pause.setCheckable(True)
-        self.act_open = self._action("&Open file location", self.open_location, "Ctrl+L")
-        self.act_cancel = self._action("&Cancel processing of selected", self.cancel_selected)
+        self.act_open = self._action("&Open file location", self.open_location, "Ctrl+L",
+                                     icon_name="open-location")
+        self.act_cancel = self._action("&Cancel processing of selected", self.cancel_selected,
+                                       icon_name="cancel")
         self.act_purge = self._action("Erase &missing videos…", self.purge_missing,
                                       tip="erase rows whose file is gone (selected, or all)")
         self.act_train = self._action(
             "&Train personal head", self.train_head,
-            tip="learn from your labels and corrections; activated only if it measures better")
+            tip="learn from your labels and corrections; activated only if it measures better",
+            icon_name="train")
         for a in (self.act_rerun, self.act_rerun_all, self.act_rerun_stale, self.act_retry,
                   self.act_pause, self.act_cancel, self.act_open, self.act_purge, self.act_train):
             lib.addAction(a)
@@ -343,13 +392,33 @@ class MainWindow(QMainWindow):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         for a in (self.act_open, self.act_rerun, self.act_cancel, self.act_purge):
             self.table.addAction(a)
+        view = mb.addMenu("&View")
+        self.act_jobs = self._action("&Jobs", lambda: self.side_tabs.setCurrentWidget(self.jobs_panel),
+                                     "Ctrl+J", "the queue per stage, running and failed jobs",
+                                     "jobs")
+        self.act_details = self._action("&Details", lambda: self.side_tabs.setCurrentIndex(0),
+                                        "Ctrl+D", "the selected video's genres")
+        view.addAction(self.act_jobs)
+        view.addAction(self.act_details)
         h = mb.addMenu("&Help")
         h.addAction(self._action("&About", self.about))
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
-        for a in (self.act_add, self.act_pause, self.act_retry, self.act_rerun, self.act_undo,
-                  self.act_train):
-            tb.addAction(a)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.act_add.setIconText("Add folder")
+        self.act_rerun.setIconText("Re-run")
+        self.act_pause.setIconText("Pause")
+        self.act_retry.setIconText("Retry failed")
+        self.act_train.setIconText("Train")
+        self.act_settings.setIconText("Settings")
+        self.act_models.setIconText("Models")
+        for a in (self.act_add, self.act_rescan, None, self.act_pause, self.act_retry,
+                  self.act_rerun, self.act_undo, None, self.act_jobs, self.act_settings,
+                  self.act_models, self.act_train):
+            if a is None:
+                tb.addSeparator()
+            else:
+                tb.addAction(a)
 
     # -- the genre head: quality, training ---------------------------------------------------
     def refresh_head(self) -> None:
@@ -470,7 +539,19 @@ class MainWindow(QMainWindow):
         return self.model.record(idx.row())
 
     def show_current(self) -> None:
-        self.detail.show_record(self.current_record(), max(1, len(self.selected_ids())))
+        rec = self.current_record()
+        self.detail.show_record(rec, max(1, len(self.selected_ids())))
+        self._detail_status(rec)
+
+    def _detail_status(self, rec: VideoRecord | None) -> None:
+        """The detail's state word is the table's (``status_text``: the active job wins), so
+        a cancelled video says "not processed (cancelled)", never a bare "pending"."""
+        row = self.model.row_of(rec.id) if rec is not None else None
+        if row is None:
+            return
+        bits = self.detail.info.text().split(" · ")
+        bits[0] = status_text(self.model.light(row), stale=bool(rec.stale))
+        self.detail.info.setText(" · ".join(bits))
 
     # -- writes (off the GUI thread) -------------------------------------------------------
     def write(self, work: Any, ids: list[int]) -> None:
@@ -493,12 +574,21 @@ class MainWindow(QMainWindow):
         self.refresh_genre_counts()
 
     # -- folders ---------------------------------------------------------------------------
+    @staticmethod
+    def start_folder() -> Path:
+        """Where the folder dialogs open: ~/Videos when there is one, else the home folder
+        (never the process's working directory)."""
+        home = Path.home()
+        videos = home / "Videos"
+        return videos if videos.is_dir() else home
+
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of videos")
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of videos",
+                                                  str(self.start_folder()))
         if folder:
             self.add_folder(Path(folder))
 
-    def add_folder(self, folder: Path) -> None:
+    def add_folder(self, folder: Path, then: Callable[[], None] | None = None) -> None:
         """Watch ``folder`` and queue its videos (scan in the background)."""
         profile = self.bridge.profile
         self.activity.setText(f"scanning {folder}…")
@@ -512,6 +602,8 @@ class MainWindow(QMainWindow):
             self.schedule_reload()
             self.bridge.wake()
             self.bridge.run_task(self.bridge.restart_watcher)
+            if then is not None:
+                then()
 
         self.bridge.run_task(work, done, lambda err: self.report_error(f"cannot add {folder}: {err}"))
 
@@ -519,12 +611,15 @@ class MainWindow(QMainWindow):
         item = self.folder_list.currentItem()
         if item is None:
             return
-        path = item.data(Qt.ItemDataRole.UserRole)
+        self.remove_folder(item.data(Qt.ItemDataRole.UserRole))
 
+    def remove_folder(self, path: str, then: Callable[[], None] | None = None) -> None:
         def done(_r: Any) -> None:
             self.activity.setText(f"no longer watching {path} (its videos and tags stay)")
             self.refresh_folders()
             self.bridge.run_task(self.bridge.restart_watcher)
+            if then is not None:
+                then()
 
         self.bridge.run_task(lambda: self.app.remove_folder(path), done)
 
@@ -603,13 +698,101 @@ class MainWindow(QMainWindow):
         self.refresh_status()
 
     def retry_failed(self) -> None:
-        self.bridge.run_task(self.bridge.retry_failed, lambda jobs: (
-            self.activity.setText(f"{len(jobs)} failed job(s) queued again"), self.schedule_reload()))
+        self.jobs_panel.retry_all()  # says how many were queued again, refreshes the rows
+        self.schedule_reload()
+
+    def say(self, message: str) -> None:
+        """Feedback for an action the user took: the activity line and the status bar."""
+        self.activity.setText(message)
+        self.statusBar().showMessage(message, 6000)
+
+    def set_stage_limits(self, limits: dict[str, int]) -> None:
+        """Change how many jobs of each stage run at once, live in every pool."""
+        def done(now: dict[str, int]) -> None:
+            self.jobs_panel.refresh()
+            self.bridge.wake()
+
+        self.bridge.run_task(lambda: self.app.stage_limits(limits), done,
+                             lambda err: self.report_error(str(err)))
+
+    def start_processing(self) -> None:
+        """At start: check the profile's models off the GUI thread (the first check may
+        hash model files), then start the workers or say once what is missing."""
+        profile = self.bridge.profile
+
+        def work() -> str | None:
+            try:
+                return self.app.profile_problem(profile)
+            except Exception as err:  # noqa: BLE001 - an unknown profile in the file, say it
+                return str(err)
+
+        self.bridge.run_task(work, lambda problem: self._closing or self.check_processing(problem))
+
+    def check_processing(self, problem: Any = "check") -> str | None:
+        """Start processing unless the profile lacks models; then say so once (the jobs wait
+        instead of failing one by one).  Returns the problem, or None."""
+        if problem == "check":
+            try:
+                problem = self.app.profile_problem(self.bridge.profile)
+            except Exception as err:  # noqa: BLE001 - an unknown profile in the file, say it
+                problem = str(err)
+        if problem is None:
+            if not self.bridge.started:
+                self.bridge.start()
+            return None
+        self.processing_problem = problem
+        self.activity.setText("processing is off: the profile's models are missing (Models…)")
+        if not getattr(self, "_problem_shown", False):
+            self._problem_shown = True
+            box = QMessageBox(QMessageBox.Icon.Warning, "Models missing", problem,
+                              QMessageBox.StandardButton.Ok, self)
+            models = box.addButton("Models…", QMessageBox.ButtonRole.ActionRole)
+            models.clicked.connect(self.show_models)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+        return problem
+
+    def show_settings(self) -> Any:
+        from .settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def show_models(self) -> Any:
+        from .models_dialog import ModelsDialog
+
+        dialog = ModelsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def show_config_error(self, message: str) -> None:
+        """A settings file the app cannot use: it runs on defaults and says why, once."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Settings file not used",
+                          f"{message}\n\nThe app runs on the default settings until the file "
+                          "is fixed.", QMessageBox.StandardButton.Ok, self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        edit = box.addButton("Open settings file", QMessageBox.ButtonRole.ActionRole)
+        edit.clicked.connect(self.open_settings)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.config_box = box
 
     def toggle_pause(self) -> None:
         pause = self.act_pause.isChecked()
-        self.bridge.run_task(self.bridge.pause if pause else self.bridge.resume,
-                             lambda _r: self.refresh_status())
+
+        def work() -> str:
+            (self.bridge.pause if pause else self.bridge.resume)()
+            return self.app.pause_note()
+
+        def done(note: str) -> None:
+            self.say(note)
+            self.refresh_status()
+            self.jobs_panel.refresh()
+
+        self.bridge.run_task(work, done)
 
     def cancel_selected(self) -> None:
         ids = self.selected_ids()
@@ -648,8 +831,20 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from ..core.config import load_config
 
-        load_config()  # writes the commented template on first use
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(app_dirs().config_file)))
+        path = app_dirs().config_file
+        with contextlib.suppress(Exception):  # a broken file is still the one to open
+            load_config()  # writes the commented template on first use
+        if not path.exists() or not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            # no program opens .toml files here (or the file cannot be created): say where it is
+            box = QMessageBox(QMessageBox.Icon.Information, "Settings file",
+                              f"No program here opens the settings file. It is:\n\n{path}\n\n"
+                              "Edit it with any text editor; restart the app to apply it. "
+                              "(Settings… changes the common ones.)",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+            self.settings_path_box = box
 
     # -- export ----------------------------------------------------------------------------
     def _fill_export_menu(self) -> None:
@@ -746,10 +941,14 @@ class MainWindow(QMainWindow):
         queued, running, failed = by.get("queued", 0), by.get("running", 0), by.get("failed", 0)
         self.act_pause.setChecked(paused)
         self.act_pause.setText("Resume processing" if paused else "Pause processing")
+        self.act_pause.setIconText("Resume" if paused else "Pause")
+        self.act_pause.setIcon(icon("resume" if paused else "pause"))
+        self.center.setCurrentWidget(self.empty if c.videos == 0 else self.table)
         shown = self.model.rowCount()
         self.counts_label.setText(
             f"{shown} shown · {c.videos} videos · {queued} queued · {running} processing · "
-            f"{failed} failed" + (" · PAUSED" if paused else ""))
+            f"{failed} failed" + (" · PAUSING (the running job finishes its stage)"
+                                  if paused and running else " · PAUSED" if paused else ""))
         active = queued + running
         if active:
             self.progress.setMaximum(self._batch_done + active)
@@ -783,6 +982,10 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/side_tab", self.side_tabs.currentIndex())
+        self.settings.sync()
+        self.jobs_panel.close_panel()
         self._status_timer.stop()
         self._refresh_timer.stop()
         self.activity.setText("stopping workers…")

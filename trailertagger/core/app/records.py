@@ -17,6 +17,7 @@ from ..library.schema import (
     SOURCE_MANUAL,
     VIDEO_FAILED,
     VIDEO_MISSING,
+    VIDEO_PENDING,
     VIDEO_READY,
 )
 
@@ -37,6 +38,7 @@ class Row:
     job_status: str | None = None
     job_stage: str | None = None
     job_progress: float = 0.0
+    job_cancelling: bool | None = False  # a cancel was asked; the worker stops at its next step
     title: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +47,8 @@ class Row:
 
 def status_text(row: Row, stale: bool = False) -> str:
     """A video's state in words: the active job wins over the video's stored status."""
+    if row.job_status == JOB_RUNNING and row.job_cancelling:
+        return f"cancelling ({row.job_stage})"
     if row.job_status == JOB_RUNNING:
         pct = f" {row.job_progress:.0%}" if row.job_progress else ""
         return f"processing ({row.job_stage}{pct})"
@@ -54,6 +58,9 @@ def status_text(row: Row, stale: bool = False) -> str:
         return f"failed: {row.error_reason or 'unknown reason'}"
     if row.status == VIDEO_MISSING:
         return "missing"
+    if row.status == VIDEO_PENDING:
+        # discovered, no active job: its job was cancelled (or lost); a retry or rescan queues it
+        return "not processed (cancelled)"
     if row.status == VIDEO_READY and stale:
         return "ready (stale)"
     return row.status

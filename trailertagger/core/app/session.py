@@ -36,6 +36,7 @@ from ..library.identity import UNSTORABLE_NAME, display_path, purge_missing, sto
 from ..library.queries import CHUNK, JobRecord, VideoRecord
 from ..library.schema import (
     JOB_ACTIVE,
+    JOB_CANCELLED,
     JOB_FAILED,
     JOB_QUEUED,
     JOB_RUNNING,
@@ -47,6 +48,7 @@ from ..library.writers import ExportOptions, get_writer
 from ..paths import AppDirs, app_dirs
 from ..progress import Progress
 from . import heads as head_rules
+from .jobs_view import FailedJob, JobsOverview, RunningJob, build_overview
 from .records import FolderInfo, Row, StatusReport
 from .selection import Resolved, Selection, resolve
 
@@ -110,6 +112,44 @@ class LibrarySession:
         if profile not in PROFILES:
             raise ConfigError(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
         return profile
+
+    @staticmethod
+    def profiles() -> list[str]:
+        return sorted(PROFILES)
+
+    def profile_problem(self, profile: str | None = None) -> str | None:
+        """What ``profile`` (default: the configured one) lacks to run, said once (None: it
+        can run).  Front ends check this before queueing work, not per video."""
+        from . import models_view
+
+        return models_view.profile_problem(models_view.store_for(self.cfg), self.profile(profile))
+
+    def model_infos(self) -> list[Any]:
+        """Every model: status, source, size, licence, and whether the profile needs it."""
+        from . import models_view
+
+        return models_view.model_infos(models_view.store_for(self.cfg), self.profile())
+
+    def fetch_model(self, model_id: str, progress: Any = None, cancel: Any = None) -> Any:
+        from . import models_view
+
+        return models_view.fetch_model(self.cfg, model_id, progress, cancel)
+
+    @staticmethod
+    def devices() -> list[str]:
+        """The devices a user may pick: the CPU, and CUDA only when torch sees a GPU."""
+        from ..runtime.devices import cuda_available
+
+        return ["cpu"] + (["cuda"] if cuda_available() else [])
+
+    def apply_settings(self, changes: dict[tuple[str, str], Any],
+                       path: Path | None = None) -> dict[str, Any]:
+        """Write ``changes`` to the settings file (checked with the file's own rules, written
+        atomically, comments kept) and use the new settings in this session."""
+        from .settings_file import write_settings
+
+        self.cfg = write_settings(changes, path)
+        return self.cfg
 
     # -- reading -------------------------------------------------------------------------
     def resolve(self, sel: Selection) -> tuple[list[int], Resolved]:
@@ -202,6 +242,31 @@ class LibrarySession:
             paused=self.queue.is_paused(), stage_limits={k: limits[k] for k in STAGES},
             watched_folders=[f.path for f in self.folders(check=False)], failures=failed,
             head=head_rules.active_identity(self.dirs))
+
+    def jobs_overview(self, failed_limit: int | None = 200) -> JobsOverview:
+        """The queue per stage (queued, running, failed, limit), each running job with its
+        progress and whether a cancel is pending, failed then cancelled jobs with reasons
+        (newest first) and the pause flag: the jobs panel and ``jobs overview`` read this."""
+        with self.lib.read() as s:
+            job_counts = queries.job_counts(s)
+            running = [RunningJob(j.id, j.video_id, p, j.stage, float(j.progress or 0.0),
+                                  bool(j.cancel_requested), j.owner)
+                       for j, p in s.execute(
+                           select(Job, Video.path).join(Video, Video.id == Job.video_id)
+                           .where(Job.status == JOB_RUNNING).order_by(Job.started_at, Job.id)).all()]
+            failed = [FailedJob(j.id, j.video_id, j.path, j.stage, j.status,
+                                j.error_reason or "unknown reason", j.finished_at)
+                      for j in queries.jobs(s, status=(JOB_FAILED, JOB_CANCELLED),
+                                            limit=failed_limit)]
+            paused = self.queue.is_paused()
+        failed.sort(key=lambda f: (f.status != JOB_FAILED, -(f.finished_at or 0.0)))
+        return build_overview(job_counts, self.queue.stage_limits(), running, failed, paused)
+
+    def pause_note(self) -> str:
+        """What pausing means right now (``jobs pause`` prints it, the app shows it)."""
+        from .jobs_view import pause_note
+
+        return pause_note(self.jobs_overview(failed_limit=0))
 
     def folders(self, check: bool = True) -> list[FolderInfo]:
         """The watched folders; ``check`` looks whether each is there (a network share that
@@ -488,5 +553,5 @@ def _light(q: Any) -> Any:
     """The light columns of ``q``'s videos with their active job (if any)."""
     return q.with_only_columns(
         Video.id, Video.path, Video.status, Video.duration, Video.error_reason,
-        Video.added_at, Job.status, Job.stage, Job.progress,
+        Video.added_at, Job.status, Job.stage, Job.progress, Job.cancel_requested,
     ).outerjoin(Job, and_(Job.video_id == Video.id, Job.status.in_(JOB_ACTIVE)))

@@ -252,19 +252,63 @@ class StageContext:
         """A ``Progress`` for ``job`` that also stops work when asked to (``JobCancelled``,
         ``JobInterrupted``); events at most every ``progress_interval`` seconds."""
         last = [0.0]
+        fold = StageFraction()
 
         def report(stage: str, done: float, total: float | None) -> None:
             if self.should_cancel():
                 raise JobCancelled()
             if self.should_stop():
                 raise JobInterrupted()
+            value = fold.update(str(stage), fraction(done, total))
             t = time.monotonic()
             if t - last[0] >= self.progress_interval:
                 last[0] = t
                 self.emit(ev.JobEvent(ev.PROGRESS, job.id, job.video_id, job.path, job.stage,
-                                      fraction(done, total), str(stage), self.owner))
+                                      value, str(stage), self.owner))
 
         return report
+
+
+class StageFraction:
+    """One rising 0..1 for a stage from its sub-steps' own fractions.
+
+    A stage reports several sub-steps, each with its own done/total: the extraction loads
+    models ("load ..."), decodes the soundtrack ("audio") *while* it decodes pictures
+    ("frames", "scenes"), then runs the extractors ("extract", one label per extractor).
+    Sent as they came, the fractions of interleaved sub-steps made the app's percentage jump
+    (37, 99, 20, 80).  Known sub-steps get a share of the stage (weights below, by their
+    usual cost); any other label is the stage's own fraction.  The result never goes down.
+    """
+
+    WEIGHTS = {"load": 0.05, "audio": 0.15, "pictures": 0.30, "extract": 0.50}
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+        self.value = 0.0
+
+    @staticmethod
+    def group(label: str) -> str:
+        if label.startswith("load"):
+            return "load"
+        if label == "audio":
+            return "audio"
+        if label in ("frames", "scenes"):
+            return "pictures"
+        return "extract"
+
+    def update(self, label: str, frac: float) -> float:
+        group = self.group(label)
+        if group == "extract" and not self.parts and label != "extract":
+            # a stage without sub-steps (probe, classify): its own fraction
+            self.value = max(self.value, frac)
+            return self.value
+        self.parts[group] = max(self.parts.get(group, 0.0), frac)
+        if group == "extract" and frac >= 1.0:  # the extractors end the stage: all read
+            self.value = 1.0
+            return 1.0
+        total = sum(self.WEIGHTS[g] * f for g, f in self.parts.items())
+        self.value = max(self.value, min(1.0, total))
+        return self.value
 
 
 def _video_facts(lib: Library, video_id: int) -> Video:

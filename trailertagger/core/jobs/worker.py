@@ -501,9 +501,28 @@ class WorkerPool:
             self._inline_services = load_services(self.options.services, self.options.services_kwargs)
         owner = owner_name("inline")
         interrupted = [False]
+        current: list[Any] = [None]
+        beat = [0.0, False]  # last heartbeat (monotonic), whether it asked to stop
+
+        def should_cancel() -> bool:
+            """The worker processes' heartbeat, inline: at most every heartbeat interval, at
+            the stage's progress reports, renew the lease and read a user's cancel."""
+            job = current[0]
+            if job is None:
+                return False
+            t = time.monotonic()
+            if not beat[1] and t - beat[0] >= self.options.heartbeat_seconds:
+                beat[0] = t
+                try:
+                    reply = self.queue.heartbeat(job.id, owner, self.options.lease_seconds)
+                    beat[1] = reply.cancel or reply.lost
+                except Exception as err:  # noqa: BLE001 - a locked DB: the next report tries again
+                    log.debug("inline heartbeat for job %s failed: %s", job.id, err)
+            return beat[1]
+
         ctx = StageContext(self.lib, self.queue, self._inline_services, owner,
                            self.options.settle_seconds, emit=listen,
-                           should_stop=lambda: interrupted[0])
+                           should_stop=lambda: interrupted[0], should_cancel=should_cancel)
         if not self._started:
             self._started = True
             for r in self.queue.recover_outcomes():
@@ -524,11 +543,14 @@ class WorkerPool:
                         time.sleep(0.1)  # delayed (settling) jobs
                         continue
                     break
+                current[0], beat[0], beat[1] = job, time.monotonic(), False
                 try:
                     final = run_claimed(ctx, job)
                 except KeyboardInterrupt:
                     self.queue.release(job.id, owner, "interrupted")
                     raise
+                finally:
+                    current[0] = None
                 if interrupted[0]:  # Ctrl-C turned into a stage's own error: handed back
                     listen(final)
                     raise KeyboardInterrupt

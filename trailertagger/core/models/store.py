@@ -52,7 +52,7 @@ from typing import Any
 
 from ..errors import ModelChecksumError, ModelMissingError
 from ..paths import app_dirs
-from ..progress import Progress
+from ..progress import CancelToken, Progress
 from .checksum import VerifyCache, read_record, record_path, write_record
 from .download import download
 from .specs import FileSpec, ModelSpec, load_specs
@@ -176,12 +176,14 @@ class ModelStore:
         manifest_dirs: list[Path] | None = None,
         progress: StoreProgress | None = None,
         timeout: float = 30.0,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.override_dir = Path(override_dir).expanduser() if override_dir else None
         self.cache_dir = Path(cache_dir) if cache_dir else app_dirs().models
         self.allow_download = bool(allow_download)
         self.progress = progress
         self.timeout = timeout
+        self.cancel = cancel  # checked between download chunks (the app's Cancel button)
         self._specs = load_specs(manifest_dirs)
         self._verify = VerifyCache(self.cache_dir / "verified.json")
         self._lock = threading.Lock()
@@ -421,7 +423,8 @@ class ModelStore:
             if spec.archive:
                 zpath = root / ".archive.zip"
                 download(spec.url, zpath, sha256=spec.archive_sha256, progress=self.progress, label=spec.id,
-                         timeout=self.timeout, what=f"model {spec.id!r} archive", manual_path=manual)
+                         timeout=self.timeout, what=f"model {spec.id!r} archive", manual_path=manual,
+                         cancel=self.cancel)
                 try:
                     return self._unzip(spec, zpath, "download")
                 finally:
@@ -433,7 +436,8 @@ class ModelStore:
                 sha = download(fs.url, dest, sha256=fs.sha256, size=fs.size,
                                progress=self.progress, label=f"{spec.id}/{fs.name}", timeout=self.timeout,
                                what=f"model {spec.id!r} file {fs.name}",
-                               manual_path=manual.joinpath(*fs.name.split("/")))
+                               manual_path=manual.joinpath(*fs.name.split("/")),
+                               cancel=self.cancel)
                 record_path(dest).unlink(missing_ok=True)
                 self._verify.remember(dest, sha)  # hashed while streaming: no second pass
             try:
