@@ -209,16 +209,13 @@ def validate(user: dict[str, Any]) -> list[str]:
             if not ok:
                 problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}")
                 continue
-<<<<<<< HEAD
             lo_hi = RANGES.get((section, key))
             if lo_hi is not None and not lo_hi[0] <= value <= lo_hi[1]:
                 problems.append(f"[{section}] {key} = {value!r} must be between {lo_hi[0]} and "
                                 f"{lo_hi[1]}")
-=======
             if (section, key) == ("extract", "device") and not DEVICE_RE.match(value):
                 problems.append(f"[extract] device = {value!r} is not a device: use \"cpu\", "
                                 "\"cuda\" or \"cuda:N\"")
->>>>>>> wip/issue-9
     return problems
 
 
