@@ -17,10 +17,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
     QGridLayout,
     QLabel,
-    QProgressBar,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
@@ -41,6 +39,7 @@ from ..core.app import (
     VideoRecord,
 )
 from ..core.genres import GENRES
+from .evidence import MixedCheckBox, ThresholdBar
 from .library_model import RecordRole, format_duration
 
 THUMB_W, THUMB_H = 320, 180
@@ -56,8 +55,8 @@ class GenreRow:
 
     def __init__(self, genre: str, panel: DetailPanel, grid: QGridLayout, row: int) -> None:
         self.genre = genre
-        self.check = QCheckBox(genre)
-        self.bar = QProgressBar()
+        self.check = MixedCheckBox(genre)
+        self.bar = ThresholdBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
         self.bar.setFixedHeight(14)
@@ -78,12 +77,15 @@ class GenreRow:
 
     def show(self, rec: VideoRecord | None) -> None:
         state = rec.states.get(self.genre) if rec is not None else None
+        self.check.setTristate(False)
         self.check.setChecked(bool(state and state.on))
         self.check.setEnabled(rec is not None)
         prob = state.probability if state is not None else None
         self.bar.setValue(int(round((prob or 0.0) * 1000)))
-        self.bar.setFormat("–" if prob is None else f"{prob:.0%}")
         thr = state.threshold if state is not None else None
+        self.bar.set_threshold(thr)  # drawn on the bar: why a low probability can be "on"
+        self.bar.setFormat("–" if prob is None else
+                           f"{prob:.0%}" + (f"  (threshold {thr:.0%})" if thr is not None else ""))
         self.bar.setToolTip("" if prob is None else
                             f"model probability {prob:.3f}" + (f", threshold {thr:.2f}" if thr is not None else ""))
         # the bar is blue where the model says yes (probability >= its threshold), grey where no
@@ -223,6 +225,14 @@ class DetailPanel(QWidget):
         self.why.setText(explanation_text(rec))
         for g, row in self.rows.items():
             row.check.setToolTip(rec.explanations.get(g, ""))
+
+    def show_mixed(self, summary: dict[str, int], selected: int) -> None:
+        """A multi-selection: each genre ticked (all have it), unticked (none) or mixed."""
+        if self.record is None or selected <= 1:
+            return
+        for g, row in self.rows.items():
+            row.check.set_mixed(summary.get(g, 0), selected)
+            row.check.setToolTip(f"{summary.get(g, 0)} of {selected} selected videos have {g}")
 
     def show_head(self, info: Any) -> None:
         """The active head (``runtime.HeadInfo``) and how good it measured."""
