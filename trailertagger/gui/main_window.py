@@ -608,7 +608,7 @@ class MainWindow(QMainWindow):
         if confirm and len(ids) >= ASK_FROM:
             what = ", ".join(f"{'add' if c.op == '+' else 'remove' if c.op == '-' else 'reset'} "
                              f"{c.genre}" for c in changes)
-            self.ask("Change many videos", f"{what.capitalize()} on {len(ids):,} videos? "
+            self.ask("Change many videos", f"{what[:1].upper() + what[1:]} on {len(ids):,} videos? "
                      "(Edit > Undo takes it back in one step.)",
                      lambda: self.undo_stack.push(CorrectionCommand(self, ids, changes)),
                      on_no=self.show_current)

@@ -199,7 +199,8 @@ def active_job_clause():  # noqa: ANN201 - a SQL expression
     """SQL condition "the video has a queued or running job"."""
     from .schema import JOB_ACTIVE
 
-    return select(Job.id).where(Job.video_id == Video.id, Job.status.in_(JOB_ACTIVE)).exists()
+    j = aliased(Job)  # not ``Job``: a query that joins jobs itself would correlate it away
+    return select(j.id).where(j.video_id == Video.id, j.status.in_(JOB_ACTIVE)).exists()
 
 
 def unclassified_clause():  # noqa: ANN201 - a SQL expression
