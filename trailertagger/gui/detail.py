@@ -90,7 +90,7 @@ class GenreRow:
                             f"model probability {prob:.3f}" + (f", threshold {thr:.2f}" if thr is not None else ""))
         # the bar is blue where the model says yes (probability >= its threshold), grey where no
         model_on = prob is not None and thr is not None and prob >= thr
-        self.bar.setStyleSheet(ON_BAR if model_on else OFF_BAR)
+        self.bar.set_model_on(model_on)
         manual = bool(state and state.source == SOURCE_MANUAL)
         self.reset.setEnabled(manual)
         font = self.check.font()

@@ -111,6 +111,7 @@ class LibraryTableModel(QAbstractTableModel):
         self._index: dict[int, int] = {}  # video id -> row number
         self._pages: OrderedDict[int, list[VideoRecord | None]] = OrderedDict()
         self._page_wanted: set[int] = set()
+        self._last_wanted = 0
         self._sort_column = self.TITLE
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._sort_genre: str | None = None  # sort by this genre's probability
@@ -200,10 +201,15 @@ class LibraryTableModel(QAbstractTableModel):
 
     def _swap(self, loaded: _Loaded) -> None:
         self.beginResetModel()
+        old = (self._rows, self._index, self._sort_data, self._pages)
         self._rows, self._index, self._sort_data = loaded.rows, loaded.index, loaded.sort_data
-        self._pages.clear()
+        self._pages = OrderedDict()
         self._page_wanted.clear()
         self.endResetModel()
+        if self.big:  # 100,000 old rows are freed on the worker's thread, not this one
+            box = [old]
+            self.worker.submit(f"free:{self.loads}", box.clear, lambda _r: None)
+        del old
         self.loads += 1
         self._set_loading(False)
         self.reloaded.emit()
@@ -262,15 +268,26 @@ class LibraryTableModel(QAbstractTableModel):
             return page
         if not self.big:
             return self._page(number)
+        self._last_wanted = number
         if number not in self._page_wanted:
             self._page_wanted.add(number)
             ids = [r.id for r in self._rows[number * PAGE:(number + 1) * PAGE]]
-            self.worker.submit(f"page:{number}", lambda: self.app.records_for(ids),
+
+            def read() -> dict[int, VideoRecord] | None:
+                # scrolled far past it while it waited (a scrollbar drag): skip it
+                if abs(number - self._last_wanted) > 2:
+                    return None
+                return self.app.records_for(ids)
+
+            self.worker.submit(f"page:{number}", read,
                                lambda found: self._page_arrived(number, ids, found))
         return None
 
-    def _page_arrived(self, number: int, ids: list[int], found: dict[int, VideoRecord]) -> None:
+    def _page_arrived(self, number: int, ids: list[int],
+                      found: dict[int, VideoRecord] | None) -> None:
         self._page_wanted.discard(number)
+        if found is None:
+            return
         now = [r.id for r in self._rows[number * PAGE:(number + 1) * PAGE]]
         if now != ids:  # the rows were re-sorted or re-filtered meanwhile: a stale page
             return

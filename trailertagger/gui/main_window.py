@@ -283,9 +283,10 @@ class MainWindow(QMainWindow):
         self.grid.setSpacing(6)
         self.grid.setWordWrap(True)
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.grid.setModel(self.model)
-        self.grid.setModelColumn(LibraryTableModel.TITLE)
-        self.grid.setSelectionModel(self.table.selectionModel())
+        # the grid gets the model only while it is shown: a list view lays out every row on
+        # each reset (100,000 calls into Python); shown, it lays out in batches
+        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
+        self.grid.setBatchSize(400)
         self.grid.doubleClicked.connect(lambda i: self.play(i.row()))
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(
@@ -506,8 +507,14 @@ class MainWindow(QMainWindow):
     def toggle_grid(self) -> None:
         grid = self.act_grid.isChecked()
         self.model.set_show_icons(grid)
-        self.grid.setIconSize(QSize(160, 90))
-        self.grid.setGridSize(QSize(176, 130))
+        if grid and self.grid.model() is None:
+            self.grid.setModel(self.model)
+            self.grid.setModelColumn(LibraryTableModel.TITLE)
+            self.grid.setSelectionModel(self.table.selectionModel())
+            self.grid.setIconSize(QSize(160, 90))
+            self.grid.setGridSize(QSize(176, 130))
+        elif not grid and self.grid.model() is not None:
+            self.grid.setModel(None)
         self.views.setCurrentWidget(self.grid if grid else self.table)
 
     # -- selection and detail --------------------------------------------------------------
@@ -544,43 +551,58 @@ class MainWindow(QMainWindow):
                       | QItemSelectionModel.SelectionFlag.Rows)
         self.show_current()
 
-    def current_record(self) -> VideoRecord | None:
+    def current_row(self) -> int | None:
         idx = self.table.selectionModel().currentIndex()
         if not idx.isValid() or not self.table.selectionModel().isRowSelected(idx.row()):
             sel = self.table.selectionModel().selection()
             if sel.isEmpty():
                 return None
-            return self.model.record(min(r.top() for r in sel))
-        return self.model.record(idx.row())
+            return min(r.top() for r in sel)
+        return idx.row()
+
+    def current_record(self) -> VideoRecord | None:
+        row = self.current_row()
+        return None if row is None else self.model.record(row)
 
     def show_current(self) -> None:
-        """Show the current video now; its mixed state and evidence follow from background
-        reads (coalesced: a drag-select is one read, not hundreds)."""
+        """Show the current video now (on a big library: as soon as its page is read, off
+        this thread); its mixed state and evidence follow from background reads
+        (coalesced: a drag-select is one read, not hundreds)."""
         if self._closing:
             return
-        self.detail.show_record(self.current_record(), max(1, len(self.selected_rows())))
+        row = self.current_row()
+        n = max(1, len(self.selected_rows()))
+        if row is not None and self.model.big:
+            rec = self.model.record_soon(row)
+            if rec is None:
+                vid = self.model.video_id(row)
+                self.queries.submit("current", lambda: self.app.record(vid),
+                                    lambda r: self.detail.show_record(r, n))
+            else:
+                self.detail.show_record(rec, n)
+        else:
+            self.detail.show_record(None if row is None else self.model.record(row), n)
         self._detail_timer.start()
 
     def _show_current_now(self) -> None:
         if self._closing:
             return
-        ids = self.selected_ids()
-        rec = self.current_record()
-        if rec is not None and len(ids) > 1:  # mixed (tri-state) boxes, read in the background
+        row = self.current_row()
+        if row is not None and len(self.selected_rows()) > 1:  # mixed (tri-state) boxes
+            ids = self.selected_ids()
             self.queries.submit("summary", lambda: self.app.genre_summary(ids),
                                 lambda summary: self.detail.show_mixed(summary, len(ids)))
-        self.load_evidence(rec)
+        self.load_evidence(None if row is None else self.model.video_id(row))
 
-    def load_evidence(self, rec: VideoRecord | None) -> None:
-        """The evidence pane of ``rec``: read off the GUI thread, then its scene pictures."""
-        if rec is None:
+    def load_evidence(self, vid: int | None) -> None:
+        """The evidence pane of video ``vid``: read off the GUI thread, then its scenes."""
+        if vid is None:
             self.queries.submit("evidence", lambda: None, self.evidence.show_evidence)
             return
-        if self.evidence.evidence is not None and self.evidence.evidence.video_id == rec.id \
+        if self.evidence.evidence is not None and self.evidence.evidence.video_id == vid \
                 and not self.evidence.note.text().startswith("reading"):
             return
         self.evidence.loading()
-        vid = rec.id
 
         def shown(ev: Any) -> None:
             self.evidence.show_evidence(ev)

@@ -9,17 +9,25 @@ every request gets a generation number, and a result whose generation is not the
 newest is dropped.  A request that is already stale when its turn comes is not run at all,
 so typing ten letters costs one or two queries, not ten.  ``busyChanged`` drives the view's
 "working…" hint.
+
+The reads are Python (SQLAlchemy rows, sorting), so they hold the GIL while they run, and
+every call from Qt into Python on the GUI thread (``data``, a paint, a slot) has to wait for
+it: at CPython's default switch interval (5 ms) a paint of a few hundred cells waited
+seconds behind a big read.  A worker therefore lowers the interval to ``SWITCH_INTERVAL``
+(the GUI thread gets the GIL back within a millisecond; the reads get a little slower).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
+SWITCH_INTERVAL = 0.0005  # seconds: see the module doc
 
 
 class _Job(QRunnable):
@@ -59,6 +67,8 @@ class QueryWorker(QObject):
         self.closed = False
         self.dropped = 0  # results thrown away as stale (tests look)
         self._finished.connect(self._on_finished)
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
 
     def generation(self, channel: str) -> int:
         return self._generations.get(channel, 0)
