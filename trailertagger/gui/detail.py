@@ -270,7 +270,9 @@ class GenreChipDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
-        rec: Any = index.data(RecordRole)
+        model = index.model()  # straight to the model: no second trip through Qt
+        rec: Any = (model.record_soon(index.row()) if hasattr(model, "record_soon")
+                    else index.data(RecordRole))
         if rec is None:
             super().paint(painter, option, index)
             return

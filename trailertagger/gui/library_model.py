@@ -24,6 +24,7 @@ appear on the next (throttled) ``reload``, which keeps the selection by video id
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from ..core.app import (
     format_duration,
     status_text,
 )
+from .query_worker import chunked_sort
 
 PAGE = 200  # rows whose genre states are read together
 SYNC_BELOW = 5000  # libraries smaller than this load, sort and page on the GUI thread
@@ -196,7 +198,7 @@ class LibraryTableModel(QAbstractTableModel):
             key = self._text_key(data)
         else:
             key = self._sort_key(column)
-        rows.sort(key=key, reverse=order == Qt.SortOrder.DescendingOrder)
+        rows = chunked_sort(rows, key, reverse=order == Qt.SortOrder.DescendingOrder)
         return _Loaded(rows, {r.id: n for n, r in enumerate(rows)}, data)
 
     def _swap(self, loaded: _Loaded) -> None:
@@ -209,6 +211,7 @@ class LibraryTableModel(QAbstractTableModel):
         if self.big:  # 100,000 old rows are freed on the worker's thread, not this one
             box = [old]
             self.worker.submit(f"free:{self.loads}", box.clear, lambda _r: None)
+            gc.freeze()  # and the new ones are not walked by every later collection
         del old
         self.loads += 1
         self._set_loading(False)
@@ -391,6 +394,17 @@ class LibraryTableModel(QAbstractTableModel):
                 return f"Genres (sorted by {self._sort_genre} probability)"
             return self.COLUMNS[section]
         return None
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: Any) -> None:  # noqa: N802
+        """Every role a view asks for, in one call: painting a cell then costs one call
+        into Python instead of seven, and each such call waits for the GIL when a worker
+        thread is reading (see ``query_worker``)."""
+        for rd in span:
+            value = self.data(index, rd.role())
+            if value is None:
+                rd.clearData()
+            else:
+                rd.setData(value)
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole) -> Any:
