@@ -176,6 +176,32 @@ def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]
     act("tick two genres, 'any' matching", two_genres, loads_after(n))
     n = model.loads
     act("probability threshold on (50 %)", lambda: win.filters.use_threshold.setChecked(True), loads_after(n))
+    # a bulk edit: every Western video (about 1.3 %), "+War" after the question, then undo
+    win.filters.use_threshold.setChecked(False)
+    win.filters.match.setCurrentIndex(0)
+    for i in range(win.genre_list.count()):
+        it = win.genre_list.item(i)
+        wanted = it.data(Qt.ItemDataRole.UserRole) == "Western"
+        it.setCheckState(Qt.CheckState.Checked if wanted else Qt.CheckState.Unchecked)
+    pump(lambda: settle(win) and model.rowCount() > 0)
+    win.table.selectAll()
+    pump(lambda: settle(win))
+    count = len(win.selected_rows())
+
+    def correct() -> None:
+        win.detail.rows["War"].check.click()
+        box = win.pending_question
+        if box is not None:
+            from PySide6.QtWidgets import QMessageBox
+
+            box.button(QMessageBox.StandardButton.Yes).click()
+
+    n = model.loads
+    act(f"bulk '+War' on {count:,} videos (asked first)", correct,
+        lambda: model.loads > n and settle(win) and not win.bridge.busy)
+    n = model.loads
+    act(f"undo it (one step, {count:,} videos)", win.act_undo.trigger,
+        lambda: model.loads > n and settle(win) and not win.bridge.busy)
     win.close()
     return out
 

@@ -244,3 +244,21 @@ def test_big_library_loads_in_the_background_newest_filter_wins(qtbot, lib) -> N
     ids = LibrarySession(lib).ids(Selection(text="film 0000"))
     assert sorted(model.all_ids()) == ids
     worker.close()
+
+
+def test_thumbnail_grid_shares_model_and_selection(qtbot, make_window, lib) -> None:
+    ids = fill(lib, 8)
+    win = make_window(start=False)
+    assert win.grid.model() is None  # not laid out while hidden
+    win.act_grid.trigger()
+    assert win.views.currentWidget() is win.grid and win.grid.model() is win.model
+    assert win.grid.selectionModel() is win.table.selectionModel()
+    win.grid.selectionModel().select(
+        win.model.index(win.model.row_of(ids[3]), 0),
+        win.grid.selectionModel().SelectionFlag.ClearAndSelect
+        | win.grid.selectionModel().SelectionFlag.Rows)
+    assert win.selected_ids() == [ids[3]]
+    assert win.detail.record is not None and win.detail.record.id == ids[3]
+    win.act_grid.trigger()
+    assert win.views.currentWidget() is win.table and win.grid.model() is None
+    assert win.selected_ids() == [ids[3]]  # the table kept it
