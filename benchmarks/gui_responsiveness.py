@@ -83,7 +83,8 @@ def pump(until: Callable[[], bool], timeout: float = 120.0) -> float:
 
 def settle(win) -> bool:  # noqa: ANN001 - a MainWindow
     """Rows, counts and every other background read are in."""
-    return not win.model.loading and not win.queries.busy()
+    return (not win.model.loading and not win.queries.busy()
+            and not win._detail_timer.isActive() and not win.bridge.busy)
 
 
 def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]:  # noqa: C901
@@ -151,7 +152,7 @@ def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]
     act("sort by a genre's probability",
         lambda: win.filters.sort_genre.setCurrentIndex(8), loads_after(n))
     act("select all (Ctrl+A)", win.table.selectAll,
-        lambda: settle(win) and len(win.selected_rows()) == model.rowCount())
+        lambda: settle(win) and win.selected_count() == model.rowCount())
     win.table.clearSelection()
     pump(lambda: settle(win))
     bar = win.table.verticalScrollBar()
@@ -189,7 +190,7 @@ def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]
     pump(lambda: settle(win) and model.rowCount() > 0)
     win.table.selectAll()
     pump(lambda: settle(win))
-    count = len(win.selected_rows())
+    count = win.selected_count()
 
     def correct() -> None:
         win.detail.rows["War"].check.click()

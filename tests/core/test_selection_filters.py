@@ -80,3 +80,11 @@ def test_state_filters_queued_unclassified_cold_start(app) -> None:
     rows = app.applicable([ids[0], ids[3]])
     assert (rows.present, rows.active, rows.corrected, rows.missing) == (2, 1, 0, 0)
     assert rows.reason("cancel") == "" and rows.reason("erase") and rows.reason("clear")
+
+
+def test_genre_summary_by_ids_or_by_selection(app) -> None:
+    ids = fill(app.lib, 30)
+    by_ids = app.genre_summary(ids[:10])
+    assert sum(by_ids.values()) == 20 and max(by_ids.values()) <= 10
+    assert app.genre_summary(Selection(text="film 0000")) == by_ids  # videos 0-9
+    assert app.genre_summary(Selection()) == app.genre_summary(ids)

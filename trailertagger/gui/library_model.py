@@ -341,6 +341,10 @@ class LibraryTableModel(QAbstractTableModel):
     def light(self, row: int) -> Row:
         return self._rows[row]
 
+    def ids_between(self, first: int, last: int) -> list[int]:
+        """The video ids of rows ``first`` to ``last`` (inclusive)."""
+        return [r.id for r in self._rows[first:last + 1]]
+
     def all_ids(self) -> list[int]:
         return [r.id for r in self._rows]
 

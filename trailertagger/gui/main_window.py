@@ -523,17 +523,31 @@ class MainWindow(QMainWindow):
         self.views.setCurrentWidget(self.grid if grid else self.table)
 
     # -- selection and detail --------------------------------------------------------------
-    def selected_rows(self) -> list[int]:
-        """Selected row numbers, from the selection's ranges (no index per cell: a select-all
-        of 100,000 rows is 1 range, not 500,000 indexes)."""
-        rows: set[int] = set()
+    def _selected_spans(self) -> list[tuple[int, int]]:
+        """The selection as sorted, merged (first, last) row spans: a select-all of 100,000
+        rows is one span, not 500,000 indexes."""
         n = self.model.rowCount()
-        for r in self.table.selectionModel().selection():
-            rows.update(range(max(0, r.top()), min(n - 1, r.bottom()) + 1))
-        return sorted(rows)
+        spans = sorted((max(0, r.top()), min(n - 1, r.bottom()))
+                       for r in self.table.selectionModel().selection())
+        merged: list[tuple[int, int]] = []
+        for a, b in spans:
+            if a > b:
+                continue
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    def selected_count(self) -> int:
+        return sum(b - a + 1 for a, b in self._selected_spans())
+
+    def selected_rows(self) -> list[int]:
+        """Selected row numbers, in order (from the selection's spans)."""
+        return [r for a, b in self._selected_spans() for r in range(a, b + 1)]
 
     def selected_ids(self) -> list[int]:
-        return [self.model.video_id(r) for r in self.selected_rows()]
+        return [vid for a, b in self._selected_spans() for vid in self.model.ids_between(a, b)]
 
     def reselect(self, ids: list[int]) -> None:
         """Select these videos again (after a reload), as row ranges in one call."""
@@ -576,7 +590,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         row = self.current_row()
-        n = max(1, len(self.selected_rows()))
+        n = max(1, self.selected_count())
         if row is not None and self.model.big:
             rec = self.model.record_soon(row)
             if rec is None:
@@ -593,10 +607,13 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         row = self.current_row()
-        if row is not None and len(self.selected_rows()) > 1:  # mixed (tri-state) boxes
-            ids = self.selected_ids()
-            self.queries.submit("summary", lambda: self.app.genre_summary(ids),
-                                lambda summary: self.detail.show_mixed(summary, len(ids)))
+        n = self.selected_count()
+        if row is not None and n > 1:  # mixed (tri-state) boxes
+            # everything shown is selected: one query over the filter, not 100,000 ids
+            what: Any = (self.model.filter.selection() if n == self.model.rowCount()
+                         else self.selected_ids())
+            self.queries.submit("summary", lambda: self.app.genre_summary(what),
+                                lambda summary: self.detail.show_mixed(summary, n))
         self.load_evidence(None if row is None else self.model.video_id(row))
 
     def load_evidence(self, vid: int | None) -> None:
@@ -917,7 +934,7 @@ class MainWindow(QMainWindow):
     def _fill_export_menu(self) -> None:
         """Each format twice: for the selected videos and for all shown, with the counts."""
         self.export_menu.clear()
-        n_sel, n_shown = len(self.selected_rows()), self.model.rowCount()
+        n_sel, n_shown = self.selected_count(), self.model.rowCount()
         for scope, n in (("selected", n_sel), ("shown", n_shown)):
             for w in writers():
                 where = "beside the videos" if w.sidecar else "to a file…"

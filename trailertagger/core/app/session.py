@@ -203,9 +203,12 @@ class LibrarySession:
             within = resolve(s, _without_ids(sel)).query if sel is not None else None
             return queries.effective_genre_text(s, within)
 
-    def genre_summary(self, ids: Sequence[int]) -> dict[str, int]:
-        """genre -> how many of these videos have it on: all, none, or some (mixed)."""
+    def genre_summary(self, ids: Sequence[int] | Selection) -> dict[str, int]:
+        """genre -> how many of these videos (ids, or a ``Selection``: one query however
+        many it selects) have it on: all, none, or some (mixed)."""
         with self.lib.read() as s:
+            if isinstance(ids, Selection):
+                return queries.genre_summary(s, within=resolve(s, _without_ids(ids)).query)
             return queries.genre_summary(s, ids)
 
     def applicable(self, ids: Sequence[int]) -> Applicability:

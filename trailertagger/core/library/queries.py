@@ -454,11 +454,23 @@ def effective_genre_text(session: Session, within: Select | None = None) -> dict
     return {v: ", ".join(sorted(gs, key=lambda g: order.get(g, 99))) for v, gs in found.items()}
 
 
-def genre_summary(session: Session, ids: Sequence[int]) -> dict[str, int]:
-    """genre -> how many of ``ids`` have it on (effective): a multi-selection's mixed state."""
+def genre_summary(session: Session, ids: Sequence[int] | None = None,
+                  within: Select | None = None) -> dict[str, int]:
+    """genre -> how many of ``ids`` (or of the videos ``within`` selects, missing ones too)
+    have it on (effective): a multi-selection's mixed state."""
     a = aliased(GenreAssignment)
     m = aliased(GenreAssignment)
     out = dict.fromkeys(GENRES, 0)
+    if within is not None:
+        for g, n in session.execute(
+                select(a.genre, func.count()).where(
+                    a.video_id.in_(within.with_only_columns(Video.id).order_by(None)),
+                    a.positive == True,  # noqa: E712
+                    or_(a.source == SOURCE_MANUAL, ~_outranked(m, a))).group_by(a.genre)).all():
+            if g in out:
+                out[g] = int(n)
+        return out
+    ids = ids or []
     wanted = list(dict.fromkeys(ids))
     for start in range(0, len(wanted), CHUNK):
         part = wanted[start:start + CHUNK]
