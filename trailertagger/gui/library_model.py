@@ -171,7 +171,10 @@ class LibraryTableModel(QAbstractTableModel):
 
     @property
     def big(self) -> bool:
-        return self.worker is not None and self.library_size >= SYNC_BELOW
+        big = self.worker is not None and self.library_size >= SYNC_BELOW
+        if big:
+            self.worker.freeze_after_reads = True
+        return big
 
     # -- loading ---------------------------------------------------------------------------
     def set_filter(self, flt: LibraryFilter) -> None:

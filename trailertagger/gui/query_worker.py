@@ -46,8 +46,9 @@ _gc_paused = 0
 
 
 @contextmanager
-def paused_gc():  # noqa: ANN201 - a context manager
-    """The cyclic collector off while any read runs (nested and cross-thread safe)."""
+def paused_gc(freeze: bool = False):  # noqa: ANN201 - a context manager
+    """The cyclic collector off while any read runs (nested and cross-thread safe); with
+    ``freeze``, what the reads left alive is frozen before it comes back on."""
     global _gc_paused
     with _gc_lock:
         _gc_paused += 1
@@ -65,8 +66,12 @@ def paused_gc():  # noqa: ANN201 - a context manager
                 # generations first: re-enabled, its next collection would walk them all
                 # while holding the GIL (measured: 50-150 ms).  Frozen objects are still
                 # freed by reference counting; only cycles among them would wait.
-                gc.freeze()
+                if freeze or getattr(paused_gc, "freeze", False):
+                    gc.freeze()
+                paused_gc.freeze = False  # type: ignore[attr-defined]
                 gc.enable()
+            elif freeze:
+                paused_gc.freeze = True  # type: ignore[attr-defined]
 
 
 def chunked_sort(items: list, key, reverse: bool = False, chunk: int = 10_000) -> list:  # noqa: ANN001
@@ -94,7 +99,7 @@ class _Job(QRunnable):
             w._finished.emit(self.channel, self.generation, None, None, True)
             return
         try:
-            with paused_gc():
+            with paused_gc(w.freeze_after_reads):
                 result, err = self.func(), None
         except BaseException as e:  # noqa: BLE001 - handed to the GUI thread
             result, err = None, e
@@ -118,6 +123,9 @@ class QueryWorker(QObject):
         self._pending = 0
         self.closed = False
         self.dropped = 0  # results thrown away as stale (tests look)
+        # freeze what reads leave alive (see the module doc): set for big libraries only, where
+        # a collection would walk 100,000 rows; a small one gains nothing from it
+        self.freeze_after_reads = False
         self._finished.connect(self._on_finished)
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
