@@ -149,7 +149,8 @@ def test_context_menu_fits_the_selection_and_reruns(qtbot, make_window, lib) -> 
     acts["ctx-copy"].trigger()
     from PySide6.QtWidgets import QApplication
 
-    assert QApplication.clipboard().text().endswith("film 00005.mp4")
+    qtbot.waitUntil(lambda: QApplication.clipboard().text().endswith("film 00005.mp4"),
+                    timeout=5000)
 
 
 def _jobs(lib) -> int:

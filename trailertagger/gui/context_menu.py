@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from ..core.app import Applicability
 
-CHECK_BELOW = 20_000  # bigger selections skip the (chunked) check: each action checks itself
+CHECK_BELOW = 5_000  # measured ~40 ms at 5,000; bigger selections skip the check (each action checks itself)
 
 
 def _plural(n: int) -> str:

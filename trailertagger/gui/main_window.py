@@ -898,9 +898,12 @@ class MainWindow(QMainWindow):
         return menu
 
     def copy_paths(self, ids: list[int]) -> None:
-        paths = [r.path for r in self.app.rows_for(ids).values()]
-        QApplication.clipboard().setText("\n".join(paths))
-        self.activity.setText(f"copied {len(paths)} path(s)")
+        """The paths of these videos to the clipboard (read off the GUI thread)."""
+        def done(paths: list[str]) -> None:
+            QApplication.clipboard().setText("\n".join(paths))
+            self.activity.setText(f"copied {len(paths)} path(s)")
+
+        self.queries.submit("copy", lambda: [r.path for r in self.app.rows_for(ids).values()], done)
 
     def reextract_selected(self) -> None:
         ids = self.selected_ids()
