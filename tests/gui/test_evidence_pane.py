@@ -108,7 +108,7 @@ def test_evidence_of_a_real_extracted_clip(qtbot, make_window, lib, trailer, _re
     # each genre's threshold is drawn on its bar, and the explanation is there
     western = win.detail.rows["Western"]
     assert western.check.isChecked() and western.bar.threshold == pytest.approx(0.02)
-    assert "threshold 2%" in western.bar.format()
+    assert western.bar.format() == "3%" and "threshold 0.02" in western.bar.toolTip()
     assert not win.detail.rows["Horror"].check.isChecked()
     assert win.detail.rows["Horror"].bar.marker_x() == pytest.approx(
         0.5 * (win.detail.rows["Horror"].bar.width() - 1), abs=1)

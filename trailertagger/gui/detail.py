@@ -84,8 +84,7 @@ class GenreRow:
         self.bar.setValue(int(round((prob or 0.0) * 1000)))
         thr = state.threshold if state is not None else None
         self.bar.set_threshold(thr)  # drawn on the bar: why a low probability can be "on"
-        self.bar.setFormat("–" if prob is None else
-                           f"{prob:.0%}" + (f"  (threshold {thr:.0%})" if thr is not None else ""))
+        self.bar.setFormat("–" if prob is None else f"{prob:.0%}")  # threshold: its marker
         self.bar.setToolTip("" if prob is None else
                             f"model probability {prob:.3f}" + (f", threshold {thr:.2f}" if thr is not None else ""))
         # the bar is blue where the model says yes (probability >= its threshold), grey where no

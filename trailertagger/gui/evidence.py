@@ -32,7 +32,8 @@ SCENE_W, SCENE_H = 96, 54
 
 
 class ThresholdBar(QWidget):
-    """A probability bar (0-1000) with the genre's threshold as a dark marker line.
+    """A probability bar (0-1000) with the genre's threshold as a dark marker line and its
+    value beside it; the probability is written at the end the marker leaves free.
 
     A plain widget that paints itself on the next paint event: ``QProgressBar.setValue``
     repaints at once, and 21 bars repainted synchronously per selection change (with a
@@ -96,12 +97,23 @@ class ThresholdBar(QWidget):
             p.fillRect(r.x() + 1, r.y() + 1, max(0, w - 1), r.height() - 1,
                        self.ON if self._on else self.OFF)
         x = self.marker_x()
+        fm = p.fontMetrics()
+        text_w = fm.horizontalAdvance(self._format) + 8
+        # the probability at the left, unless the threshold's marker and label sit there
+        left = x is None or x > text_w + 4
         if x is not None:
             p.setPen(QPen(QColor("#1b1b1b"), 2))
             p.drawLine(QPoint(x, 0), QPoint(x, self.height()))
+            label = f"{self.threshold:.0%}"
+            lw = fm.horizontalAdvance(label)
+            lx = x + 4 if x + 4 + lw < self.width() - (0 if left else text_w) else x - 4 - lw
+            p.setPen(QColor("#555"))
+            p.drawText(lx, 0, lw, self.height(), Qt.AlignmentFlag.AlignVCenter, label)
         if self._format:
             p.setPen(QColor("#1b1b1b"))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._format)
+            p.drawText(self.rect().adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter
+                       | (Qt.AlignmentFlag.AlignLeft if left else Qt.AlignmentFlag.AlignRight),
+                       self._format)
         p.end()
 
 
