@@ -269,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name:<44} | {stall:>10.0f} ms | {shown:>9.0f} ms |{flag}")
             worst = max(worst, stall)
         print(f"longest stall overall: {worst:.0f} ms")
+        try:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+            print(f"peak memory (RSS) of the process: {peak:.0f} MB")
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
