@@ -92,18 +92,24 @@ class GenreRow:
         self.bar.set_model_on(model_on)
         manual = bool(state and state.source == SOURCE_MANUAL)
         self.reset.setEnabled(manual)
-        font = self.check.font()
-        font.setBold(manual)
-        self.check.setFont(font)
+        if self.check.font().bold() != manual:
+            font = self.check.font()
+            font.setBold(manual)
+            self.check.setFont(font)
         if manual:
-            self.mark.setText("✎ added" if state.on else "✎ removed")
-            self.mark.setStyleSheet("color: #1e7b34;" if state.on else "color: #b03a2e;")
+            self._mark("✎ added" if state.on else "✎ removed",
+                       "color: #1e7b34;" if state.on else "color: #b03a2e;")
         elif state is not None and state.stale:
-            self.mark.setText("stale")
-            self.mark.setStyleSheet("color: #9a7d0a;")
+            self._mark("stale", "color: #9a7d0a;")
         else:
-            self.mark.setText("")
-            self.mark.setStyleSheet("")
+            self._mark("", "")
+
+    def _mark(self, text: str, style: str) -> None:
+        # a style sheet change re-polishes the widget: only when it changes (a selection
+        # change repaints 21 rows; on a busy GUI thread every millisecond counts)
+        self.mark.setText(text)
+        if self.mark.styleSheet() != style:
+            self.mark.setStyleSheet(style)
 
 
 class DetailPanel(QWidget):
@@ -115,6 +121,7 @@ class DetailPanel(QWidget):
         super().__init__(parent)
         self.record: VideoRecord | None = None
         self.selected = 0
+        self._empty = False
         lay = QVBoxLayout(self)
         self.thumb = QLabel()
         self.thumb.setFixedSize(THUMB_W, THUMB_H)
@@ -176,6 +183,9 @@ class DetailPanel(QWidget):
 
     def show_record(self, rec: VideoRecord | None, selected: int = 1) -> None:
         """Show ``rec`` (None: nothing selected); ``selected`` videos receive the changes."""
+        if rec is None and self._empty and selected == self.selected:
+            return  # already empty (a reload with nothing selected)
+        self._empty = rec is None
         self.record, self.selected = rec, selected
         for row in self.rows.values():
             row.show(rec)
