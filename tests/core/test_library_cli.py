@@ -188,3 +188,22 @@ def test_rerun_stale_queues_stale_and_unclassified_present_videos(films: Path, c
     assert code == 0 and "2 videos queued" in err
     with open_library(app_dirs().library_db) as lib, lib.read() as s:
         assert sorted(j.video_id for j in s.query(Job)) == [2, new_id]
+
+
+def test_tags_any_genre_threshold_and_state_filters(films: Path, capsys) -> None:
+    """Issue 11: the view's filter rules from the command line (``Selection``)."""
+    def names(*argv: str) -> list[str]:
+        code, out, _ = run(capsys, "tags", *argv)
+        assert code == 0
+        return [Path(ln.split("\t")[0]).name for ln in out.splitlines()]
+
+    assert names("--genre", "Horror", "--genre", "Animation") == []
+    assert names("--genre", "Horror", "--genre", "Animation", "--any") == ["alien.mp4", "up.mkv"]
+    # Comedy: alien 0.7, up 0.6 (both on at the 0.5 default); from 0.65 only alien
+    assert names("--genre", "Comedy", "--min-probability", "0.65") == ["alien.mp4"]
+    assert names("--unclassified") == [] and names("--queued") == []
+    from trailertagger.core.app import LibrarySession, Selection
+
+    with LibrarySession.open(sync_head=False) as app:  # queued, not processed (CLI rerun drains)
+        app.rerun(Selection(paths=(str(films / "alien.mp4"),)))
+    assert names("--queued") == ["alien.mp4"]

@@ -32,7 +32,7 @@ def test_export_menu_lists_a_registered_writer(qtbot, make_window, lib, tmp_path
         names = [a.data() for a in win.export_menu.actions()]
         assert names[:3] == ["nfo", "csv", "json"] and "tsv-test" in names
         dest = tmp_path / "out.tsv"
-        win.export("tsv-test", dest)
+        win.export("tsv-test", dest, confirm=False)
         qtbot.waitUntil(lambda: "wrote 3 video(s)" in win.activity.text(), timeout=10000)
         assert len(dest.read_text(encoding="utf-8").splitlines()) == 3
     finally:

@@ -145,7 +145,7 @@ def test_add_folder_of_real_clips_processes_in_background(qtbot, make_window, li
                     timeout=10000)
     # export CSV of the selection
     out = tmp_path / "export.csv"
-    win.export("csv", out)
+    win.export("csv", out, confirm=False)
     qtbot.waitUntil(out.exists, timeout=5000)
     assert "bbb trailer.mp4" in out.read_text(encoding="utf-8")
     # retry failed: the broken file fails again, with its reason

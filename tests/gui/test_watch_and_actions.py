@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import select
 
 from tests.gui.support import fill
@@ -73,6 +74,8 @@ def test_exports_and_bulk_correction(qtbot, make_window, lib, tmp_path: Path) ->
     assert "450 selected" in win.detail.scope.text()
     win.detail.rows["Horror"].check.setChecked(True)
     win.detail.rows["Horror"].check.click()  # -> unticked: "-Horror" on all 450
+    assert win.pending_question is not None and "450 videos" in win.pending_question.text()
+    win.pending_question.button(QMessageBox.StandardButton.Yes).click()  # it asks first
     qtbot.waitUntil(lambda: win.bridge.busy is False and _manual(lib) == 450, timeout=10000)
     qtbot.waitUntil(lambda: "Horror" not in (win.model.data(win.model.index(440, 1)) or "x"),
                     timeout=5000)
@@ -86,13 +89,13 @@ def test_exports_and_bulk_correction(qtbot, make_window, lib, tmp_path: Path) ->
     win.apply_filter()
     assert win.model.rowCount() == 11
     out = tmp_path / "view.json"
-    win.export("json", out)
+    win.export("json", out, confirm=False)
     qtbot.waitUntil(out.exists, timeout=5000)
     data = json.loads(out.read_text(encoding="utf-8"))
     assert sorted(d["path"] for d in data) == sorted(
         f"/films/film {i:05d}.mp4" for i in [1, *range(10, 20)])
     # NFO export skips videos whose file is missing, and says so
-    win.export("nfo")
+    win.export("nfo", confirm=False)
     qtbot.waitUntil(lambda: "NFO" in win.activity.text(), timeout=5000)
     assert "11 skipped" in win.activity.text()
     # the selection survives a reload
@@ -169,7 +172,7 @@ def test_export_of_view_uses_the_applied_filter(qtbot, make_window, lib, tmp_pat
     win = make_window(start=False)
     win.search.setText("film 00003")  # typed, not applied yet (the search waits 250 ms)
     out = tmp_path / "view.json"
-    win.export("json", out)
+    win.export("json", out, confirm=False)
     qtbot.waitUntil(out.exists, timeout=5000)
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 12  # the 12 rows in view
 

@@ -22,7 +22,12 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="only these videos, or the videos under these folders")
     p.add_argument("--genre", action="append", default=[], metavar="G",
-                   help="only videos that have genre G (repeatable: all of them)")
+                   help="only videos that have genre G (repeatable: all of them, or see --any)")
+    p.add_argument("--any", action="store_true",
+                   help="with several --genre: videos that have at least one of them")
+    p.add_argument("--min-probability", type=float, metavar="P",
+                   help="with --genre: a genre counts when the model gave it at least P "
+                        "(0-1) or a correction/label turned it on, instead of the head's threshold")
     p.add_argument("--search", metavar="TEXT", help="only videos whose path contains every word")
     p.add_argument("--missing", action="store_true",
                    help="only videos whose file is missing (kept until 'purge')")
@@ -31,6 +36,9 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
                    help="only videos whose predictions come from an older model")
     p.add_argument("--state", choices=("labelled", "cold-start", "weak-evidence", "trained"),
                    help="only videos in this label state (how far to trust their genres)")
+    p.add_argument("--queued", action="store_true", help="only videos with a queued or running job")
+    p.add_argument("--unclassified", action="store_true",
+                   help="only present videos that no head has classified yet")
 
 
 def _formats() -> list:  # the export writer registry (one class per format)
@@ -115,7 +123,11 @@ def _selection(args: argparse.Namespace):  # noqa: ANN202 - a Selection
     sel = Selection(paths=tuple(args.paths), text=args.search or "",
                     missing=True if args.missing else None, corrected=args.corrected,
                     stale=args.stale, state=state.replace("-", " ") if state else None,
-                    skip_cold_start=getattr(args, "skip_cold_start", False))
+                    skip_cold_start=getattr(args, "skip_cold_start", False),
+                    match="any" if getattr(args, "any", False) else "all",
+                    min_probability=getattr(args, "min_probability", None),
+                    queued=getattr(args, "queued", False),
+                    unclassified=getattr(args, "unclassified", False))
     return sel.with_genres(args.genre)
 
 

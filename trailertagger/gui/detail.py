@@ -17,10 +17,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
     QGridLayout,
     QLabel,
-    QProgressBar,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
@@ -41,6 +39,7 @@ from ..core.app import (
     VideoRecord,
 )
 from ..core.genres import GENRES
+from .evidence import MixedCheckBox, ThresholdBar
 from .library_model import RecordRole, format_duration
 
 THUMB_W, THUMB_H = 320, 180
@@ -56,8 +55,8 @@ class GenreRow:
 
     def __init__(self, genre: str, panel: DetailPanel, grid: QGridLayout, row: int) -> None:
         self.genre = genre
-        self.check = QCheckBox(genre)
-        self.bar = QProgressBar()
+        self.check = MixedCheckBox(genre)
+        self.bar = ThresholdBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
         self.bar.setFixedHeight(14)
@@ -78,31 +77,39 @@ class GenreRow:
 
     def show(self, rec: VideoRecord | None) -> None:
         state = rec.states.get(self.genre) if rec is not None else None
+        self.check.setTristate(False)
         self.check.setChecked(bool(state and state.on))
         self.check.setEnabled(rec is not None)
         prob = state.probability if state is not None else None
         self.bar.setValue(int(round((prob or 0.0) * 1000)))
-        self.bar.setFormat("–" if prob is None else f"{prob:.0%}")
         thr = state.threshold if state is not None else None
+        self.bar.set_threshold(thr)  # drawn on the bar: why a low probability can be "on"
+        self.bar.setFormat("–" if prob is None else f"{prob:.0%}")  # threshold: its marker
         self.bar.setToolTip("" if prob is None else
                             f"model probability {prob:.3f}" + (f", threshold {thr:.2f}" if thr is not None else ""))
         # the bar is blue where the model says yes (probability >= its threshold), grey where no
         model_on = prob is not None and thr is not None and prob >= thr
-        self.bar.setStyleSheet(ON_BAR if model_on else OFF_BAR)
+        self.bar.set_model_on(model_on)
         manual = bool(state and state.source == SOURCE_MANUAL)
         self.reset.setEnabled(manual)
-        font = self.check.font()
-        font.setBold(manual)
-        self.check.setFont(font)
+        if self.check.font().bold() != manual:
+            font = self.check.font()
+            font.setBold(manual)
+            self.check.setFont(font)
         if manual:
-            self.mark.setText("✎ added" if state.on else "✎ removed")
-            self.mark.setStyleSheet("color: #1e7b34;" if state.on else "color: #b03a2e;")
+            self._mark("✎ added" if state.on else "✎ removed",
+                       "color: #1e7b34;" if state.on else "color: #b03a2e;")
         elif state is not None and state.stale:
-            self.mark.setText("stale")
-            self.mark.setStyleSheet("color: #9a7d0a;")
+            self._mark("stale", "color: #9a7d0a;")
         else:
-            self.mark.setText("")
-            self.mark.setStyleSheet("")
+            self._mark("", "")
+
+    def _mark(self, text: str, style: str) -> None:
+        # a style sheet change re-polishes the widget: only when it changes (a selection
+        # change repaints 21 rows; on a busy GUI thread every millisecond counts)
+        self.mark.setText(text)
+        if self.mark.styleSheet() != style:
+            self.mark.setStyleSheet(style)
 
 
 class DetailPanel(QWidget):
@@ -114,6 +121,7 @@ class DetailPanel(QWidget):
         super().__init__(parent)
         self.record: VideoRecord | None = None
         self.selected = 0
+        self._empty = False
         lay = QVBoxLayout(self)
         self.thumb = QLabel()
         self.thumb.setFixedSize(THUMB_W, THUMB_H)
@@ -175,6 +183,9 @@ class DetailPanel(QWidget):
 
     def show_record(self, rec: VideoRecord | None, selected: int = 1) -> None:
         """Show ``rec`` (None: nothing selected); ``selected`` videos receive the changes."""
+        if rec is None and self._empty and selected == self.selected:
+            return  # already empty (a reload with nothing selected)
+        self._empty = rec is None
         self.record, self.selected = rec, selected
         for row in self.rows.values():
             row.show(rec)
@@ -224,6 +235,14 @@ class DetailPanel(QWidget):
         for g, row in self.rows.items():
             row.check.setToolTip(rec.explanations.get(g, ""))
 
+    def show_mixed(self, summary: dict[str, int], selected: int) -> None:
+        """A multi-selection: each genre ticked (all have it), unticked (none) or mixed."""
+        if self.record is None or selected <= 1:
+            return
+        for g, row in self.rows.items():
+            row.check.set_mixed(summary.get(g, 0), selected)
+            row.check.setToolTip(f"{summary.get(g, 0)} of {selected} selected videos have {g}")
+
     def show_head(self, info: Any) -> None:
         """The active head (``runtime.HeadInfo``) and how good it measured."""
         if info is None:
@@ -260,7 +279,9 @@ class GenreChipDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
-        rec: Any = index.data(RecordRole)
+        model = index.model()  # straight to the model: no second trip through Qt
+        rec: Any = (model.record_soon(index.row()) if hasattr(model, "record_soon")
+                    else index.data(RecordRole))
         if rec is None:
             super().paint(painter, option, index)
             return

@@ -10,7 +10,8 @@ from PySide6.QtGui import QIcon
 
 ICON_DIR = Path(__file__).resolve().parent.parent / "resources" / "icons"
 NAMES = ("add-folder", "rescan", "pause", "resume", "cancel", "retry", "rerun", "settings",
-         "models", "export", "jobs", "undo", "train", "open-location", "download", "remove", "app")
+         "models", "export", "jobs", "undo", "train", "open-location", "download", "remove", "grid",
+         "app")
 
 
 def icon_path(name: str) -> Path:

@@ -8,6 +8,15 @@ at a time, the first time the view asks for them (``iter_videos`` of that page),
 a small LRU of pages.  Reads run on the GUI thread on purpose: in WAL mode a reader never
 waits for a writer, and a page costs a few milliseconds.  Writes never happen here.
 
+On a big library (``big``: at least ``SYNC_BELOW`` videos) nothing of that runs on the GUI
+thread any more (issue 11): with a ``QueryWorker`` attached, ``request_reload`` and ``sort``
+read and sort the rows on the worker's thread and swap them in (reset + ``reloaded``); a
+newer request drops an older one's result (generation numbers); and a genre page the view
+asks for is read in the background too (``data`` shows the row without chips until its page
+arrives, then ``dataChanged`` repaints it), so dragging the scrollbar never waits for SQL.
+Small libraries keep the synchronous path: it costs less than a frame and keeps the view
+free of flicker.
+
 Background updates (a job finished) refresh just the affected rows in place
 (``refresh_ids``), so the selection and scroll position survive; new or vanished videos
 appear on the next (throttled) ``reload``, which keeps the selection by video id.
@@ -15,13 +24,21 @@ appear on the next (throttled) ``reload``, which keeps the selection by video id
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 
 from ..core.app import (
     VIDEO_FAILED,
@@ -34,8 +51,10 @@ from ..core.app import (
     format_duration,
     status_text,
 )
+from .query_worker import chunked_sort
 
 PAGE = 200  # rows whose genre states are read together
+SYNC_BELOW = 5000  # libraries smaller than this load, sort and page on the GUI thread
 MAX_PAGES = 64  # pages kept in memory (12,800 rows)
 RecordRole = Qt.ItemDataRole.UserRole + 1  # the row's VideoRecord (None until its page loads)
 VideoIdRole = Qt.ItemDataRole.UserRole + 2
@@ -55,12 +74,47 @@ class LibraryFilter:
     corrected: bool = False
     stale: bool = False
     review: bool = False  # "needs review": core.library.review.needs_review_clause
+    match: str = "all"  # genres: "all" or "any"
+    min_probability: float | None = None  # a genre counts from this model probability on
+    queued: bool = False
+    unclassified: bool = False
+    cold_start: bool = False
 
     def selection(self) -> Selection:
         """The application layer's selection for this filter (unticked = no condition)."""
         return Selection(text=self.text, genres=self.genres, failed=self.failed,
                          missing=True if self.missing else None, corrected=self.corrected,
-                         stale=self.stale, review=self.review)
+                         stale=self.stale, review=self.review, match=self.match,
+                         min_probability=self.min_probability, queued=self.queued,
+                         unclassified=self.unclassified, cold_start=self.cold_start)
+
+
+def _release(box: list) -> None:
+    """Drop what ``box`` holds a slice at a time: freeing 100,000 rows in one C loop holds the
+    GIL for ~50 ms (no Python step in between for the GUI thread to take its turn)."""
+    while box:
+        part = box.pop()
+        if isinstance(part, tuple):
+            box.extend(part)
+        elif isinstance(part, list):
+            while part:
+                del part[-2000:]
+        elif isinstance(part, OrderedDict):
+            while part:
+                part.popitem()
+        elif isinstance(part, dict) and len(part) > 2000:
+            keys = list(part)
+            for start in range(0, len(keys), 2000):
+                for k in keys[start:start + 2000]:
+                    del part[k]
+        del part
+
+
+@dataclass
+class _Loaded:
+    rows: list[Row]
+    index: dict[int, int]
+    sort_data: dict[int, Any] | None
 
 
 class LibraryTableModel(QAbstractTableModel):
@@ -68,31 +122,124 @@ class LibraryTableModel(QAbstractTableModel):
 
     COLUMNS = ("Title", "Genres", "Status", "Duration", "Folder")
     TITLE, GENRES, STATUS, DURATION, FOLDER = range(5)
+    reloaded = Signal()  # rows swapped in (after modelReset): the window reselects
+    busyChanged = Signal(bool)
 
-    def __init__(self, app: LibrarySession, parent: Any = None) -> None:
+    def __init__(self, app: LibrarySession, parent: Any = None, worker: Any = None) -> None:
         super().__init__(parent)
         self.app = app
+        self.worker = worker  # a QueryWorker: big libraries load off the GUI thread
         self.filter = LibraryFilter()
         self._rows: list[Row] = []
         self._index: dict[int, int] = {}  # video id -> row number
         self._pages: OrderedDict[int, list[VideoRecord | None]] = OrderedDict()
+        self._page_wanted: set[int] = set()
+        self._last_wanted = 0
         self._sort_column = self.TITLE
         self._sort_order = Qt.SortOrder.AscendingOrder
+        self._sort_genre: str | None = None  # sort by this genre's probability
+        self._sort_data: dict[int, Any] | None = None
         self.pages_loaded = 0  # how many page reads happened (tests and benchmarks look)
+        self.library_size = 0  # videos in the library (decides sync vs background)
+        self.loading = False
+        self.loads = 0  # swaps done (tests and benchmarks look)
+        self.show_icons = False  # the thumbnail grid asks for pictures (DecorationRole)
+        self._icons: OrderedDict[str, QIcon] = OrderedDict()
+
+    def set_show_icons(self, on: bool) -> None:
+        self.show_icons = on
+        if self._rows:
+            self.dataChanged.emit(self.index(0, self.TITLE), self.index(len(self._rows) - 1, self.TITLE),
+                                  [Qt.ItemDataRole.DecorationRole])
+
+    def _icon(self, rec: VideoRecord | None) -> QIcon | None:
+        if rec is None or not rec.thumbnail:
+            return None
+        icon = self._icons.get(rec.thumbnail)
+        if icon is None:
+            pix = QPixmap(rec.thumbnail)
+            if pix.isNull():
+                return None
+            icon = QIcon(pix.scaled(QSize(160, 90), Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation))
+            self._icons[rec.thumbnail] = icon
+            while len(self._icons) > 2000:
+                self._icons.popitem(last=False)
+        else:
+            self._icons.move_to_end(rec.thumbnail)
+        return icon
+
+    @property
+    def big(self) -> bool:
+        big = self.worker is not None and self.library_size >= SYNC_BELOW
+        if big:
+            self.worker.freeze_after_reads = True
+        return big
 
     # -- loading ---------------------------------------------------------------------------
     def set_filter(self, flt: LibraryFilter) -> None:
         self.filter = flt
-        self.reload()
+        self.request_reload()
 
     def reload(self) -> None:
         """Re-read the matching rows (light columns only); genre pages load on demand."""
-        rows = self.app.rows(self.filter.selection())
+        self._swap(self._load(self.filter, None, self._sort_spec()))
+
+    def request_reload(self) -> None:
+        """``reload`` on the worker's thread for a big library (the newest request wins)."""
+        if not self.big:
+            self.reload()
+            return
+        self._submit(self.filter, None)
+
+    def _sort_spec(self) -> tuple[int, Qt.SortOrder, str | None]:
+        return self._sort_column, self._sort_order, self._sort_genre
+
+    def _submit(self, flt: LibraryFilter, rows: list[Row] | None) -> None:
+        spec = self._sort_spec()
+        self._set_loading(True)
+        self.worker.submit("rows", lambda: self._load(flt, rows, spec), self._swap,
+                           lambda err: (self._set_loading(False),
+                                        self.worker.failed.emit(f"reading the library failed: {err}")))
+
+    def _set_loading(self, on: bool) -> None:
+        if on != self.loading:
+            self.loading = on
+            self.busyChanged.emit(on)
+
+    def _load(self, flt: LibraryFilter, rows: list[Row] | None,
+              spec: tuple[int, Qt.SortOrder, str | None]) -> _Loaded:
+        """Read (unless ``rows`` are given) and sort: safe on any thread (no Qt objects)."""
+        column, order, genre = spec
+        sel = flt.selection()
+        rows = self.app.rows(sel) if rows is None else list(rows)
+        data: dict[int, Any] | None = None
+        if genre is not None:
+            data = self.app.genre_probabilities(genre, sel)
+            key = self._prob_key(data)
+        elif column == self.GENRES:
+            data = self.app.genre_text(sel)
+            key = self._text_key(data)
+        else:
+            key = self._sort_key(column)
+        rows = chunked_sort(rows, key, reverse=order == Qt.SortOrder.DescendingOrder)
+        return _Loaded(rows, {r.id: n for n, r in enumerate(rows)}, data)
+
+    def _swap(self, loaded: _Loaded) -> None:
         self.beginResetModel()
-        self._rows = rows
-        self._sort_rows()
-        self._pages.clear()
+        old = (self._rows, self._index, self._sort_data, self._pages)
+        self._rows, self._index, self._sort_data = loaded.rows, loaded.index, loaded.sort_data
+        self._pages = OrderedDict()
+        self._page_wanted.clear()
         self.endResetModel()
+        if self.big:  # 100,000 old rows are freed on the worker's thread, not this one
+            box = [old]
+            self.worker.submit(f"free:{self.loads}", lambda: _release(box), lambda _r: None)
+            gc.freeze()  # and the new ones are not walked by every later collection
+        del old
+        self.loads += 1
+        self._set_loading(False)
+        self.reloaded.emit()
 
     def refresh_ids(self, ids: list[int]) -> None:
         """Re-read these videos in place (status, genres) without resetting the view."""
@@ -130,17 +277,63 @@ class LibraryTableModel(QAbstractTableModel):
             return page
         ids = [r.id for r in self._rows[number * PAGE:(number + 1) * PAGE]]
         found = self.app.records_for(ids)
-        page = [found.get(i) for i in ids]
+        return self._store_page(number, [found.get(i) for i in ids])
+
+    def _store_page(self, number: int, page: list[VideoRecord | None]) -> list[VideoRecord | None]:
         self._pages[number] = page
         self.pages_loaded += 1
         while len(self._pages) > MAX_PAGES:
             self._pages.popitem(last=False)
         return page
 
+    def _page_soon(self, number: int) -> list[VideoRecord | None] | None:
+        """The page if it is in memory; else (big library) ask the worker for it and return
+        None now: the row is painted without its chips until the page arrives."""
+        page = self._pages.get(number)
+        if page is not None:
+            self._pages.move_to_end(number)
+            return page
+        if not self.big:
+            return self._page(number)
+        self._last_wanted = number
+        if number not in self._page_wanted:
+            self._page_wanted.add(number)
+            ids = [r.id for r in self._rows[number * PAGE:(number + 1) * PAGE]]
+
+            def read() -> dict[int, VideoRecord] | None:
+                # scrolled far past it while it waited (a scrollbar drag): skip it
+                if abs(number - self._last_wanted) > 2:
+                    return None
+                return self.app.records_for(ids)
+
+            self.worker.submit(f"page:{number}", read,
+                               lambda found: self._page_arrived(number, ids, found))
+        return None
+
+    def _page_arrived(self, number: int, ids: list[int],
+                      found: dict[int, VideoRecord] | None) -> None:
+        self._page_wanted.discard(number)
+        if found is None:
+            return
+        now = [r.id for r in self._rows[number * PAGE:(number + 1) * PAGE]]
+        if now != ids:  # the rows were re-sorted or re-filtered meanwhile: a stale page
+            return
+        self._store_page(number, [found.get(i) for i in ids])
+        first, last = number * PAGE, min(len(self._rows), (number + 1) * PAGE) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.COLUMNS) - 1))
+
     def record(self, row: int) -> VideoRecord | None:
         if not 0 <= row < len(self._rows):
             return None
         return self._page(row // PAGE)[row % PAGE]
+
+    def record_soon(self, row: int) -> VideoRecord | None:
+        """``record`` without waiting (None until its page is read): what painting uses."""
+        if not 0 <= row < len(self._rows):
+            return None
+        page = self._page_soon(row // PAGE)
+        return page[row % PAGE] if page is not None else None
 
     def row_of(self, video_id: int) -> int | None:
         return self._index.get(video_id)
@@ -150,6 +343,10 @@ class LibraryTableModel(QAbstractTableModel):
 
     def light(self, row: int) -> Row:
         return self._rows[row]
+
+    def ids_between(self, first: int, last: int) -> list[int]:
+        """The video ids of rows ``first`` to ``last`` (inclusive)."""
+        return [r.id for r in self._rows[first:last + 1]]
 
     def all_ids(self) -> list[int]:
         return [r.id for r in self._rows]
@@ -164,17 +361,45 @@ class LibraryTableModel(QAbstractTableModel):
             return lambda r: (os.path.dirname(r.path).casefold(), r.title.casefold())
         return lambda r: (r.title.casefold(), r.path)
 
-    def _sort_rows(self) -> None:
-        self._rows.sort(key=self._sort_key(self._sort_column),
-                        reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
-        self._index = {r.id: n for n, r in enumerate(self._rows)}
+    @staticmethod
+    def _prob_key(probs: dict[int, float]):  # noqa: ANN205 - a key function
+        return lambda r: (probs.get(r.id, -1.0), r.title.casefold())
+
+    @staticmethod
+    def _text_key(text: dict[int, str]):  # noqa: ANN205 - a key function
+        # videos without genres last in ascending order, then by what the column shows
+        return lambda r: (r.id not in text, text.get(r.id, "").casefold(), r.title.casefold())
+
+    def sort_by_genre(self, genre: str | None,
+                      order: Qt.SortOrder = Qt.SortOrder.DescendingOrder) -> None:
+        """Sort by ``genre``'s model probability (None: back to the column sort)."""
+        self._sort_genre = genre
+        self._sort_order = order
+        self._resort()
+
+    @property
+    def sort_genre(self) -> str | None:
+        return self._sort_genre
+
+    def _resort(self) -> None:
+        if self.big:
+            pending = self.loading  # a filter in flight: re-read with it, else reuse the rows
+            self._submit(self.filter, None if pending else self._rows)
+            return
+        self._swap(self._load(self.filter, self._rows, self._sort_spec()))
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._sort_genre = None  # a header click sorts by that column again
+        if self.big or column == self.GENRES:
+            self._sort_column, self._sort_order = column, order
+            self._resort()
+            return
         self.layoutAboutToBeChanged.emit()
         old = [r.id for r in self._rows]
         persistent = self.persistentIndexList()
         self._sort_column, self._sort_order = column, order
-        self._sort_rows()
+        loaded = self._load(self.filter, self._rows, self._sort_spec())
+        self._rows, self._index, self._sort_data = loaded.rows, loaded.index, loaded.sort_data
         self._pages.clear()
         for idx in persistent:
             vid = old[idx.row()] if 0 <= idx.row() < len(old) else None
@@ -193,8 +418,21 @@ class LibraryTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            if section == self.GENRES and self._sort_genre is not None:
+                return f"Genres (sorted by {self._sort_genre} probability)"
             return self.COLUMNS[section]
         return None
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: Any) -> None:  # noqa: N802
+        """Every role a view asks for, in one call: painting a cell then costs one call
+        into Python instead of seven, and each such call waits for the GIL when a worker
+        thread is reading (see ``query_worker``)."""
+        for rd in span:
+            value = self.data(index, rd.role())
+            if value is None:
+                rd.clearData()
+            else:
+                rd.setData(value)
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -205,15 +443,17 @@ class LibraryTableModel(QAbstractTableModel):
         if role == VideoIdRole:
             return light.id
         if role == RecordRole:
-            return self.record(row)
+            return self.record_soon(row)
+        if role == Qt.ItemDataRole.DecorationRole and col == self.TITLE and self.show_icons:
+            return self._icon(self.record_soon(row))
         if role == Qt.ItemDataRole.DisplayRole:
             if col == self.TITLE:
                 return light.title
             if col == self.GENRES:
-                rec = self.record(row)
+                rec = self.record_soon(row)
                 return ", ".join(rec.genres) if rec is not None else ""
             if col == self.STATUS:
-                rec = self.record(row) if light.status == VIDEO_READY else None
+                rec = self.record_soon(row) if light.status == VIDEO_READY else None
                 return status_text(light, stale=bool(rec and rec.stale))
             if col == self.DURATION:
                 return format_duration(light.duration)
@@ -221,7 +461,7 @@ class LibraryTableModel(QAbstractTableModel):
                 return os.path.dirname(light.path)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == self.GENRES:
-                rec = self.record(row)
+                rec = self.record_soon(row)
                 if rec is None:
                     return None
                 parts = [", ".join(rec.genres) or "no genres"]

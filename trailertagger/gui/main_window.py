@@ -5,6 +5,11 @@ Every write (correction, undo, folder scan, re-run, export) runs through
 file system; reads are cheap and run here (see ``library_model``).  Background progress
 arrives as ``JobBridge.jobEvent`` on the GUI thread and is coalesced by a short timer, so a
 burst of events costs one refresh per 250 ms.
+
+Issue 11: reads that grow with the library (the table's rows, sorting, genre counts, a
+multi-selection's mixed genres, a video's evidence) run on a ``QueryWorker`` (newest request
+wins); the filters live in ``filter_bar``, the context menu in ``context_menu``, the
+evidence pane in ``evidence``.  Edits of more than ``ASK_FROM`` videos ask first.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QSettings,
+    QSize,
     Qt,
     QTimer,
     QUrl,
@@ -37,13 +43,13 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
+    QApplication,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
+    QListView,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -70,16 +76,20 @@ from ..core.app import (
     writers,
 )
 from ..core.app import events as ev
-from ..core.genres import GENRES
 from ..core.paths import app_dirs
 from .bridge import JobBridge
+from .context_menu import CHECK_BELOW, build_menu
 from .detail import DetailPanel, GenreChipDelegate
 from .empty_state import EmptyState
+from .evidence import EvidencePanel
+from .filter_bar import FilterBar
 from .icons import app_icon, icon
 from .jobs_panel import JobsPanel
-from .library_model import LibraryFilter, LibraryTableModel
+from .library_model import PAGE, LibraryFilter, LibraryTableModel
+from .query_worker import QueryWorker
 
 ORG, APP = "trailertagger", "trailertagger"
+ASK_FROM = 100  # an edit of this many videos or more asks first (with the count)
 
 
 class BackgroundRead:
@@ -126,7 +136,28 @@ class CorrectionCommand(QUndoCommand):
 
     def redo(self) -> None:
         def work() -> None:
-            self.edit = self.window.app.correct(self.ids, self.changes)
+            self.edit = self.window.app.correct(self.ids, self.changes,
+                                                progress=self.window.bulk_progress(len(self.ids)))
+        self.window.write(work, self.ids)
+
+    def undo(self) -> None:
+        def work() -> None:
+            if self.edit is not None:
+                self.window.app.undo(self.edit)
+        self.window.write(work, self.ids)
+
+
+class ClearCommand(QUndoCommand):
+    """"Clear corrections" of some videos on the undo stack (one step, however many)."""
+
+    def __init__(self, window: MainWindow, ids: list[int]) -> None:
+        super().__init__(f"clear corrections of {len(ids)} video{'s' if len(ids) != 1 else ''}")
+        self.window, self.ids = window, ids
+        self.edit: Edit | None = None
+
+    def redo(self) -> None:
+        def work() -> None:
+            self.edit = self.window.app.clear_corrections(self.ids)
         self.window.write(work, self.ids)
 
     def undo(self) -> None:
@@ -140,6 +171,7 @@ class MainWindow(QMainWindow):
     # training runs on its own thread; these signals bring its progress to the GUI thread
     trainProgress = Signal(str, int, int)
     trainDone = Signal(object)  # PersonalHeadReport, or the exception that stopped it
+    bulkProgress = Signal(int, int)  # a bulk edit's videos done, of total (from its thread)
 
     def __init__(self, app: LibrarySession, bridge: JobBridge, *,
                  settings: QSettings | None = None) -> None:
@@ -153,12 +185,17 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"trailertagger — {app.path}")
         self.setWindowIcon(app_icon())
         self.undo_stack = QUndoStack(self)
-        self.model = LibraryTableModel(app, self)
+        self.queries = QueryWorker(self)
+        self.model = LibraryTableModel(app, self, worker=self.queries)
+        self.model.library_size = app.count()  # one COUNT: decides background loading
+        self._keep_ids: list[int] = []
+        self._keep_all = False
+        self.pending_question: QMessageBox | None = None  # the open "are you sure?" (tests)
+        self.bulkProgress.connect(self._show_bulk_progress)
         self._dirty: set[int] = set()
         self._reload_pending = False
         self._batch_done = 0
         self._closing = False
-        self._read_counts = BackgroundRead(self, app.genre_counts, self._show_genre_counts)
         self._read_status = BackgroundRead(self, self._status_now, self._show_status)
         self._read_folders = BackgroundRead(self, self._folders_now, self._show_folders)
         self._build()
@@ -167,8 +204,8 @@ class MainWindow(QMainWindow):
         bridge.taskError.connect(self.report_error)
         self._refresh_timer = QTimer(self, singleShot=True, interval=250)
         self._refresh_timer.timeout.connect(self._apply_refresh)
-        self._search_timer = QTimer(self, singleShot=True, interval=250)
-        self._search_timer.timeout.connect(self.apply_filter)
+        self._detail_timer = QTimer(self, singleShot=True, interval=30)  # coalesce selection bursts
+        self._detail_timer.timeout.connect(self._show_current_now)
         self._status_timer = QTimer(self, interval=1000)
         self._status_timer.timeout.connect(self.refresh_status)
         self._status_timer.start()
@@ -184,10 +221,17 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/splitter")
         if isinstance(state, QByteArray):
             self.splitter.restoreState(state)
-        self.model.reload()
-        self.center.setCurrentWidget(self.empty if self.app.count() == 0 else self.table)
+        self.model.modelAboutToBeReset.connect(self._keep_selection)
+        self.model.reloaded.connect(self._restore_selection)
+        self.model.busyChanged.connect(self._show_busy)
+        self.queries.failed.connect(self.activity.setText)
+        if self.model.big:  # opening a big library never blocks: rows and counts arrive
+            self.model.request_reload()
+        else:
+            self.model.reload()
+        self.center.setCurrentWidget(self.empty if self.app.count() == 0 else self.views)
         self.refresh_folders()
-        self.refresh_genre_counts(sync=True)
+        self.refresh_genre_counts(sync=not self.model.big)
         self.refresh_status()
         self._training: threading.Thread | None = None
         self.train_config: Any = None  # None: the defaults of train --from-library
@@ -200,34 +244,13 @@ class MainWindow(QMainWindow):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(6, 6, 6, 6)
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search titles and paths…")
-        self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(lambda _t: self._search_timer.start())
-        lv.addWidget(self.search)
-        box = QGroupBox("Genres (videos must have all checked)")
-        bl = QVBoxLayout(box)
-        self.genre_list = QListWidget()
-        for g in GENRES:
-            item = QListWidgetItem(g)
-            item.setData(Qt.ItemDataRole.UserRole, g)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            self.genre_list.addItem(item)
-        self.genre_list.itemChanged.connect(lambda _i: self.apply_filter())
-        bl.addWidget(self.genre_list)
-        lv.addWidget(box, 3)
-        show = QGroupBox("Show only")
-        sl = QVBoxLayout(show)
-        self.only = {}
-        for key, label in (("failed", "Failed"), ("missing", "Missing files"),
-                           ("corrected", "Corrected by hand"), ("stale", "Stale (older model)"),
-                           ("review", "Needs review (a label would help most)")):
-            cb = QCheckBox(label)
-            cb.toggled.connect(lambda _on: self.apply_filter())
-            sl.addWidget(cb)
-            self.only[key] = cb
-        lv.addWidget(show)
+        self.filters = FilterBar()
+        self.filters.changed.connect(self.apply_filter)
+        self.filters.sortGenreChanged.connect(lambda g: self.model.sort_by_genre(g or None))
+        self.search, self.genre_list, self.only = (self.filters.search, self.filters.genre_list,
+                                                   self.filters.only)
+        self._search_timer = self.filters.search_timer
+        lv.addWidget(self.filters, 4)
         folders = QGroupBox("Watched folders")
         fl = QVBoxLayout(folders)
         self.folder_list = QListWidget()
@@ -262,14 +285,52 @@ class MainWindow(QMainWindow):
         header.setMinimumSectionSize(48)
         for col, width in ((1, 170), (2, 128), (3, 64), (4, 70)):
             self.table.setColumnWidth(col, width)
+        # the headers get selection models of their own: sharing the table's, a header asks
+        # "is this whole column selected?" for each column on every selection change, one
+        # call into the model per row (600,000 calls, seconds, after a select-all of 100,000)
+        for hv in (header, self.table.verticalHeader()):
+            hv.setSelectionModel(QItemSelectionModel(self.model, hv))
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.show_current())
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self.show_current())
-        self.table.doubleClicked.connect(lambda _i: self.open_location())
+        self.table.doubleClicked.connect(lambda i: self.play(i.row()))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(
+            lambda pos: self.context_menu(self.table.indexAt(pos), self.table.viewport().mapToGlobal(pos)))
+        # the thumbnail grid: the same model and the same selection, another view
+        self.grid = QListView()
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setSpacing(6)
+        self.grid.setWordWrap(True)
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        # the grid gets the model only while it is shown: a list view lays out every row on
+        # each reset (100,000 calls into Python); shown, it lays out in batches
+        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
+        self.grid.setBatchSize(400)
+        self.grid.doubleClicked.connect(lambda i: self.play(i.row()))
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(
+            lambda pos: self.context_menu(self.grid.indexAt(pos), self.grid.viewport().mapToGlobal(pos)))
+        self.views = QStackedWidget()
+        self.views.addWidget(self.table)
+        self.views.addWidget(self.grid)
+        self.busy_label = QLabel("working…")
+        self.busy_label.setStyleSheet("color: #9a5b00;")
+        self.busy_label.hide()
 
         self.detail = DetailPanel()
         self.detail.changeRequested.connect(self.correct_selected)
+        self.evidence = EvidencePanel()
+        self.evidence.sceneClicked.connect(self.evidence.enlarge)
+        detail_box = QWidget()
+        dl = QVBoxLayout(detail_box)
+        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addWidget(self.detail)
+        dl.addWidget(self.evidence)
+        dl.addStretch(1)
         scroll = QScrollArea()
-        scroll.setWidget(self.detail)
+        scroll.setWidget(detail_box)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(362)  # the detail panel plus its vertical scroll bar
 
@@ -277,7 +338,7 @@ class MainWindow(QMainWindow):
         self.empty = EmptyState()
         self.empty.addFolderRequested.connect(self.choose_folder)
         self.center = QStackedWidget()
-        self.center.addWidget(self.table)
+        self.center.addWidget(self.views)
         self.center.addWidget(self.empty)
         self.splitter = QSplitter()
         self.splitter.addWidget(left)
@@ -305,6 +366,7 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         sb = self.statusBar()
         sb.addWidget(self.counts_label)
+        sb.addWidget(self.busy_label)
         sb.addWidget(self.activity, 1)
         sb.addPermanentWidget(self.progress)
         self.train_bar = QProgressBar()
@@ -357,6 +419,10 @@ class MainWindow(QMainWindow):
         e.addAction(self.act_redo)
         e.addSeparator()
         e.addAction(self._action("Select &all", self.table.selectAll, QKeySequence.StandardKey.SelectAll))
+        self.act_grid = self._action("Thumbnail &grid", self.toggle_grid, "Ctrl+G",
+                                     "show the videos as a grid of thumbnails instead of a table",
+                                     "grid")
+        self.act_grid.setCheckable(True)
         e.addAction(self._action("&Find", self.search.setFocus, QKeySequence.StandardKey.Find))
         lib = mb.addMenu("&Library")
         self.act_rerun = self._action("Re-run classification for &selected", self.rerun_selected,
@@ -388,10 +454,6 @@ class MainWindow(QMainWindow):
         self.heads_menu = lib.addMenu("Genre &head")
         self.heads_menu.aboutToShow.connect(self._fill_heads_menu)
         self._fill_heads_menu()
-        # the same actions on the table's context menu
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        for a in (self.act_open, self.act_rerun, self.act_cancel, self.act_purge):
-            self.table.addAction(a)
         view = mb.addMenu("&View")
         self.act_jobs = self._action("&Jobs", lambda: self.side_tabs.setCurrentWidget(self.jobs_panel),
                                      "Ctrl+J", "the queue per stage, running and failed jobs",
@@ -400,6 +462,7 @@ class MainWindow(QMainWindow):
                                         "Ctrl+D", "the selected video's genres")
         view.addAction(self.act_jobs)
         view.addAction(self.act_details)
+        view.addAction(self.act_grid)
         h = mb.addMenu("&Help")
         h.addAction(self._action("&About", self.about))
         tb = self.addToolBar("Main")
@@ -412,9 +475,10 @@ class MainWindow(QMainWindow):
         self.act_train.setIconText("Train")
         self.act_settings.setIconText("Settings")
         self.act_models.setIconText("Models")
+        self.act_grid.setIconText("Grid")
         for a in (self.act_add, self.act_rescan, None, self.act_pause, self.act_retry,
                   self.act_rerun, self.act_undo, None, self.act_jobs, self.act_settings,
-                  self.act_models, self.act_train):
+                  self.act_models, self.act_train, self.act_grid):
             if a is None:
                 tb.addSeparator()
             else:
@@ -474,39 +538,86 @@ class MainWindow(QMainWindow):
 
     # -- filters ---------------------------------------------------------------------------
     def current_filter(self) -> LibraryFilter:
-        genres = tuple(self.genre_list.item(i).data(Qt.ItemDataRole.UserRole)
-                       for i in range(self.genre_list.count())
-                       if self.genre_list.item(i).checkState() == Qt.CheckState.Checked)
-        return LibraryFilter(text=self.search.text().strip(), genres=genres,
-                             **{k: cb.isChecked() for k, cb in self.only.items()})
+        return self.filters.current()
 
     @Slot()
     def apply_filter(self) -> None:
-        selected = self.selected_ids()
+        """Show what the filters ask for: on a big library the rows arrive from the query
+        worker (the selection is kept by video id when they are swapped in)."""
         self.model.set_filter(self.current_filter())
-        self.reselect(selected)
+        self.refresh_genre_counts()
         self.refresh_status()
 
     def refresh_genre_counts(self, sync: bool = False) -> None:
-        """Update the numbers beside the genres.  On a big library the count scans every
-        positive row, so after start-up it runs in the background, one at a time."""
+        """Update the numbers beside the genres, within the other filters
+        (``Selection.for_counts``).  The count scans positive rows, so it runs on the
+        query worker (the newest request wins) except at the start of a small library."""
+        sel = self.model.filter.selection()
         if sync:
-            self._show_genre_counts(self.app.genre_counts())
-        else:
-            self._read_counts()
+            self._show_genre_counts(self.app.genre_counts(sel))
+        elif not self._closing:
+            self.queries.submit("counts", lambda: self.app.genre_counts(sel), self._show_genre_counts)
 
     def _show_genre_counts(self, counts: dict[str, int]) -> None:
-        self.genre_list.blockSignals(True)
-        for i in range(self.genre_list.count()):
-            item = self.genre_list.item(i)
-            g = item.data(Qt.ItemDataRole.UserRole)
-            item.setText(f"{g}  ({counts.get(g, 0)})")
-        self.genre_list.blockSignals(False)
+        self.filters.show_counts(counts)
+
+    @Slot(bool)
+    def _show_busy(self, on: bool) -> None:
+        self.busy_label.setVisible(on)
+        self.table.viewport().setCursor(Qt.CursorShape.BusyCursor if on else Qt.CursorShape.ArrowCursor)
+
+    def _keep_selection(self) -> None:
+        self._keep_ids = self.selected_ids()
+        self._keep_all = bool(self._keep_ids) and len(self._keep_ids) == self.model.rowCount()
+
+    def _restore_selection(self) -> None:
+        if self._keep_all and len(self._keep_ids) == self.model.rowCount():
+            self.table.selectAll()  # a re-sort of everything selected: one range, not 100,000
+            self.show_current()
+        else:
+            self.reselect(self._keep_ids)
+        self._keep_ids, self._keep_all = [], False
+        self.refresh_status()
+
+    def toggle_grid(self) -> None:
+        grid = self.act_grid.isChecked()
+        self.model.set_show_icons(grid)
+        if grid and self.grid.model() is None:
+            self.grid.setModel(self.model)
+            self.grid.setModelColumn(LibraryTableModel.TITLE)
+            self.grid.setSelectionModel(self.table.selectionModel())
+            self.grid.setIconSize(QSize(160, 90))
+            self.grid.setGridSize(QSize(176, 130))
+        elif not grid and self.grid.model() is not None:
+            self.grid.setModel(None)
+        self.views.setCurrentWidget(self.grid if grid else self.table)
 
     # -- selection and detail --------------------------------------------------------------
+    def _selected_spans(self) -> list[tuple[int, int]]:
+        """The selection as sorted, merged (first, last) row spans: a select-all of 100,000
+        rows is one span, not 500,000 indexes."""
+        n = self.model.rowCount()
+        spans = sorted((max(0, r.top()), min(n - 1, r.bottom()))
+                       for r in self.table.selectionModel().selection())
+        merged: list[tuple[int, int]] = []
+        for a, b in spans:
+            if a > b:
+                continue
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    def selected_count(self) -> int:
+        return sum(b - a + 1 for a, b in self._selected_spans())
+
+    def selected_rows(self) -> list[int]:
+        """Selected row numbers, in order (from the selection's spans)."""
+        return [r for a, b in self._selected_spans() for r in range(a, b + 1)]
+
     def selected_ids(self) -> list[int]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [self.model.video_id(r) for r in rows if r < self.model.rowCount()]
+        return [vid for a, b in self._selected_spans() for vid in self.model.ids_between(a, b)]
 
     def reselect(self, ids: list[int]) -> None:
         """Select these videos again (after a reload), as row ranges in one call."""
@@ -529,18 +640,41 @@ class MainWindow(QMainWindow):
                       | QItemSelectionModel.SelectionFlag.Rows)
         self.show_current()
 
-    def current_record(self) -> VideoRecord | None:
+    def current_row(self) -> int | None:
         idx = self.table.selectionModel().currentIndex()
         if not idx.isValid() or not self.table.selectionModel().isRowSelected(idx.row()):
-            rows = self.table.selectionModel().selectedRows()
-            if not rows:
+            sel = self.table.selectionModel().selection()
+            if sel.isEmpty():
                 return None
-            idx = rows[0]
-        return self.model.record(idx.row())
+            return min(r.top() for r in sel)
+        return idx.row()
+
+    def current_record(self) -> VideoRecord | None:
+        row = self.current_row()
+        return None if row is None else self.model.record(row)
 
     def show_current(self) -> None:
-        rec = self.current_record()
-        self.detail.show_record(rec, max(1, len(self.selected_ids())))
+        """Show the current video now (on a big library: as soon as its page is read, off
+        this thread); its mixed state and evidence follow from background reads
+        (coalesced: a drag-select is one read, not hundreds)."""
+        if self._closing:
+            return
+        row = self.current_row()
+        n = max(1, self.selected_count())
+        if row is not None and self.model.big:
+            rec = self.model.record_soon(row)
+            if rec is None:
+                vid = self.model.video_id(row)
+                self.queries.submit("current", lambda: self.app.record(vid),
+                                    lambda r: self._show_record(r, n))
+            else:
+                self._show_record(rec, n)
+        else:
+            self._show_record(None if row is None else self.model.record(row), n)
+        self._detail_timer.start()
+
+    def _show_record(self, rec: VideoRecord | None, selected: int) -> None:
+        self.detail.show_record(rec, selected)
         self._detail_status(rec)
 
     def _detail_status(self, rec: VideoRecord | None) -> None:
@@ -553,23 +687,109 @@ class MainWindow(QMainWindow):
         bits[0] = status_text(self.model.light(row), stale=bool(rec.stale))
         self.detail.info.setText(" · ".join(bits))
 
+    def _show_current_now(self) -> None:
+        if self._closing:
+            return
+        row = self.current_row()
+        n = self.selected_count()
+        if row is not None and n > 1:  # mixed (tri-state) boxes
+            # everything shown is selected: one query over the filter, not 100,000 ids
+            what: Any = (self.model.filter.selection() if n == self.model.rowCount()
+                         else self.selected_ids())
+            self.queries.submit("summary", lambda: self.app.genre_summary(what),
+                                lambda summary: self.detail.show_mixed(summary, n))
+        self.load_evidence(None if row is None else self.model.video_id(row))
+
+    def load_evidence(self, vid: int | None) -> None:
+        """The evidence pane of video ``vid``: read off the GUI thread, then its scenes."""
+        if vid is None:
+            self.queries.submit("evidence", lambda: None, self.evidence.show_evidence)
+            return
+        if self.evidence.evidence is not None and self.evidence.evidence.video_id == vid \
+                and not self.evidence.note.text().startswith("reading"):
+            return
+        self.evidence.loading()
+
+        def shown(ev: Any) -> None:
+            self.evidence.show_evidence(ev)
+            if ev is not None and ev.scene_times:
+                self.queries.submit("scenes", lambda: self.app.scene_thumbnails(ev),
+                                    lambda paths: self.evidence.show_thumbnails(vid, paths))
+
+        self.queries.submit("evidence", lambda: self.app.evidence(vid), shown,
+                            lambda err: self.evidence.note.setText(f"no evidence: {err}"))
+
     # -- writes (off the GUI thread) -------------------------------------------------------
     def write(self, work: Any, ids: list[int]) -> None:
         """Run a library write in the background, then refresh these videos' rows."""
         self.bridge.run_task(work, lambda _r: self.refresh_videos(ids))
 
     @Slot(object)
-    def correct_selected(self, changes: list[GenreChange]) -> None:
+    def correct_selected(self, changes: list[GenreChange], confirm: bool = True) -> None:
+        """One undoable step for the whole selection; from ``ASK_FROM`` videos on it asks
+        first (with the count) and shows its progress."""
         ids = self.selected_ids()
         if not ids and self.detail.record is not None:
             ids = [self.detail.record.id]
-        if ids:
-            self.undo_stack.push(CorrectionCommand(self, ids, changes))
+        if not ids:
+            return
+        if confirm and len(ids) >= ASK_FROM:
+            what = ", ".join(f"{'add' if c.op == '+' else 'remove' if c.op == '-' else 'reset'} "
+                             f"{c.genre}" for c in changes)
+            self.ask("Change many videos", f"{what[:1].upper() + what[1:]} on {len(ids):,} videos? "
+                     "(Edit > Undo takes it back in one step.)",
+                     lambda: self.undo_stack.push(CorrectionCommand(self, ids, changes)),
+                     on_no=self.show_current)
+            return
+        self.undo_stack.push(CorrectionCommand(self, ids, changes))
+
+    def ask(self, title: str, text: str, on_yes: Callable[[], None],
+            on_no: Callable[[], None] | None = None) -> QMessageBox:
+        """A non-blocking yes/cancel question (``open()``, never ``exec()``)."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(code: int) -> None:
+            self.pending_question = None
+            if code == QMessageBox.StandardButton.Yes:
+                on_yes()
+            elif on_no is not None:
+                on_no()
+
+        box.finished.connect(answered)
+        self.pending_question = box
+        box.open()
+        return box
+
+    def bulk_progress(self, total: int) -> Any:
+        """A core ``Progress`` for a write of ``total`` videos that shows in the status bar
+        (None for small writes).  Called on the task thread; the signal crosses threads."""
+        if total < ASK_FROM:
+            return None
+        self.bulkProgress.emit(0, total)
+        return lambda _stage, done, tot: self.bulkProgress.emit(int(done), int(tot or total))
+
+    @Slot(int, int)
+    def _show_bulk_progress(self, done: int, total: int) -> None:
+        if done >= total:
+            self.train_bar.hide()
+            return
+        self.train_bar.setRange(0, max(total, 1))
+        self.train_bar.setValue(done)
+        self.train_bar.setFormat("changing %v / %m videos")
+        self.train_bar.show()
 
     def refresh_videos(self, ids: list[int]) -> None:
         if self._closing:
             return
-        self.model.refresh_ids(ids)
+        if self.train_bar.format().startswith("changing"):
+            self.train_bar.hide()
+        if len(ids) > PAGE:  # a bulk edit: re-read the view (off the GUI thread when big)
+            self.model.request_reload()
+        else:
+            self.model.refresh_ids(ids)
+        self.evidence.show_evidence(None)
         self.show_current()
         self.refresh_genre_counts()
 
@@ -691,7 +911,7 @@ class MainWindow(QMainWindow):
 
     def _queued(self, jobs: list[int], ids: list[int] | None) -> None:
         self.activity.setText(f"{len(jobs)} video(s) queued for classification")
-        if ids is None:
+        if ids is None or len(ids) > PAGE:
             self.schedule_reload()
         else:
             self.model.refresh_ids(ids)
@@ -823,10 +1043,75 @@ class MainWindow(QMainWindow):
 
         self.bridge.run_task(lambda: self.app.purge(ids), done)
 
-    def open_location(self) -> None:
-        rec = self.current_record()
+    def open_location(self, row: int | None = None) -> None:
+        rec = self.current_record() if row is None else self.model.record(row)
         if rec is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(rec.path)))
+
+    def play(self, row: int | None = None) -> bool:
+        """Open the video in the desktop's default player (double-click, context menu)."""
+        rec = self.current_record() if row is None else self.model.record(row)
+        if rec is None or not os.path.exists(rec.path):
+            self.activity.setText("cannot play: the file is missing" if rec else "")
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(rec.path))
+
+    # -- the context menu (rules: LibrarySession.applicable) ------------------------------
+    def context_menu(self, index: Any, where: Any = None) -> Any:
+        """A menu that fits the selection; built (and returned) even without showing it."""
+        if index is not None and index.isValid() and \
+                not self.table.selectionModel().isRowSelected(index.row()):
+            self.reselect([self.model.video_id(index.row())])
+        ids = self.selected_ids()
+        if not ids:
+            return None
+        row = index.row() if index is not None and index.isValid() else None
+        applicable = self.app.applicable(ids) if len(ids) < CHECK_BELOW else None
+        menu = build_menu(self, ids, applicable, {
+            "play": lambda: self.play(row),
+            "open": lambda: self.open_location(row),
+            "copy": lambda: self.copy_paths(ids),
+            "rerun": self.rerun_selected,
+            "reextract": self.reextract_selected,
+            "cancel": self.cancel_selected,
+            "clear": lambda: self.clear_corrections(ids),
+            "export": lambda: self.export("nfo", scope="selected"),
+            "erase": self.purge_missing,
+        })
+        self.last_menu = menu
+        if where is not None:
+            menu.popup(where)
+        return menu
+
+    def copy_paths(self, ids: list[int]) -> None:
+        """The paths of these videos to the clipboard (read off the GUI thread)."""
+        def done(paths: list[str]) -> None:
+            QApplication.clipboard().setText("\n".join(paths))
+            self.activity.setText(f"copied {len(paths)} path(s)")
+
+        self.queries.submit("copy", lambda: [r.path for r in self.app.rows_for(ids).values()], done)
+
+    def reextract_selected(self) -> None:
+        ids = self.selected_ids()
+        if not ids:
+            return
+        profile = self.bridge.profile
+
+        def work() -> list[int]:
+            jobs = self.app.reextract(Selection.of_ids(ids), profile=profile).jobs
+            self.bridge.wake()
+            return jobs
+
+        self.bridge.run_task(work, lambda jobs: self._queued(jobs, ids))
+
+    def clear_corrections(self, ids: list[int], confirm: bool = True) -> None:
+        """Forget every correction of these videos: one undoable step."""
+        if confirm and len(ids) >= ASK_FROM:
+            self.ask("Clear corrections", f"Clear every correction of {len(ids):,} videos? "
+                     "The model decides their genres again. (Undoable.)",
+                     lambda: self.clear_corrections(ids, confirm=False))
+            return
+        self.undo_stack.push(ClearCommand(self, ids))
 
     def open_settings(self) -> None:
         from ..core.config import load_config
@@ -848,21 +1133,47 @@ class MainWindow(QMainWindow):
 
     # -- export ----------------------------------------------------------------------------
     def _fill_export_menu(self) -> None:
+        """Each format twice: for the selected videos and for all shown, with the counts."""
         self.export_menu.clear()
-        for w in writers():
-            text = f"{w.label} beside the videos" if w.sidecar else f"{w.label}…"
-            act = self._action(text, lambda _=False, name=w.name: self.export(name),
-                               tip=f"export format '{w.name}'")
-            act.setData(w.name)
-            self.export_menu.addAction(act)
+        n_sel, n_shown = self.selected_count(), self.model.rowCount()
+        for scope, n in (("selected", n_sel), ("shown", n_shown)):
+            for w in writers():
+                where = "beside the videos" if w.sidecar else "to a file…"
+                text = f"{w.label} {where} — {'selected' if scope == 'selected' else 'all shown'} ({n})"
+                act = self._action(text, lambda _=False, name=w.name, sc=scope: self.export(name, scope=sc),
+                                   tip=f"export format '{w.name}'")
+                act.setData(w.name)
+                act.setEnabled(n > 0)
+                self.export_menu.addAction(act)
+            if scope == "selected":
+                self.export_menu.addSeparator()
 
-    def export(self, fmt: str, dest: Path | None = None) -> None:
-        """Export the selected videos (or, with none selected, every video in view) with
-        the writer registered as ``fmt``."""
+    def export(self, fmt: str, dest: Path | None = None, *, scope: str | None = None,
+               confirm: bool = True) -> None:
+        """Export with the writer registered as ``fmt``: ``scope`` "selected" or "shown"
+        (every video the view shows); None: the selection, or with none all shown.  It says
+        how many videos and asks first."""
         ids = self.selected_ids()
+        if scope == "selected" and not ids:
+            self.activity.setText("nothing selected to export")
+            return
+        use_ids = bool(ids) if scope is None else scope == "selected"
         # what the view shows (a search being typed is not applied yet)
-        sel = Selection.of_ids(ids) if ids else self.model.filter.selection()
+        sel = Selection.of_ids(ids) if use_ids else self.model.filter.selection()
+        count = len(ids) if use_ids else self.model.rowCount()
         writer = next(w for w in writers() if w.name == fmt)
+        if confirm:
+            what = (f"the {count:,} selected video{'s' if count != 1 else ''}" if use_ids else
+                    f"all {count:,} video{'s' if count != 1 else ''} shown")
+            where = "NFO files beside the videos (existing ones keep everything but <genre>)" \
+                if writer.sidecar else "one file"
+            self.ask(f"Export {writer.label}", f"Export {what} as {where}?",
+                     lambda: self._export(writer, sel, dest))
+            return
+        self._export(writer, sel, dest)
+
+    def _export(self, writer: Any, sel: Selection, dest: Path | None) -> None:
+        fmt = writer.name
         if not writer.sidecar and dest is None:
             name, _ = QFileDialog.getSaveFileName(
                 self, f"Export {writer.label}", f"trailertagger{writer.suffix}",
@@ -917,9 +1228,7 @@ class MainWindow(QMainWindow):
         if self._reload_pending:
             self._reload_pending = False
             self._dirty.clear()
-            selected = self.selected_ids()
-            self.model.reload()
-            self.reselect(selected)
+            self.model.request_reload()  # the selection is kept by id when rows swap in
             self.refresh_folders()
         elif self._dirty:
             ids, self._dirty = list(self._dirty), set()
@@ -943,7 +1252,7 @@ class MainWindow(QMainWindow):
         self.act_pause.setText("Resume processing" if paused else "Pause processing")
         self.act_pause.setIconText("Resume" if paused else "Pause")
         self.act_pause.setIcon(icon("resume" if paused else "pause"))
-        self.center.setCurrentWidget(self.empty if c.videos == 0 else self.table)
+        self.center.setCurrentWidget(self.empty if c.videos == 0 else self.views)
         shown = self.model.rowCount()
         self.counts_label.setText(
             f"{shown} shown · {c.videos} videos · {queued} queued · {running} processing · "
@@ -988,6 +1297,8 @@ class MainWindow(QMainWindow):
         self.jobs_panel.close_panel()
         self._status_timer.stop()
         self._refresh_timer.stop()
+        self._detail_timer.stop()
+        self.queries.close()
         self.activity.setText("stopping workers…")
         self.bridge.shutdown()
         event.accept()

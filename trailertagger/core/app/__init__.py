@@ -37,10 +37,10 @@ from .records import (
     status_text,
 )
 from .selection import Selection
-from .session import JobsChange, LibrarySession, RerunResult
+from .session import Applicability, JobsChange, LibrarySession, RerunResult
 
 __all__ = [
-    "ADD", "CLEAR", "REMOVE", "SOURCE_AUTO", "SOURCE_MANUAL", "VIDEO_FAILED", "VIDEO_MISSING", "VIDEO_READY", "Background",
+    "ADD", "Applicability", "CLEAR", "REMOVE", "SOURCE_AUTO", "SOURCE_MANUAL", "VIDEO_FAILED", "VIDEO_MISSING", "VIDEO_READY", "Background",
     "Edit", "ExportOptions", "FolderInfo", "GenreChange", "HeadIdentity", "JobRecord",
     "JobsChange", "LibrarySession", "Outcome", "RerunResult", "Row", "Selection",
     "StatusReport", "TableWriter", "VideoRecord", "Writer", "drain", "events", "failure_dict",

@@ -2,7 +2,8 @@
 
 Both front ends describe "these videos" the same way: paths (a video, or a folder meaning
 every video under it), ids (a GUI selection), and the filters of the library view (genres,
-search words, failed / missing / corrected / stale).  ``resolve`` turns that into one SQL
+search words, failed / missing / corrected / stale / queued / unclassified / cold start,
+any-or-all genre matching, a probability threshold).  ``resolve`` turns that into one SQL
 condition plus the named paths that are not in the library, so "re-run this folder", "export
 what the view shows" and "correct the selected rows" all select videos by the same rule.
 """
@@ -28,7 +29,11 @@ class Selection:
 
     paths: tuple[str, ...] = ()  # videos or folders; unknown ones are reported, not guessed
     ids: tuple[int, ...] | None = None  # explicit video ids (a GUI selection)
-    genres: tuple[str, ...] = ()  # videos that have every one of these genres (effective)
+    genres: tuple[str, ...] = ()  # videos that have these genres (effective), see ``match``
+    match: str = "all"  # "all": every one of ``genres``; "any": at least one
+    # with ``genres``: a genre counts when the model gave it at least this probability (or a
+    # correction / imported label turned it on), instead of the head's own threshold
+    min_probability: float | None = None
     text: str = ""  # every word in the path
     failed: bool = False
     missing: bool | None = None  # True: only missing files; False: only present ones
@@ -37,6 +42,9 @@ class Selection:
     state: str | None = None  # label state: labelled / cold start / weak evidence / trained
     review: bool = False  # "needs review": a label would help the head most (library.review)
     skip_cold_start: bool = False  # leave out videos tagged only by the cold-start head
+    queued: bool = False  # a job (probe, extract, classify) is queued or running
+    unclassified: bool = False  # present, never classified by any head
+    cold_start: bool = False  # tagged only by the label-free head (cold start / weak evidence)
 
     @classmethod
     def of_ids(cls, ids: list[int] | tuple[int, ...]) -> Selection:
@@ -45,6 +53,15 @@ class Selection:
     def present(self) -> Selection:
         """The same selection without missing files (what processing can act on)."""
         return replace(self, missing=False)
+
+    def for_counts(self) -> Selection:
+        """What the genre counts beside a filter count within: every other part of the filter;
+        with "all" matching the chosen genres too (each count then says how many would stay
+        if that genre were added), with "any" not (the chosen genres would count only
+        themselves).  Explicit ids never narrow a count."""
+        if self.match == "any":
+            return replace(self, ids=None, genres=(), min_probability=None)
+        return replace(self, ids=None)
 
     def with_genres(self, names: list[str] | tuple[str, ...]) -> Selection:
         """Genres as the user typed them ("sci fi", "horror"); unknown names are a usage error."""
@@ -86,8 +103,22 @@ def _paths_clause(session: Session, raw: tuple[str, ...]) -> tuple[ColumnElement
 
 
 def resolve(session: Session, sel: Selection) -> Resolved:
-    kw: dict[str, Any] = {"genres": sel.genres, "text": sel.text or None}
+    kw: dict[str, Any] = {"text": sel.text or None}
     wheres: list[ColumnElement[bool]] = []
+    try:
+        genres = queries.genres_clause(sel.genres, match=sel.match,
+                                       min_probability=sel.min_probability)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if genres is not None:
+        wheres.append(genres)
+    if sel.queued:
+        wheres.append(queries.active_job_clause())
+    if sel.unclassified:
+        wheres.append(queries.unclassified_clause())
+    if sel.cold_start:
+        wheres.append(or_(queries.label_state_clause(queries.COLD_START),
+                          queries.label_state_clause(queries.WEAK_EVIDENCE)))
     if sel.failed:
         kw["status"] = VIDEO_FAILED
     if sel.missing is not None:

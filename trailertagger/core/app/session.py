@@ -222,9 +222,77 @@ class LibrarySession:
                 out.update((r[0], Row(*r)) for r in s.execute(_light(q)).all())
         return out
 
-    def genre_counts(self) -> dict[str, int]:
+    def genre_counts(self, sel: Selection | None = None) -> dict[str, int]:
+        """Videos per genre; with ``sel`` (a view's filter) within what it selects, by the
+        rule of ``Selection.for_counts`` (counts follow the other filters)."""
         with self.lib.read() as s:
-            return queries.genre_counts(s)
+            if sel is None:
+                return queries.genre_counts(s)
+            return queries.genre_counts(s, resolve(s, sel.for_counts()).query)
+
+    # -- what the views sort by, and a selection's mixed state (issue 11) -----------------
+    def genre_probabilities(self, genre: str, sel: Selection | None = None) -> dict[int, float]:
+        """video id -> automatic probability of ``genre`` (within ``sel`` if given)."""
+        with self.lib.read() as s:
+            within = resolve(s, _without_ids(sel)).query if sel is not None else None
+            return queries.genre_probabilities(s, genre, within)
+
+    def genre_text(self, sel: Selection | None = None) -> dict[int, str]:
+        """video id -> its effective genres as the table shows them (for sorting by them)."""
+        with self.lib.read() as s:
+            within = resolve(s, _without_ids(sel)).query if sel is not None else None
+            return queries.effective_genre_text(s, within)
+
+    def genre_summary(self, ids: Sequence[int] | Selection) -> dict[str, int]:
+        """genre -> how many of these videos (ids, or a ``Selection``: one query however
+        many it selects) have it on: all, none, or some (mixed)."""
+        with self.lib.read() as s:
+            if isinstance(ids, Selection):
+                return queries.genre_summary(s, within=resolve(s, _without_ids(ids)).query)
+            return queries.genre_summary(s, ids)
+
+    def applicable(self, ids: Sequence[int]) -> Applicability:
+        """Which per-video actions apply to these videos, with counts (a context menu's
+        rules: re-run needs a present file, cancel an active job, clear a correction...)."""
+        return applicability(self, ids)
+
+    def evidence(self, video_id: int) -> Any:
+        """What the video's genres rest on (``app.evidence.Evidence``): scene times,
+        transcript and on-screen text with times, top sound and music tags from the feature
+        cache, each genre's probability, threshold and explanation from the library."""
+        from ..library.schema import FeatureCacheEntry
+        from . import evidence as evmod
+
+        rec = self.record(video_id)
+        if rec is None:
+            raise ConfigError(f"no video with id {video_id}")
+        ev = evmod.Evidence(video_id=rec.id, path=rec.path, content_hash=rec.content_hash,
+                            duration=rec.duration, model_id=rec.model_id)
+        ev.genres = [evmod.GenreEvidence(g, st.probability, st.threshold, st.on, st.source,
+                                         rec.explanations.get(g, ""))
+                     for g, st in rec.states.items()]
+        if not rec.content_hash:
+            ev.note = "not probed yet: no features"
+            return ev
+        with self.lib.read() as s:
+            paths = [Path(p) for p in s.execute(
+                select(FeatureCacheEntry.path)
+                .where(FeatureCacheEntry.content_hash == rec.content_hash)).scalars()]
+        fs = evmod.load_features(paths, self.dirs.features, rec.content_hash)
+        if fs is None:
+            ev.note = "no features in the cache (not extracted yet, or the cache was cleared)"
+            return ev
+        return evmod.from_featureset(ev, fs)
+
+    def scene_thumbnails(self, ev: Any) -> list[Path | None]:
+        """Small cached pictures at ``ev.scene_times`` (taken the first time: call it off the
+        GUI thread)."""
+        from . import evidence as evmod
+
+        if not ev.content_hash or not ev.scene_times:
+            return []
+        return evmod.scene_thumbnails(Path(ev.path), ev.content_hash, ev.scene_times,
+                                      self.dirs.cache / "scenes")
 
     def jobs(self, status: str | Sequence[str] | None = None,
              limit: int | None = 50) -> list[JobRecord]:
@@ -369,6 +437,11 @@ class LibrarySession:
 
     def undo(self, edit: corrections.Edit) -> None:
         corrections.undo(self.lib, edit)
+
+    def reextract(self, sel: Selection, *, profile: str | None = None) -> RerunResult:
+        """Probe, extract and classify again (the feature cache of these videos is
+        recomputed where its extractor versions changed); corrections stay."""
+        return self.rerun(sel, full=True, profile=profile)
 
     def clear_corrections(self, ids: Sequence[int]) -> corrections.Edit:
         """Forget every correction of these videos (the model decides again); undoable."""
@@ -541,6 +614,56 @@ class LibrarySession:
         every = int(self.cfg.get("classify", {}).get("retrain_every", 20))
         due, new = retrain_due(self.lib, every)
         return due, new, every
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """How many of a selection each per-video action applies to (0: disable it, and say why)."""
+
+    selected: int
+    present: int  # file there: play, re-run, re-extract, export NFO
+    missing: int  # file gone: erase
+    active: int  # queued or running job: cancel
+    corrected: int  # has a correction: clear corrections
+    classified: int  # has predictions: export NFO writes genres
+
+    def reason(self, action: str) -> str:
+        """Why ``action`` does not apply ("" when it does)."""
+        need = {"play": (self.present, "the file is missing"),
+                "open": (self.selected, "nothing selected"),
+                "rerun": (self.present, "every selected file is missing"),
+                "reextract": (self.present, "every selected file is missing"),
+                "cancel": (self.active, "no selected video is queued or processing"),
+                "clear": (self.corrected, "no selected video has corrections"),
+                "erase": (self.missing, "no selected video's file is missing"),
+                "export": (self.present, "every selected file is missing"),
+                "copy": (self.selected, "nothing selected")}
+        n, why = need[action]
+        return "" if n else why
+
+
+def applicability(app: LibrarySession, ids: Sequence[int]) -> Applicability:
+    from ..library.schema import SOURCE_MANUAL, GenreAssignment
+
+    wanted = list(dict.fromkeys(ids))
+    present = missing = active = corrected = classified = 0
+    with app.lib.read() as s:
+        for start in range(0, len(wanted), CHUNK):
+            part = wanted[start:start + CHUNK]
+            for status, n, cl in s.execute(
+                    select(Video.status, func.count(), func.count(Video.classified_at))
+                    .where(Video.id.in_(part)).group_by(Video.status)).all():
+                if status == VIDEO_MISSING:
+                    missing += int(n)
+                else:
+                    present += int(n)
+                classified += int(cl)
+            active += int(s.execute(select(func.count(func.distinct(Job.video_id))).where(
+                Job.video_id.in_(part), Job.status.in_(JOB_ACTIVE))).scalar_one())
+            corrected += int(s.execute(select(func.count(func.distinct(GenreAssignment.video_id)))
+                                       .where(GenreAssignment.video_id.in_(part),
+                                              GenreAssignment.source == SOURCE_MANUAL)).scalar_one())
+    return Applicability(len(wanted), present, missing, active, corrected, classified)
 
 
 def _without_ids(sel: Selection) -> Selection:

@@ -163,6 +163,51 @@ def has_genre_clause(genre: str):  # noqa: ANN201 - a SQL expression
     return Video.id.in_(positives)
 
 
+def genre_at_least_clause(genre: str, probability: float):  # noqa: ANN201 - a SQL expression
+    """SQL condition "``genre`` is on by hand or by the library's metadata, or the model gave it
+    at least ``probability`` and no manual/metadata row turned it off": the view's probability
+    threshold (below or above the head's own threshold, so a user can look for near misses)."""
+    genre = normalize_genre(genre)
+    a = aliased(GenreAssignment)
+    m = aliased(GenreAssignment)
+    labelled_on = select(a.video_id).where(
+        a.genre == genre, a.positive == True,  # noqa: E712 - SQL
+        a.source != SOURCE_AUTO, or_(a.source == SOURCE_MANUAL, ~_outranked(m, a)))
+    b = aliased(GenreAssignment)
+    n = aliased(GenreAssignment)
+    sure = select(b.video_id).where(
+        b.genre == genre, b.source == SOURCE_AUTO, b.probability >= float(probability),
+        ~_outranked(n, b))
+    return or_(Video.id.in_(labelled_on), Video.id.in_(sure))
+
+
+def genres_clause(genres: Sequence[str], *, match: str = "all",
+                  min_probability: float | None = None):  # noqa: ANN201 - a SQL expression
+    """SQL condition over several genres: ``match`` "all" (every one) or "any" (at least one);
+    with ``min_probability`` a genre counts when ``genre_at_least_clause`` holds, else when it
+    is one of the video's effective genres.  None when ``genres`` is empty."""
+    if match not in ("all", "any"):
+        raise ValueError(f"match must be 'all' or 'any', not {match!r}")
+    if not genres:
+        return None
+    parts = [genre_at_least_clause(g, min_probability) if min_probability is not None
+             else has_genre_clause(g) for g in genres]
+    return and_(*parts) if match == "all" else or_(*parts)
+
+
+def active_job_clause():  # noqa: ANN201 - a SQL expression
+    """SQL condition "the video has a queued or running job"."""
+    from .schema import JOB_ACTIVE
+
+    j = aliased(Job)  # not ``Job``: a query that joins jobs itself would correlate it away
+    return select(j.id).where(j.video_id == Video.id, j.status.in_(JOB_ACTIVE)).exists()
+
+
+def unclassified_clause():  # noqa: ANN201 - a SQL expression
+    """SQL condition "no head has classified the video yet" (missing files left out)."""
+    return and_(Video.classified_at.is_(None), Video.status != VIDEO_MISSING)
+
+
 def under_folder(folder: str):  # noqa: ANN201 - a SQL expression
     """SQL condition "the video is somewhere under ``folder``" (either path separator)."""
     prefix = folder.rstrip("/\\")
@@ -358,23 +403,85 @@ def counts(session: Session) -> LibraryCounts:
     return LibraryCounts(sum(by_status.values()), by_status, int(corrected), int(stale), int(folders))
 
 
-def genre_counts(session: Session) -> dict[str, int]:
+def genre_counts(session: Session, within: Select | None = None) -> dict[str, int]:
     """How many present videos have each genre on (effective), in one pass.
 
     Each (video, genre) has at most one auto and one manual row; the positive manual row, or
     else the positive auto row of a genre without a manual row, counts it exactly once.
+    ``within`` (a ``SELECT videos``, e.g. the view's filter) counts only those videos.
     """
     a = aliased(GenreAssignment)
     m = aliased(GenreAssignment)
-    rows = session.execute(
-        select(a.genre, func.count())
-        .join(Video, Video.id == a.video_id)
-        .where(a.positive == True, Video.status != VIDEO_MISSING,  # noqa: E712
-               or_(a.source == SOURCE_MANUAL, ~_outranked(m, a)))
-        .group_by(a.genre)
-    ).all()
+    q = (select(a.genre, func.count())
+         .join(Video, Video.id == a.video_id)
+         .where(a.positive == True, Video.status != VIDEO_MISSING,  # noqa: E712
+                or_(a.source == SOURCE_MANUAL, ~_outranked(m, a))))
+    if within is not None:
+        q = q.where(a.video_id.in_(within.with_only_columns(Video.id).order_by(None)))
+    rows = session.execute(q.group_by(a.genre)).all()
     found = dict(rows)
     return {g: int(found.get(g, 0)) for g in GENRES}
+
+
+def genre_probabilities(session: Session, genre: str, within: Select | None = None
+                        ) -> dict[int, float]:
+    """video id -> the automatic probability of ``genre`` (videos without one are absent):
+    what "sort by a genre's probability" sorts by.  One pass over the genre's index."""
+    genre = normalize_genre(genre)
+    q = select(GenreAssignment.video_id, GenreAssignment.probability).where(
+        GenreAssignment.genre == genre, GenreAssignment.source == SOURCE_AUTO,
+        GenreAssignment.probability.is_not(None))
+    if within is not None:
+        q = q.where(GenreAssignment.video_id.in_(
+            within.with_only_columns(Video.id).order_by(None)))
+    return {int(v): float(p) for v, p in session.execute(q).all()}
+
+
+def effective_genre_text(session: Session, within: Select | None = None) -> dict[int, str]:
+    """video id -> its effective genres joined in ``GENRES`` order (what the table's Genres
+    column shows, so sorting by that column sorts by what is seen).  Videos with no genre
+    are absent."""
+    a = aliased(GenreAssignment)
+    m = aliased(GenreAssignment)
+    q = select(a.video_id, a.genre).where(
+        a.positive == True, or_(a.source == SOURCE_MANUAL, ~_outranked(m, a)))  # noqa: E712
+    if within is not None:
+        q = q.where(a.video_id.in_(within.with_only_columns(Video.id).order_by(None)))
+    order = {g: i for i, g in enumerate(GENRES)}
+    found: dict[int, list[str]] = {}
+    for vid, g in session.execute(q).all():
+        found.setdefault(int(vid), []).append(g)
+    return {v: ", ".join(sorted(gs, key=lambda g: order.get(g, 99))) for v, gs in found.items()}
+
+
+def genre_summary(session: Session, ids: Sequence[int] | None = None,
+                  within: Select | None = None) -> dict[str, int]:
+    """genre -> how many of ``ids`` (or of the videos ``within`` selects, missing ones too)
+    have it on (effective): a multi-selection's mixed state."""
+    a = aliased(GenreAssignment)
+    m = aliased(GenreAssignment)
+    out = dict.fromkeys(GENRES, 0)
+    if within is not None:
+        for g, n in session.execute(
+                select(a.genre, func.count()).where(
+                    a.video_id.in_(within.with_only_columns(Video.id).order_by(None)),
+                    a.positive == True,  # noqa: E712
+                    or_(a.source == SOURCE_MANUAL, ~_outranked(m, a))).group_by(a.genre)).all():
+            if g in out:
+                out[g] = int(n)
+        return out
+    ids = ids or []
+    wanted = list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), CHUNK):
+        part = wanted[start:start + CHUNK]
+        rows = session.execute(
+            select(a.genre, func.count()).where(
+                a.video_id.in_(part), a.positive == True,  # noqa: E712
+                or_(a.source == SOURCE_MANUAL, ~_outranked(m, a))).group_by(a.genre)).all()
+        for g, n in rows:
+            if g in out:
+                out[g] += int(n)
+    return out
 
 
 # -- jobs ----------------------------------------------------------------------------------

@@ -1,0 +1,286 @@
+"""How long the desktop app's event loop stalls on a big library (issue 11).
+
+Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py [--videos 100000]
+[--keep DIR] [--profile OUT.prof]``.
+
+It builds a library with ``benchmarks/library.py``'s generator (in a temp folder, or in
+``--keep DIR`` and reused when it is already there), opens the real ``MainWindow`` over it
+(1280x800, no workers, no watcher) and, for each action a person takes — open the library,
+tick a genre, type a search word letter by letter, clear it, sort by title / genres / a genre's
+probability, select all, drag the scrollbar, switch "any" matching — records:
+
+* **longest stall**: a ``QTimer`` ticks every 10 ms on the GUI thread; the longest gap
+  between two ticks, less the 10 ms, while the action runs and until its result is shown,
+  is how long the window was frozen (a click, a key or a repaint waited that long);
+* **result shown**: time from the action until the view shows its result (rows swapped in,
+  counts shown, pages of the visible rows read).
+
+The target is no stall over 100 ms.  The machine's load matters (``uptime`` is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TARGET_MS = 100.0
+
+
+class StallMeter:
+    """Records the longest gap between 10 ms ticks of a GUI-thread timer."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.last = time.perf_counter()
+        self.worst = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last - 0.010)
+        self.last = now
+
+    def start(self) -> None:
+        self.reset()
+        self.timer.start()
+
+    def reset(self) -> None:
+        self.last = time.perf_counter()
+        self.worst = 0.0
+
+    def stop(self) -> float:
+        """The longest stall since ``reset`` (ms), counting the time since the last tick."""
+        self._tick()
+        self.timer.stop()
+        return self.worst * 1000
+
+
+def pump(until: Callable[[], bool], timeout: float = 120.0) -> float:
+    """Run the event loop until ``until()``; returns the seconds it took."""
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    t0 = time.perf_counter()
+    while not until():
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        time.sleep(0.001)
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("the result never showed")
+    return time.perf_counter() - t0
+
+
+def settle(win) -> bool:  # noqa: ANN001 - a MainWindow
+    """Rows, counts and every other background read are in."""
+    return (not win.model.loading and not win.queries.busy()
+            and not win._detail_timer.isActive() and not win.bridge.busy)
+
+
+def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]:  # noqa: C901
+    from PySide6.QtCore import Qt
+
+    meter = StallMeter()
+    out: list[tuple[str, float, float]] = []
+
+    def act(name: str, do: Callable[[], None], until: Callable[[], bool],
+            between: Callable[[], None] | None = None) -> None:
+        meter.start()
+        t0 = time.perf_counter()
+        do()
+        if between is not None:
+            between()
+        pump(until)
+        shown = time.perf_counter() - t0
+        pump(lambda: time.perf_counter() - t0 > shown + 0.2)  # what runs just after counts too
+        out.append((name, meter.stop(), shown * 1000))
+
+    holder: dict[str, object] = {}
+
+    def open_window() -> None:
+        holder["win"] = win_factory()
+
+    meter.start()
+    t0 = time.perf_counter()
+    open_window()
+    win = holder["win"]
+    pump(lambda: settle(win) and win.model.rowCount() > 0)
+    shown = time.perf_counter() - t0
+    pump(lambda: time.perf_counter() - t0 > shown + 0.2)
+    out.append(("open the library (window built, rows shown)", meter.stop(), shown * 1000))
+
+    model = win.model
+    # the floor: nothing happens for 3 s (what the machine's load alone costs)
+    act("idle 3 s (baseline: the machine's load)",
+        lambda: pump(lambda t=time.perf_counter(): time.perf_counter() - t > 3.0), lambda: True)
+    item = win.genre_list.item(win.genre_list.count() - 1 - 9)  # Horror-ish: a mid genre
+
+    def loads_after(n: int) -> Callable[[], bool]:
+        return lambda: model.loads > n and settle(win)
+
+    n = model.loads
+    act("tick a genre (filter)", lambda: item.setCheckState(Qt.CheckState.Checked), loads_after(n))
+    n = model.loads
+    act("untick it", lambda: item.setCheckState(Qt.CheckState.Unchecked), loads_after(n))
+    n = model.loads
+
+    def type_word() -> None:
+        for ch in "night":
+            win.search.setText(win.search.text() + ch)
+            pump(lambda t=time.perf_counter(): time.perf_counter() - t > 0.08)  # ~12 keys/s
+
+    act("type a search word (5 keys)", type_word, loads_after(n))
+    n = model.loads
+    act("clear the search", win.search.clear, loads_after(n))
+    n = model.loads
+    act("sort by title (descending)",
+        lambda: win.table.sortByColumn(model.TITLE, Qt.SortOrder.DescendingOrder), loads_after(n))
+    n = model.loads
+    act("sort by genres column",
+        lambda: win.table.sortByColumn(model.GENRES, Qt.SortOrder.AscendingOrder), loads_after(n))
+    n = model.loads
+    act("sort by a genre's probability",
+        lambda: win.filters.sort_genre.setCurrentIndex(8), loads_after(n))
+    act("select all (Ctrl+A)", win.table.selectAll,
+        lambda: settle(win) and win.selected_count() == model.rowCount())
+    win.table.clearSelection()
+    pump(lambda: settle(win))
+    bar = win.table.verticalScrollBar()
+
+    def drag() -> None:
+        for k in range(1, 31):  # 30 steps over the whole range, 30 ms apart
+            bar.setValue(bar.maximum() * k // 30)
+            pump(lambda t=time.perf_counter(): time.perf_counter() - t > 0.03)
+
+    def visible_page_read() -> bool:
+        row = win.table.rowAt(5)
+        return settle(win) and row >= 0 and model.record_soon(row) is not None
+
+    act("drag the scrollbar top to bottom", drag, visible_page_read)
+    n = model.loads
+    win.filters.match.setCurrentIndex(1)  # any
+    pump(lambda: settle(win))
+    n = model.loads
+    a, b = win.genre_list.item(0), win.genre_list.item(1)
+
+    def two_genres() -> None:
+        a.setCheckState(Qt.CheckState.Checked)
+        b.setCheckState(Qt.CheckState.Checked)
+
+    act("tick two genres, 'any' matching", two_genres, loads_after(n))
+    n = model.loads
+    act("probability threshold on (50 %)", lambda: win.filters.use_threshold.setChecked(True), loads_after(n))
+    # a bulk edit: every Western video (about 1.3 %), "+War" after the question, then undo
+    win.filters.use_threshold.setChecked(False)
+    win.filters.match.setCurrentIndex(0)
+    for i in range(win.genre_list.count()):
+        it = win.genre_list.item(i)
+        wanted = it.data(Qt.ItemDataRole.UserRole) == "Western"
+        it.setCheckState(Qt.CheckState.Checked if wanted else Qt.CheckState.Unchecked)
+    pump(lambda: settle(win) and model.rowCount() > 0)
+    win.table.selectAll()
+    pump(lambda: settle(win))
+    count = win.selected_count()
+
+    def correct() -> None:
+        win.detail.rows["War"].check.click()
+        box = win.pending_question
+        if box is not None:
+            from PySide6.QtWidgets import QMessageBox
+
+            box.button(QMessageBox.StandardButton.Yes).click()
+
+    n = model.loads
+    act(f"bulk '+War' on {count:,} videos (asked first)", correct,
+        lambda: model.loads > n and settle(win) and not win.bridge.busy)
+    n = model.loads
+    act(f"undo it (one step, {count:,} videos)", win.act_undo.trigger,
+        lambda: model.loads > n and settle(win) and not win.bridge.busy)
+    win.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--videos", type=int, default=100_000)
+    ap.add_argument("--keep", type=Path, help="build (or reuse) the library in this folder")
+    ap.add_argument("--profile", type=Path, help="write a cProfile of the run here")
+    args = ap.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="tt-bench-gui-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TRAILERTAGGER_HOME", str(work / "home"))
+    path = work / "library.sqlite3"
+    try:
+        if not path.exists():
+            import library as libbench
+
+            t0 = time.perf_counter()
+            info = libbench.fill(path, args.videos)
+            print(f"library: {info['videos']:,} videos, {info['genre_rows']:,} genre rows, "
+                  f"built in {time.perf_counter() - t0:.0f} s")
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+
+        from trailertagger.core.app import LibrarySession
+        from trailertagger.core.jobs.worker import PoolOptions
+        from trailertagger.gui.bridge import JobBridge
+        from trailertagger.gui.main_window import MainWindow
+
+        app = QApplication.instance() or QApplication([])
+
+        def factory() -> MainWindow:
+            session = LibrarySession.open(path)
+            bridge = JobBridge(session, PoolOptions(workers=0), watch=False, rescan_seconds=None)
+            win = MainWindow(session, bridge, settings=QSettings(str(work / "gui.ini"),
+                                                                 QSettings.Format.IniFormat))
+            win.resize(1280, 800)
+            win.show()
+            return win
+
+        prof = None
+        if args.profile:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+        rows = measure(factory)
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(str(args.profile))
+        app.processEvents()
+        load = os.getloadavg()
+        print(f"{args.videos:,} videos · {os.cpu_count()} CPUs · load average "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} · target: no stall over {TARGET_MS:.0f} ms")
+        print(f"| {'action':<44} | {'longest stall':>13} | {'result shown':>12} |")
+        print(f"|{'-' * 46}|{'-' * 15}|{'-' * 14}|")
+        worst = 0.0
+        for name, stall, shown in rows:
+            flag = " !" if stall > TARGET_MS else ""
+            print(f"| {name:<44} | {stall:>10.0f} ms | {shown:>9.0f} ms |{flag}")
+            worst = max(worst, stall)
+        print(f"longest stall overall: {worst:.0f} ms")
+        try:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+            print(f"peak memory (RSS) of the process: {peak:.0f} MB")
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""What a video's genres rest on: the evidence the feature cache already holds, as plain data.
+
+The extractors record everything a person needs to judge a prediction, per row of each
+modality's sequence (``features.types.ModalityFeatures``): the image modality's ``times`` are
+the scene frames' times, OCR and ASR rows carry their ``texts`` and start ``times``, the
+audio and music taggers their class ``labels`` and per-window ``scores``.  So nothing new is
+stored: ``evidence`` reads the video's ``.npz`` (located through the library's feature-cache
+rows, else by content hash) and folds it into an ``Evidence`` record; the genre thresholds
+and the head's explanations come from the library rows (``VideoRecord``).
+
+Scene thumbnails are taken on demand (``scene_thumbnails``) at the recorded scene times and
+cached small (``SCENE_SIDE`` px JPEGs) in the user cache, keyed by content hash: storing a
+strip for every one of 100,000 videos at extraction time would cost disk for pictures most
+videos never show, while one seek per scene costs well under a second for the video a
+person is looking at, on a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..features.cache import FeatureCache
+from ..features.types import FeatureSet, ModalityFeatures
+from ..fsutil import atomic_write
+
+log = logging.getLogger(__name__)
+
+SCENE_SIDE = 160  # px, the longer side of a cached scene thumbnail
+TOP_TAGS = 6
+AUDIO_MODALITIES = ("audio",)
+MUSIC_MODALITIES = ("music",)
+SPEECH_MODALITIES = ("asr",)
+TEXT_MODALITIES = ("ocr",)
+IMAGE_MODALITIES = ("image",)
+
+
+@dataclass(frozen=True)
+class TimedText:
+    time: float  # seconds from the start of the video
+    text: str
+
+
+@dataclass(frozen=True)
+class GenreEvidence:
+    genre: str
+    probability: float | None
+    threshold: float | None
+    on: bool
+    source: str
+    explanation: str = ""
+
+
+@dataclass
+class Evidence:
+    """Everything the detail pane shows about why a video has its genres."""
+
+    video_id: int
+    path: str
+    content_hash: str | None
+    duration: float | None
+    scene_times: list[float] = field(default_factory=list)
+    transcript: list[TimedText] = field(default_factory=list)
+    onscreen_text: list[TimedText] = field(default_factory=list)
+    audio_tags: list[tuple[str, float]] = field(default_factory=list)  # top tags, mean score
+    music_tags: list[tuple[str, float]] = field(default_factory=list)
+    genres: list[GenreEvidence] = field(default_factory=list)
+    model_id: str | None = None
+    missing: dict[str, str] = field(default_factory=dict)  # modality -> why it is absent
+    features_found: bool = False
+    note: str = ""  # why there is no evidence (not extracted yet, cache cleared, ...)
+
+
+def _timed(m: ModalityFeatures | None) -> list[TimedText]:
+    if m is None or not m.texts:
+        return []
+    return [TimedText(float(t), str(x)) for t, x in zip(m.times.tolist(), m.texts, strict=False)
+            if str(x).strip()]
+
+
+def top_tags(m: ModalityFeatures | None, k: int = TOP_TAGS) -> list[tuple[str, float]]:
+    """The ``k`` class labels with the highest mean score over the video's windows."""
+    if m is None or m.scores is None or not m.labels or m.scores.size == 0:
+        return []
+    scores = np.asarray(m.scores, dtype=np.float32)
+    if scores.ndim != 2 or scores.shape[1] != len(m.labels):
+        return []
+    mean = scores.mean(axis=0)
+    order = np.argsort(-mean)[:k]
+    return [(str(m.labels[i]), float(mean[i])) for i in order]
+
+
+def _first(fs: FeatureSet, names: tuple[str, ...]) -> ModalityFeatures | None:
+    for n in names:
+        if n in fs.modalities:
+            return fs.modalities[n]
+    return None
+
+
+def from_featureset(ev: Evidence, fs: FeatureSet) -> Evidence:
+    ev.features_found = True
+    image = _first(fs, IMAGE_MODALITIES)
+    if image is not None:
+        ev.scene_times = [float(t) for t in image.times.tolist()]
+    ev.transcript = _timed(_first(fs, SPEECH_MODALITIES))
+    ev.onscreen_text = _timed(_first(fs, TEXT_MODALITIES))
+    ev.audio_tags = top_tags(_first(fs, AUDIO_MODALITIES))
+    ev.music_tags = top_tags(_first(fs, MUSIC_MODALITIES))
+    ev.missing = dict(fs.missing)
+    return ev
+
+
+def load_features(paths: list[Path], cache_root: Path, content_hash: str) -> FeatureSet | None:
+    """The video's feature set: the files the library recorded first, then the cache's path."""
+    from ..features.io import load_featureset
+
+    for p in paths:
+        try:
+            if p.exists():
+                fs = load_featureset(p)
+                if fs.content_hash == content_hash:
+                    return fs
+        except Exception as err:  # noqa: BLE001 - a damaged file is "no evidence", not a crash
+            log.info("cannot read feature file %s: %s", p, err)
+    return FeatureCache(cache_root).load(content_hash)
+
+
+def scene_thumbnail_paths(root: Path, content_hash: str, count: int) -> list[Path]:
+    digest = content_hash.split(":", 1)[-1]
+    return [Path(root) / digest[:2] / digest / f"{i:03d}.jpg" for i in range(count)]
+
+
+def scene_thumbnails(video: Path, content_hash: str, times: list[float], root: Path,
+                     side: int = SCENE_SIDE) -> list[Path | None]:
+    """One small JPEG per scene time (cached; taken with PyAV seeks the first time).  An
+    entry is None where no frame could be read (past the end, file gone)."""
+    dests = scene_thumbnail_paths(root, content_hash, len(times))
+    todo = [i for i, d in enumerate(dests) if not d.exists()]
+    if todo and Path(video).is_file():
+        try:
+            from PIL import Image
+
+            from ..media.decode import frames_at
+
+            got = frames_at(Path(video), [times[i] for i in todo], max_side=side)
+            for i, frame in zip(todo, got, strict=True):
+                if frame is None:
+                    continue
+                dests[i].parent.mkdir(parents=True, exist_ok=True)
+                with atomic_write(dests[i], "wb") as fh:
+                    Image.fromarray(frame[1]).save(fh, format="JPEG", quality=80)
+        except Exception as err:  # noqa: BLE001 - a picture strip is a nicety
+            log.info("no scene thumbnails for %s: %s", video, err)
+    return [d if d.exists() else None for d in dests]
