@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from ..core.app import models_view as model_rules
 from ..core.errors import ModelChecksumError, ModelMissingError, UsageError
 from ..core.extractors import base as extractor_base
+from ..core.units import human_bytes
 from .common import model_store, progress_bar, settings
 
 EXIT_OK, EXIT_USAGE, EXIT_MODEL = 0, 2, 4
@@ -72,14 +73,6 @@ def _usage(p: argparse.ArgumentParser) -> NoReturn:
     raise UsageError("name a models command")
 
 
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"  # pragma: no cover
-
 
 def describe(store, spec) -> dict[str, Any]:
     """One model's state without re-hashing (the application layer's rule, as a dict)."""
@@ -106,7 +99,7 @@ def run_list(args: argparse.Namespace) -> int:
     width = max(len(r["id"]) for r in rows) if rows else 10
     print(f"{'MODEL':<{width}}  {'STATUS':<8} {'SOURCE':<8} {'SIZE':>9}  {'SHA256':<12}  PATH")
     for r in rows:
-        size = _human(r["size"]) if r["size"] else "?"
+        size = human_bytes(r["size"]) if r["size"] else "?"
         where = r["path"] or (r["error"].splitlines()[0] if r["error"] else "")
         print(f"{r['id']:<{width}}  {r['status']:<8} {r['source'] or '-':<8} {size:>9}  "
               f"{(r['sha256'] or '-')[:12]:<12}  {where}")
@@ -155,7 +148,7 @@ def run_check(args: argparse.Namespace) -> int:
         for f in result.files:
             mark = "ok " if f.ok else "BAD"
             note = f"  [{f.note}]" if f.note else ""
-            print(f"   {mark} {f.name}  {_human(f.size)}  sha256 {f.actual or '-'}{note}")
+            print(f"   {mark} {f.name}  {human_bytes(f.size)}  sha256 {f.actual or '-'}{note}")
         if status in ("MISSING", "BAD") and result.error:
             for line in result.error.splitlines():
                 print(f"   {line}")
@@ -240,8 +233,8 @@ def _list_profile(store, profile: str, as_json: bool) -> int:
         return EXIT_OK
     print(f"profile {profile!r}: {len(rows)} model(s)")
     for r in rows:
-        size = (_human(r["size"]) if r.get("size") else
-                f"~{_human(r['approx_size'])}" if r.get("approx_size") else "size ?")
+        size = (human_bytes(r["size"]) if r.get("size") else
+                f"~{human_bytes(r['approx_size'])}" if r.get("approx_size") else "size ?")
         source = r.get("source") or ("download (models fetch " + r["id"] + ")"
                                      if r.get("downloadable") else "not installed")
         print(f"{r['id']}  [{r['status']}]  {size}  licence: {r.get('license') or '?'}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno
 
+from .units import human_bytes
+
 
 class TrailerTaggerError(Exception):
     """Base class; the CLI prints ``str(err)`` and exits with ``exit_code``."""
@@ -127,19 +129,11 @@ class DiskFullError(TrailerTaggerError):
         self.path = path
         self.free = free_bytes(path)
         self.detail = detail
-        free = "unknown" if self.free is None else human_bytes(self.free)
+        free = "unknown" if self.free is None else human_bytes(self.free, 1024)
         super().__init__(
             f"disk full: cannot write {path} ({free} free); free at least "
-            f"{human_bytes(MIN_FREE_BYTES)} on that disk, then run the command again (the queue "
+            f"{human_bytes(MIN_FREE_BYTES, 1024)} on that disk, then run the command again (the queue "
             "resumes where it stopped)" + (f" [{detail}]" if detail else ""))
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
 
 
 def free_bytes(path: object) -> int | None:

@@ -123,21 +123,22 @@ class BackgroundRead:
             self()
 
 
-class CorrectionCommand(QUndoCommand):
-    """One user correction on the undo stack.  ``redo`` applies it and keeps the core's
-    ``Edit``; ``undo`` hands that ``Edit`` back to the session.  Both run on the bridge's
-    single interactive thread, so they execute in exactly the order the user asked."""
+class EditCommand(QUndoCommand):
+    """One undoable library write on the undo stack, however many videos it touches.
 
-    def __init__(self, window: MainWindow, ids: list[int], changes: list[GenreChange]) -> None:
-        text = " ".join(f"{c.op}{c.genre}" for c in changes)
-        super().__init__(f"{text} on {len(ids)} video{'s' if len(ids) != 1 else ''}")
-        self.window, self.ids, self.changes = window, ids, changes
+    ``apply`` makes the write and returns the core's ``Edit``; ``undo`` hands that ``Edit``
+    back to the session.  Both run on the bridge's single interactive thread, so they
+    execute in exactly the order the user asked."""
+
+    def __init__(self, window: MainWindow, ids: list[int], what: str,
+                 apply: Callable[[], Edit]) -> None:
+        super().__init__(f"{what} {len(ids)} video{'s' if len(ids) != 1 else ''}")
+        self.window, self.ids, self.apply = window, ids, apply
         self.edit: Edit | None = None
 
     def redo(self) -> None:
         def work() -> None:
-            self.edit = self.window.app.correct(self.ids, self.changes,
-                                                progress=self.window.bulk_progress(len(self.ids)))
+            self.edit = self.apply()
         self.window.write(work, self.ids)
 
     def undo(self) -> None:
@@ -147,24 +148,19 @@ class CorrectionCommand(QUndoCommand):
         self.window.write(work, self.ids)
 
 
-class ClearCommand(QUndoCommand):
-    """"Clear corrections" of some videos on the undo stack (one step, however many)."""
+def correction_command(window: MainWindow, ids: list[int],
+                       changes: list[GenreChange]) -> EditCommand:
+    """Genre ticks/unticks of the selected videos (with progress when there are many)."""
+    text = " ".join(f"{c.op}{c.genre}" for c in changes)
+    return EditCommand(window, ids, f"{text} on",
+                       lambda: window.app.correct(ids, changes,
+                                                  progress=window.bulk_progress(len(ids))))
 
-    def __init__(self, window: MainWindow, ids: list[int]) -> None:
-        super().__init__(f"clear corrections of {len(ids)} video{'s' if len(ids) != 1 else ''}")
-        self.window, self.ids = window, ids
-        self.edit: Edit | None = None
 
-    def redo(self) -> None:
-        def work() -> None:
-            self.edit = self.window.app.clear_corrections(self.ids)
-        self.window.write(work, self.ids)
-
-    def undo(self) -> None:
-        def work() -> None:
-            if self.edit is not None:
-                self.window.app.undo(self.edit)
-        self.window.write(work, self.ids)
+def clear_command(window: MainWindow, ids: list[int]) -> EditCommand:
+    """"Clear corrections" of some videos: one step, however many."""
+    return EditCommand(window, ids, "clear corrections of",
+                       lambda: window.app.clear_corrections(ids))
 
 
 class MainWindow(QMainWindow):
@@ -738,10 +734,10 @@ class MainWindow(QMainWindow):
                              f"{c.genre}" for c in changes)
             self.ask("Change many videos", f"{what[:1].upper() + what[1:]} on {len(ids):,} videos? "
                      "(Edit > Undo takes it back in one step.)",
-                     lambda: self.undo_stack.push(CorrectionCommand(self, ids, changes)),
+                     lambda: self.undo_stack.push(correction_command(self, ids, changes)),
                      on_no=self.show_current)
             return
-        self.undo_stack.push(CorrectionCommand(self, ids, changes))
+        self.undo_stack.push(correction_command(self, ids, changes))
 
     def ask(self, title: str, text: str, on_yes: Callable[[], None],
             on_no: Callable[[], None] | None = None) -> QMessageBox:
@@ -1111,7 +1107,7 @@ class MainWindow(QMainWindow):
                      "The model decides their genres again. (Undoable.)",
                      lambda: self.clear_corrections(ids, confirm=False))
             return
-        self.undo_stack.push(ClearCommand(self, ids))
+        self.undo_stack.push(clear_command(self, ids))
 
     def open_settings(self) -> None:
         from ..core.config import load_config

@@ -24,18 +24,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.progress import CancelToken
+from ..core.units import human_bytes
 from .icons import icon
 
 COLUMNS = ("Model", "Status", "Needed", "Source", "Size", "Licence")
 
-
-def human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 class ModelsDialog(QDialog):
@@ -112,7 +105,7 @@ class ModelsDialog(QDialog):
               "package; nothing is downloaded unless you press Fetch.")
         self.table.setRowCount(len(self.infos))
         for r, m in enumerate(self.infos):
-            size = human(m.size) if m.size else (f"~{human(m.approx_size)}" if m.approx_size else "?")
+            size = human_bytes(m.size) if m.size else (f"~{human_bytes(m.approx_size)}" if m.approx_size else "?")
             source = m.source or ("download" if m.downloadable else "—")
             cells = (m.id, m.status, "yes" if m.required else "", source, size, m.license or "?")
             for c, text in enumerate(cells):
@@ -185,10 +178,10 @@ class ModelsDialog(QDialog):
         if total:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(1000 * done / total))
-            self.bar.setFormat(f"{label}: {human(done)} of {human(total)}")
+            self.bar.setFormat(f"{label}: {human_bytes(done)} of {human_bytes(total)}")
         else:
             self.bar.setRange(0, 0)
-            self.bar.setFormat(f"{label}: {human(done)}")
+            self.bar.setFormat(f"{label}: {human_bytes(done)}")
 
     def _done(self, result: Any) -> None:
         self.last_result = result
