@@ -145,11 +145,11 @@ def test_cancelling_a_running_extract_job_ends_it_within_about_2_s(tmp_path) -> 
     scan_folder(lib, folder)
     marker = tmp_path / "markers"
     marker.mkdir()
-    # heartbeat 5 s: the cancel must arrive through the pool's prompt "cancel" message, not
+    # heartbeat 10 s: the cancel must arrive through the pool's prompt "cancel" message, not
     # by waiting for the next heartbeat; grace 60 s: no kill comes to the rescue either
     opts = PoolOptions(workers=1, services="tests.core.test_jobs_support:AsrServices",
                        services_kwargs={"marker_dir": str(marker), "store_dir": str(tmp_path / "store")},
-                       settle_seconds=0.2, poll_seconds=0.1, heartbeat_seconds=5.0, lease_seconds=30.0,
+                       settle_seconds=0.2, poll_seconds=0.1, heartbeat_seconds=10.0, lease_seconds=30.0,
                        cancel_grace_seconds=60.0)
     events: list[ev.JobEvent] = []
     done = threading.Event()
@@ -185,4 +185,7 @@ def test_cancelling_a_running_extract_job_ends_it_within_about_2_s(tmp_path) -> 
     with lib.read() as s:
         assert s.get(Job, job_id).status == "cancelled"
     lib.close()
-    assert waited < 2.0 + 1.0  # 2 s for the extractor + the monitor's 0.3 s poll and IPC
+    # 2 s for the extractor + the monitor's 0.3 s poll and IPC (measured 0.2-0.6 s); well
+    # under the 10 s heartbeat, so only the prompt "cancel" message can meet it (a merge once
+    # lost that message's effect: 3.4-5.8 s, then caught here)
+    assert waited < 4.0

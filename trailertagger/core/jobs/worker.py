@@ -195,8 +195,10 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
                         stop.set()
                     elif msg == "wake":
                         wake.set()
-                    # "cancel": the pool saw a cancel request for our job; the heartbeat
-                    # below reads it now instead of at the next interval
+                    elif msg == "cancel":
+                        # the pool saw a cancel request for our job: the heartbeat below
+                        # reads it now instead of at the next interval
+                        last_beat = 0.0
             except (EOFError, OSError):
                 gone = True  # the parent is gone: its end of the pipe closed with it
             if gone or os.getppid() != parent:
