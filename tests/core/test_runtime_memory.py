@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trailertagger.core.runtime.memory import release_free_memory
+from trailertagger.core.runtime.memory import (
+    available_memory_mb,
+    release_free_memory,
+    workers_that_fit,
+)
 
 
 def _rss_mb() -> float:
@@ -31,3 +35,25 @@ def test_fragmented_free_memory_is_returned():
     after = _rss_mb()
     assert before - after > 60, (before, after)  # ~170 MB were freed but still resident
     assert keep  # alive until here
+
+
+def test_workers_are_sized_from_the_memory_available():
+    # 4 GB free, 1 GB kept back, 1.5 GB a worker: two fit
+    n, why = workers_that_fit(4, budget_mb=1500, available_mb=4096)
+    assert n == 2 and "2 of 4 workers" in why and "4096 MB" in why
+    assert workers_that_fit(4, budget_mb=1500, available_mb=64_000) == (4, "")
+    assert workers_that_fit(3, budget_mb=1500, available_mb=500)[0] == 1  # never none
+    assert workers_that_fit(1, budget_mb=1500, available_mb=500) == (1, "")
+    assert workers_that_fit(4, budget_mb=0, available_mb=500) == (4, "")  # check off
+    assert available_memory_mb() is None or available_memory_mb() > 0
+
+
+def test_the_pool_starts_the_workers_that_fit(tmp_path):
+    from tests.core.test_jobs_support import SPEC
+    from trailertagger.core.jobs.worker import PoolOptions, WorkerPool
+
+    budget = (available_memory_mb() or 10**6) // 2  # room for one worker, not three
+    opts = PoolOptions(workers=3, services=SPEC, memory_per_worker_mb=budget)
+    with WorkerPool(tmp_path / "lib.sqlite3", opts) as pool:
+        assert pool.options.workers == 1 and len(pool._workers) == 1
+        assert "starting 1 of 3 workers" in pool.capacity_note

@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
         "settle_seconds": 2.0,
         "rescan_minutes": 30,
         "max_attempts": 3,
+        # MB one extracting worker may need at its peak: the pool starts fewer workers than
+        # asked when that many would not fit in the free memory (0: no check)
+        "memory_per_worker_mb": 1500,
     },
     "classify": {
         # the cold-start head emits at most this many genres per video (1 to 5; a film has 1
@@ -91,6 +94,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("jobs", "settle_seconds"): (0, 3600),
     ("jobs", "rescan_minutes"): (0, 7 * 24 * 60),
     ("jobs", "max_attempts"): (1, 100),
+    ("jobs", "memory_per_worker_mb"): (0, 1048576),
     ("classify", "max_genres"): (1, 5),
     ("classify", "retrain_every"): (0, 100000),
     # the sampling plan's keys (core/media/plan.py reads these)

@@ -20,6 +20,7 @@ every stage ends in a single transaction.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -37,6 +38,7 @@ from sqlalchemy import func, select
 from ..errors import DiskFullError
 from ..library.db import Library, get_meta, open_library
 from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job
+from ..runtime.memory import WORKER_BUDGET_MB, workers_that_fit
 from . import events as ev
 from .queue import (
     CLASSIFY,
@@ -72,6 +74,9 @@ class PoolOptions:
     cancel_grace_seconds: float = 10.0
     busy_timeout: float = 10.0
     log_verbose: int = 0
+    # the pool starts fewer workers than asked when this many MB each would not fit in the
+    # memory available (0: no such check); see ``runtime.memory.workers_that_fit``
+    memory_per_worker_mb: int = WORKER_BUDGET_MB
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], **overrides: Any) -> PoolOptions:
@@ -81,6 +86,7 @@ class PoolOptions:
             settle_seconds=float(jobs.get("settle_seconds", 2.0)),
             max_attempts=int(jobs.get("max_attempts", 3)),
             services=str(jobs.get("services", DEFAULT_SERVICES) or DEFAULT_SERVICES),
+            memory_per_worker_mb=int(jobs.get("memory_per_worker_mb", WORKER_BUDGET_MB)),
         )
         kwargs = jobs.get("services_kwargs")
         if isinstance(kwargs, dict):
@@ -320,6 +326,7 @@ class WorkerPool:
         self._cancel_seen: dict[int, float] = {}
         self._inline_services: Any = None
         self._halted: ev.JobEvent | None = None  # a HALTED event: no more work this run
+        self.capacity_note = ""  # why fewer workers started than asked (memory), else ""
         self._mp = mp.get_context("spawn")
 
     # -- life cycle ------------------------------------------------------------------------
@@ -330,6 +337,11 @@ class WorkerPool:
         self._publish_recovered(self.queue.recover_outcomes(), "recovered at start")
         if self.options.stage_limits:
             self.queue.set_stage_limits(self.options.stage_limits)
+        fit, why = workers_that_fit(self.options.workers, self.options.memory_per_worker_mb)
+        if why:  # four workers on a small laptop would swap, or be killed by the OOM killer
+            log.warning("%s", why)
+            self.options = dataclasses.replace(self.options, workers=fit)
+            self.capacity_note = why
         for i in range(self.options.workers):
             self._spawn(i)
         self._monitor = threading.Thread(target=self._monitor_loop, name="tt-pool-monitor", daemon=True)

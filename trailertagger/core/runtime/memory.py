@@ -1,4 +1,4 @@
-"""Give freed heap memory back to the operating system between big steps.
+"""Memory: give freed heap back to the OS between big steps; size the pool from the RAM.
 
 Why: glibc's malloc keeps the pages a finished step freed (an image batch's activations, a
 decoded soundtrack, OCR's crops) in its arenas, so the resident size of a worker after one
@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 from functools import lru_cache
 
 log = logging.getLogger(__name__)
@@ -39,3 +40,43 @@ def release_free_memory() -> bool:
         return bool(trim(0))
     except OSError:  # pragma: no cover - defensive: a libc without a working trim
         return False
+
+
+#: What one extracting worker may need at its peak: measured 1.24-1.41 GB for trailers and
+#: films of any length on the default profile (models 0.73 GB of it); README "Films".
+WORKER_BUDGET_MB = 1500
+#: Left for the app, the desktop and everything else when the pool is sized.
+RESERVE_MB = 1024
+
+
+def available_memory_mb() -> int | None:
+    """Memory the system can give without swapping (Linux ``MemAvailable``), in MB."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # other Unixes: free pages (an underestimate: caches are not counted)
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def workers_that_fit(requested: int, budget_mb: int = WORKER_BUDGET_MB,
+                     available_mb: int | None = None) -> tuple[int, str]:
+    """How many worker processes to start: ``requested``, or fewer when that many would not
+    fit in the memory available now (less ``RESERVE_MB``) at ``budget_mb`` each.  At least
+    one always starts (a machine that cannot hold one still processes, slowly, rather than
+    never).  Returns the count and, when it is lower than asked, a sentence saying why."""
+    if requested <= 1 or budget_mb <= 0:
+        return requested, ""
+    avail = available_memory_mb() if available_mb is None else available_mb
+    if avail is None:
+        return requested, ""
+    fit = max(1, (avail - RESERVE_MB) // budget_mb)
+    if fit >= requested:
+        return requested, ""
+    return fit, (f"starting {fit} of {requested} workers: {avail} MB of memory is available and "
+                 f"each extracting worker may need {budget_mb} MB ([jobs] memory_per_worker_mb)")
