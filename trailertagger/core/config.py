@@ -75,10 +75,6 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-RANGES: dict[tuple[str, str], tuple[float, float]] = {
-    ("classify", "max_genres"): (1, 5),
-}
-
 # The documented range of every numeric setting, checked when the file loads (README,
 # "Settings").  Without a bound, ``workers = 99999999999999999999`` started processes until
 # memory ran out and ``max_scenes = 0`` passed ``status`` only to fail every video later.
@@ -95,6 +91,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("jobs", "settle_seconds"): (0, 3600),
     ("jobs", "rescan_minutes"): (0, 7 * 24 * 60),
     ("jobs", "max_attempts"): (1, 100),
+    ("classify", "max_genres"): (1, 5),
 }
 # Settings that are read by other modules but have no default shown in the template.
 EXTRA_KEYS: dict[str, frozenset[str]] = {
@@ -209,16 +206,9 @@ def validate(user: dict[str, Any]) -> list[str]:
             if not ok:
                 problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}")
                 continue
-<<<<<<< HEAD
-            lo_hi = RANGES.get((section, key))
-            if lo_hi is not None and not lo_hi[0] <= value <= lo_hi[1]:
-                problems.append(f"[{section}] {key} = {value!r} must be between {lo_hi[0]} and "
-                                f"{lo_hi[1]}")
-=======
             if (section, key) == ("extract", "device") and not DEVICE_RE.match(value):
                 problems.append(f"[extract] device = {value!r} is not a device: use \"cpu\", "
                                 "\"cuda\" or \"cuda:N\"")
->>>>>>> wip/issue-9
     return problems
 
 

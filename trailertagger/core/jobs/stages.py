@@ -36,11 +36,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-<<<<<<< HEAD
-from ..errors import Cancelled, MediaError, TrailerTaggerError
-=======
-from ..errors import DiskFullError, MediaError, TrailerTaggerError
->>>>>>> wip/issue-9
+from ..errors import Cancelled, DiskFullError, MediaError, TrailerTaggerError
 from ..features.types import FeatureSet
 from ..library import identity, queries
 from ..library.classification import (
@@ -387,13 +383,8 @@ def stage_extract(ctx: StageContext, job: ClaimedJob, report: Progress) -> Apply
         raise Restart("the file changed after it was probed; re-queued", delay=ctx.settle_seconds)
     session = svc.extraction_session(job.profile)
     try:
-<<<<<<< HEAD
         result = session.run(path, progress=report, cancel=ctx.cancel_token())
-    except (JobCancelled, JobInterrupted):
-=======
-        result = session.run(path, progress=report)
     except (JobCancelled, JobInterrupted, DiskFullError):
->>>>>>> wip/issue-9
         raise
     except Cancelled:  # seen by an extractor between its chunks
         raise ctx.stop_reason() from None

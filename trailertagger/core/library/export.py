@@ -11,10 +11,7 @@ place, so a crash or Ctrl-C never leaves half an NFO.
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-=======
 import codecs
->>>>>>> wip/issue-9
 import csv
 import json
 import os
@@ -53,50 +50,6 @@ class ExportReport:
                 f"{len(self.failed)} failed")
 
 
-<<<<<<< HEAD
-=======
-def current_umask() -> int:
-    """The process umask, read without changing it where the OS allows (Linux /proc)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    old = os.umask(0o022)  # pragma: no cover - not Linux: the classic dance
-    os.umask(old)
-    return old
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a same-folder temp file, fsync and rename.
-
-    An existing file keeps its permission bits; a new one gets what ``open()`` would give it
-    (0666 less the umask), not ``mkstemp``'s private 0600.  The temp name holds only the
-    start of the file's name: a name near the 255-byte limit plus a random part would be
-    too long.  ``path`` must not be a symlink (the rename would replace the link itself):
-    callers resolve links first (see :func:`write_nfo`).
-    """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o666 & ~current_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
->>>>>>> wip/issue-9
 # -- NFO --------------------------------------------------------------------------------------
 def nfo_path_for(video: Path, prefer_movie_nfo: bool = False) -> Path:
     """Kodi's lookup: ``<name>.nfo`` beside the file, or ``movie.nfo`` in its folder.
@@ -354,19 +307,13 @@ def write_nfo(video_path: Path, genres: Iterable[str], *, mode: str = NFO_REPLAC
 
 def export_nfo(records: Iterable[VideoRecord], *, mode: str = NFO_REPLACE,
                prefer_movie_nfo: bool = False, dry_run: bool = False,
-<<<<<<< HEAD
-               progress: Progress | None = None) -> ExportReport:
-    """Write an NFO beside every present, classified video; one bad file never stops the rest.
-    ``progress("nfo", videos seen, None)`` before each video."""
-=======
-               progress=None, symlinks: str = SYMLINK_FOLLOW) -> ExportReport:  # noqa: ANN001
+               progress: Progress | None = None, symlinks: str = SYMLINK_FOLLOW) -> ExportReport:
     """Write an NFO beside every present, classified video; one bad file never stops the rest.
 
-    ``progress(record)`` is called per record.  Read-only NFOs and (with ``symlinks="skip"``)
-    symlinked ones are *skipped* (the user's choice); NFOs that are not XML or are hostile
-    are *failed*, each with its reason.
+    ``progress("nfo", videos seen, None)`` before each video.  Read-only NFOs and (with
+    ``symlinks="skip"``) symlinked ones are *skipped* (the user's choice); NFOs that are not
+    XML or are hostile are *failed*, each with its reason.
     """
->>>>>>> wip/issue-9
     report = ExportReport()
     for i, rec in enumerate(records):
         if progress is not None:

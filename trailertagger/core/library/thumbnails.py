@@ -10,11 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-<<<<<<< HEAD
 from ..fsutil import atomic_write
-=======
 from ..errors import DiskFullError, is_disk_full
->>>>>>> wip/issue-9
 
 log = logging.getLogger(__name__)
 

@@ -24,21 +24,16 @@ from pathlib import Path
 from typing import ClassVar, TextIO
 
 from ..errors import ConfigError
-<<<<<<< HEAD
 from ..fsutil import atomic_write_bytes
 from ..progress import Progress
-from .export import NFO_REPLACE, ExportReport, export_nfo, write_csv, write_json
-=======
 from .export import (
     NFO_REPLACE,
     SYMLINK_FOLLOW,
     ExportReport,
-    atomic_write_bytes,
     export_nfo,
     write_csv,
     write_json,
 )
->>>>>>> wip/issue-9
 from .queries import VideoRecord
 
 
@@ -52,12 +47,8 @@ class ExportOptions:
     nfo_mode: str = NFO_REPLACE
     movie_nfo: bool = False
     dry_run: bool = False
-<<<<<<< HEAD
     progress: Progress | None = None  # (format, videos done, None)
-=======
-    progress: Callable[[VideoRecord], None] | None = None
     nfo_symlinks: str = SYMLINK_FOLLOW  # a symlinked NFO: edit its target ("follow") or "skip"
->>>>>>> wip/issue-9
 
 
 class Writer:
