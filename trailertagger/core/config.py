@@ -97,7 +97,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
 EXTRA_KEYS: dict[str, frozenset[str]] = {
     "jobs": frozenset({"services", "services_kwargs", "stage_limits"}),
 }
-DEVICE_RE = re.compile(r"^(cpu|cuda(:\d{1,2})?)$")
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d{1,2})?)$")
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -207,8 +207,8 @@ def validate(user: dict[str, Any]) -> list[str]:
                 problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}")
                 continue
             if (section, key) == ("extract", "device") and not DEVICE_RE.match(value):
-                problems.append(f"[extract] device = {value!r} is not a device: use \"cpu\", "
-                                "\"cuda\" or \"cuda:N\"")
+                problems.append(f"[extract] device = {value!r} is not a device: use \"auto\", "
+                                "\"cpu\", \"cuda\" or \"cuda:N\"")
     return problems
 
 

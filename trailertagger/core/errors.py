@@ -30,6 +30,9 @@ class MediaError(TrailerTaggerError):
         self.detail = detail
         super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
 
+    def __reduce__(self):  # noqa: ANN204 - pickled across processes (cluster workers)
+        return type(self), (self.path, self.reason, self.detail)
+
 
 class ModelMissingError(TrailerTaggerError):
     """A model's weights are not available locally and could not be fetched."""
@@ -132,6 +135,9 @@ class DiskFullError(TrailerTaggerError):
             f"disk full: cannot write {path} ({free} free); free at least "
             f"{human_bytes(MIN_FREE_BYTES)} on that disk, then run the command again (the queue "
             "resumes where it stopped)" + (f" [{detail}]" if detail else ""))
+
+    def __reduce__(self):  # noqa: ANN204 - pickled across processes (cluster workers)
+        return type(self), (self.path, self.detail)
 
 
 def human_bytes(n: float) -> str:

@@ -27,6 +27,8 @@ import numpy as np
 
 from ..progress import CancelToken, check
 from ..runtime import resolve_device, torch_threads
+from ..runtime.devices import place
+from ..runtime.precision import inference_autocast
 from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
@@ -227,8 +229,8 @@ class EfficientNetLite0Extractor(ExtractorBase):
         model = build_effnet_lite0(1000)
         model.load_state_dict(state, strict=True)
         model.fold_batchnorm()  # after the strict load, which checks the shipped names
-        self.device = resolve_device(device, what=self.name)
-        self._model = model.to(self.device).eval()
+        self._model, self.device = place(model.eval(), resolve_device(device, what=self.name),
+                                         self.name)
         self.model_id = res.model_id
         self.weights_sha256 = res.sha256
         log.info("loaded %s from %s (%s)", res.model_id, res.path, res.source)
@@ -244,7 +246,8 @@ class EfficientNetLite0Extractor(ExtractorBase):
             raise RuntimeError(f"{self.name}: call load() first")
         embs = np.zeros((len(images), EMBED_DIM), dtype=np.float32)
         probs = np.zeros((len(images), 1000), dtype=np.float32)
-        with torch.inference_mode(), torch_threads(self.threads):
+        with torch.inference_mode(), torch_threads(self.threads), \
+                inference_autocast(self.device, self.precision):
             for start in range(0, len(images), self.batch_size):
                 check(cancel)
                 batch = torch.from_numpy(preprocess(images[start:start + self.batch_size])).to(self.device)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..fsutil import atomic_write
 from ..errors import DiskFullError, is_disk_full
+from ..fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
