@@ -344,12 +344,18 @@ class MainWindow(QMainWindow):
         for a in (self.act_open, self.act_rerun, self.act_cancel, self.act_purge):
             self.table.addAction(a)
         h = mb.addMenu("&Help")
+        h.addAction(self._action("What runs &offline", self.show_first_run))
         h.addAction(self._action("&About", self.about))
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
         for a in (self.act_add, self.act_pause, self.act_retry, self.act_rerun, self.act_undo,
                   self.act_train):
             tb.addAction(a)
+
+    def show_first_run(self) -> None:
+        from .first_run import FirstRunPage
+
+        FirstRunPage(self).open()
 
     # -- the genre head: quality, training ---------------------------------------------------
     def refresh_head(self) -> None:
