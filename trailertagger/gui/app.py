@@ -35,6 +35,12 @@ def run_app(library: Path | None = None, workers: int | None = None, watch: bool
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
+    app.setDesktopFileName("trailertagger")  # matches resources/trailertagger.desktop
+    icon = Path(__file__).resolve().parent.parent / "resources" / "trailertagger.png"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     session = LibrarySession.open(library, cfg)
     bridge = make_bridge(session, workers, watch)
     window = MainWindow(session, bridge)
