@@ -89,6 +89,16 @@ def test_a_cluster_run_forces_its_width_on_extract_whatever_the_library_says(tmp
     lib.close()
 
 
+def test_device_for_one_local_run_reaches_the_workers_settings():
+    from trailertagger.core.app import processing
+
+    cfg = {"jobs": {"workers": 2}, "extract": {"device": "auto", "profile": "default"}}
+    opts = processing.pool_options(cfg, device="cpu")
+    assert opts.services_kwargs["cfg"]["extract"] == {"device": "cpu", "profile": "default"}
+    assert cfg["extract"]["device"] == "auto"  # the caller's settings are not changed
+    assert "cfg" not in processing.pool_options(cfg).services_kwargs
+
+
 def test_an_unreachable_scheduler_is_a_config_error():
     from trailertagger.core.errors import ConfigError
     from trailertagger.core.jobs.cluster import connect

@@ -35,8 +35,8 @@ def _add_pool(p: argparse.ArgumentParser) -> None:
                    help="extract on a Dask cluster (tcp://host:8786 or a scheduler file); this "
                         "machine probes, classifies and writes the library (README, 'Cluster')")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
-                   help="with --cluster: the device each cluster worker uses (default: "
-                        "[extract] device)")
+                   help="extraction device for this run (with --cluster: on each cluster "
+                        "worker; default: [extract] device; auto = CUDA when usable)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

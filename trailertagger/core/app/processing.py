@@ -17,6 +17,7 @@ from typing import Any
 
 from ..jobs import events as ev
 from ..jobs.queue import JobQueue
+from ..jobs.stages import DEFAULT_SERVICES
 from ..jobs.watcher import FolderWatcher
 from ..jobs.worker import PoolOptions, RunSummary, WorkerPool
 from ..library.db import Library
@@ -33,7 +34,11 @@ def pool_options(cfg: dict[str, Any], *, cluster: str | None = None, device: str
     the cluster's width (one local dispatcher per cluster thread), and that many extractions
     may run at once whatever the library's ``jobs limits`` say for local runs."""
     if cluster is None:
-        return PoolOptions.from_config(cfg, **overrides)
+        opts = PoolOptions.from_config(cfg, **overrides)
+        if device is not None and opts.services == DEFAULT_SERVICES:  # --device for this run
+            run_cfg = {**cfg, "extract": {**cfg.get("extract", {}), "device": device}}
+            opts.services_kwargs = {**opts.services_kwargs, "cfg": run_cfg}
+        return opts
     from ..jobs.cluster import ClusterServices, cluster_slots
     from ..jobs.queue import EXTRACT
 
