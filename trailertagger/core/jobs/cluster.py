@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import Cancelled, ConfigError, TrailerTaggerError
+from ..errors import ConfigError, TrailerTaggerError
 from ..features.cache import FeatureCache
 from ..features.types import FeatureSet
 from ..progress import CancelToken, Progress, check, no_progress
@@ -308,5 +308,5 @@ def extract_many(address: str, paths: list[Path], profile: str, device: str,
         client.close()
 
 
-__all__ = ["ClusterServices", "RemoteExtraction", "RemoteResult", "WarmModels", "Cancelled",
-           "cluster_slots", "connect", "extract_many", "preload", "remote_extract"]
+__all__ = ["ClusterServices", "RemoteExtraction", "RemoteResult", "WarmModels", "cluster_slots",
+           "connect", "extract_many", "preload", "remote_extract"]
