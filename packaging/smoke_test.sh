@@ -24,7 +24,7 @@ mkdir -p "$WORK/films"
 if [ -n "${CLIP:-}" ]; then
   cp "$CLIP" "$WORK/films/"
 else
-  "$PY" -c "
+  PYTHONPATH="$PWD" "$PY" -c "
 import sys; from pathlib import Path
 from trailertagger.devtools import mediagen
 mediagen.make_clip(Path(sys.argv[1]) / 'smoke clip.mp4', duration=6.0, size=(320, 240),
@@ -32,6 +32,7 @@ mediagen.make_clip(Path(sys.argv[1]) / 'smoke clip.mp4', duration=6.0, size=(320
 " "$WORK/films"
 fi
 clip=$(ls "$WORK/films"/* | head -1)
+unset PYTHONPATH PYTHONHOME  # the binary must run on what it carries
 t0=$(date +%s)
 step() { echo "== $*"; }
 
