@@ -42,4 +42,4 @@ cp trailertagger/resources/trailertagger.desktop trailertagger/resources/trailer
 echo "built $APP ($VARIANT): $(du -sh "$APP" | cut -f1); build $((end - deps_done)) s" \
      "(+ $((deps_done - start)) s setting up $VENV)"
 echo "largest parts:"
-du -sh "$APP/_internal/"* 2>/dev/null | sort -rh | head -8
+du -sh "$APP/_internal/"* 2>/dev/null | sort -rh | head -8 || true  # head closes the pipe early
