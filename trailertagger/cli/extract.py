@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="also copy each feature file to OUT/<video stem>.npz (e.g. for training sets)")
     p.add_argument("--json", action="store_true", help="print one JSON summary per video on stdout")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run the extractors on a Dask cluster (tcp://host:8786 or a scheduler "
+                        "file); feature files are written here (README, 'Cluster extraction')")
     p.set_defaults(func=run)
 
 
@@ -46,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not videos:
         print("no videos found", file=sys.stderr)
         return 1
+    if args.cluster:
+        return _run_cluster(args, videos, profile, device, cfg)
     session = ExtractionSession(profile, cfg, device)
     failed = media_failed = 0
     outer = progress_bar(len(videos), "videos", unit="video", leave=True)
@@ -82,23 +87,59 @@ def run(args: argparse.Namespace) -> int:
         finally:
             stage_bar.close()
             outer.update(1)
-        if args.out and result.feature_path:
-            args.out.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(result.feature_path, args.out / f"{path.stem}.npz")
-        _emit(args, {
-            "path": str(path), "ok": True, "content_hash": result.content_hash,
-            "cached": result.from_cache, "duration": round(result.features.duration, 2),
-            "lengths": result.features.lengths(), "missing": result.missing,
-            "feature_file": str(result.feature_path) if result.feature_path else None,
-            "warnings": result.warnings,
-            "seconds": {k: round(v, 2) for k, v in result.timings.items()},
-            # how the file was read: sampling plan, coverage, audio track, speech source
-            "provenance": result.features.provenance,
-        })
+        _emit_result(args, path, result)
     outer.close()
     if media_failed == len(videos):
         return MediaError.exit_code  # nothing could be read: the input is the problem
     return 1 if failed else 0
+
+
+def _emit_result(args: argparse.Namespace, path: Path, result) -> None:  # noqa: ANN001
+    if args.out and result.feature_path:
+        args.out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.feature_path, args.out / f"{path.stem}.npz")
+    _emit(args, {
+        "path": str(path), "ok": True, "content_hash": result.content_hash,
+        "cached": result.from_cache, "duration": round(result.features.duration, 2),
+        "lengths": result.features.lengths(), "missing": result.missing,
+        "feature_file": str(result.feature_path) if result.feature_path else None,
+        "warnings": result.warnings,
+        "seconds": {k: round(v, 2) for k, v in result.timings.items()},
+        # how the file was read: sampling plan, coverage, audio track, speech source
+        "provenance": result.features.provenance,
+    })
+
+
+def _run_cluster(args: argparse.Namespace, videos: list[Path], profile: str, device: str,
+                 cfg: dict) -> int:
+    """Every video on the cluster at once; lines in the order they finish; Ctrl-C cancels
+    the tasks left (feature files already written stay)."""
+    from ..core.app import extract_on_cluster
+
+    counts = {"failed": 0, "media": 0, "model": None}
+    outer = progress_bar(len(videos), "videos (cluster)", unit="video", leave=True)
+
+    def on_result(path: Path, outcome) -> None:  # noqa: ANN001
+        outer.update(1)
+        if isinstance(outcome, BaseException):
+            counts["failed"] += 1
+            counts["media"] += isinstance(outcome, MediaError)
+            if isinstance(outcome, (ModelMissingError, ModelChecksumError)):
+                counts["model"] = outcome
+            _emit(args, {"path": str(path), "ok": False, "error": str(outcome),
+                         "reason": getattr(outcome, "reason", type(outcome).__name__)})
+            return
+        _emit_result(args, path, outcome)
+
+    try:
+        extract_on_cluster(args.cluster, videos, profile, device, cfg, on_result)
+    finally:
+        outer.close()
+    if counts["model"] is not None:
+        raise counts["model"]
+    if counts["media"] == len(videos):
+        return MediaError.exit_code
+    return 1 if counts["failed"] else 0
 
 
 def _emit(args: argparse.Namespace, record: dict) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..core.errors import ConfigError, UsageError
 from .common import add_library_arg
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worker processes (default: [jobs] workers; 0 = in the app's process)")
     p.add_argument("--no-watch", action="store_true",
                    help="do not watch folders for changes (use File > Rescan)")
+    # the built app's end-to-end check (packaging/smoke_test.sh); not for users
+    p.add_argument("--smoke-test", type=Path, default=None, metavar="FOLDER", help=argparse.SUPPRESS)
+    p.add_argument("--smoke-timeout", type=float, default=600.0, help=argparse.SUPPRESS)
     add_library_arg(p)
     p.set_defaults(func=run_gui, reads_settings_itself=True)
 
@@ -38,7 +42,8 @@ def run_gui(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise ConfigError(f"the desktop app needs PySide6 ({err}); install it with "
                           "pip install 'trailertagger[gui]'") from None
-    code = run_app(args.library, args.workers, watch=not args.no_watch)
+    code = run_app(args.library, args.workers, watch=not args.no_watch,
+                   smoke_test=args.smoke_test, smoke_timeout=args.smoke_timeout)
     if code == 130:
         print("interrupted: workers stopped, their jobs are back in the queue", file=sys.stderr)
     return code

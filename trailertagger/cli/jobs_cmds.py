@@ -31,6 +31,12 @@ def _add_pool(p: argparse.ArgumentParser) -> None:
                    help="worker processes (default: [jobs] workers in the settings; 0 = in this process)")
     p.add_argument("--profile", default=None,
                    help="extractor profile for new jobs (default: [extract] profile)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="extract on a Dask cluster (tcp://host:8786 or a scheduler file); this "
+                        "machine probes, classifies and writes the library (README, 'Cluster')")
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
+                   help="extraction device for this run (with --cluster: on each cluster "
+                        "worker; default: [extract] device; auto = CUDA when usable)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,7 +138,9 @@ def _pool_options(args: argparse.Namespace, cfg: dict[str, Any]):  # noqa: ANN20
     from ..core.app import pool_options
 
     return pool_options(cfg, workers=getattr(args, "workers", None),
-                        settle_seconds=getattr(args, "settle", None))
+                        settle_seconds=getattr(args, "settle", None),
+                        cluster=getattr(args, "cluster", None),
+                        device=getattr(args, "device", None))
 
 
 def _usage(msg: str) -> NoReturn:

@@ -32,6 +32,9 @@ class MediaError(TrailerTaggerError):
         self.detail = detail
         super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
 
+    def __reduce__(self):  # noqa: ANN204 - pickled across processes (cluster workers)
+        return type(self), (self.path, self.reason, self.detail)
+
 
 class ModelMissingError(TrailerTaggerError):
     """A model's weights are not available locally and could not be fetched."""
@@ -134,6 +137,9 @@ class DiskFullError(TrailerTaggerError):
             f"disk full: cannot write {path} ({free} free); free at least "
             f"{human_bytes(MIN_FREE_BYTES, 1024)} on that disk, then run the command again (the queue "
             "resumes where it stopped)" + (f" [{detail}]" if detail else ""))
+
+    def __reduce__(self):  # noqa: ANN204 - pickled across processes (cluster workers)
+        return type(self), (self.path, self.detail)
 
 
 def free_bytes(path: object) -> int | None:

@@ -460,6 +460,7 @@ class MainWindow(QMainWindow):
         view.addAction(self.act_details)
         view.addAction(self.act_grid)
         h = mb.addMenu("&Help")
+        h.addAction(self._action("What runs &offline", self.show_first_run))
         h.addAction(self._action("&About", self.about))
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
@@ -479,6 +480,11 @@ class MainWindow(QMainWindow):
                 tb.addSeparator()
             else:
                 tb.addAction(a)
+
+    def show_first_run(self) -> None:
+        from .first_run import FirstRunPage
+
+        FirstRunPage(self).open()
 
     # -- the genre head: quality, training ---------------------------------------------------
     def refresh_head(self) -> None:

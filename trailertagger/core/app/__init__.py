@@ -20,7 +20,7 @@ from ..library.writers import (
     writers,
 )
 from .heads import HeadIdentity
-from .processing import Background, Outcome, drain, pool_options
+from .processing import Background, Outcome, drain, extract_on_cluster, pool_options
 from .records import (
     SOURCE_AUTO,
     SOURCE_MANUAL,
@@ -44,5 +44,5 @@ __all__ = [
     "Edit", "ExportOptions", "FolderInfo", "GenreChange", "HeadIdentity", "JobRecord",
     "JobsChange", "LibrarySession", "Outcome", "RerunResult", "Row", "Selection",
     "StatusReport", "TableWriter", "VideoRecord", "Writer", "drain", "events", "failure_dict",
-    "format_duration", "get_writer", "pool_options", "register_writer", "status_text", "writers",
+    "extract_on_cluster", "format_duration", "get_writer", "pool_options", "register_writer", "status_text", "writers",
 ]

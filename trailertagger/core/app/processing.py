@@ -17,6 +17,7 @@ from typing import Any
 
 from ..jobs import events as ev
 from ..jobs.queue import JobQueue
+from ..jobs.stages import DEFAULT_SERVICES
 from ..jobs.watcher import FolderWatcher
 from ..jobs.worker import PoolOptions, RunSummary, WorkerPool
 from ..library.db import Library
@@ -24,9 +25,44 @@ from ..library.db import Library
 log = logging.getLogger(__name__)
 
 
-def pool_options(cfg: dict[str, Any], **overrides: Any) -> PoolOptions:
-    """The ``[jobs]`` settings with the caller's overrides (``workers=``, ``settle_seconds=``)."""
-    return PoolOptions.from_config(cfg, **overrides)
+def pool_options(cfg: dict[str, Any], *, cluster: str | None = None, device: str | None = None,
+                 **overrides: Any) -> PoolOptions:
+    """The ``[jobs]`` settings with the caller's overrides (``workers=``, ``settle_seconds=``).
+
+    ``cluster``: a Dask scheduler address; extraction then runs there (``jobs.cluster``) and
+    this machine's pool only dispatches, probes, classifies and writes.  Its size defaults to
+    the cluster's width (one local dispatcher per cluster thread), and that many extractions
+    may run at once whatever the library's ``jobs limits`` say for local runs."""
+    if cluster is None:
+        opts = PoolOptions.from_config(cfg, **overrides)
+        if device is not None and opts.services == DEFAULT_SERVICES:  # --device for this run
+            run_cfg = {**cfg, "extract": {**cfg.get("extract", {}), "device": device}}
+            opts.services_kwargs = {**opts.services_kwargs, "cfg": run_cfg}
+        return opts
+    from ..jobs.cluster import ClusterServices, cluster_slots
+    from ..jobs.queue import EXTRACT
+
+    if overrides.get("workers") is None:
+        overrides["workers"] = cluster_slots(cluster)
+    opts = PoolOptions.from_config(cfg, **overrides)
+    opts.workers = max(1, opts.workers)
+    opts.services = f"{ClusterServices.__module__}:{ClusterServices.__name__}"
+    opts.services_kwargs = {"address": cluster, "device": device}
+    opts.forced_limits = {EXTRACT: opts.workers}
+    return opts
+
+
+def extract_on_cluster(address: str, paths: list, profile: str, device: str,
+                       cfg: dict[str, Any], on_result: Callable[[Any, Any], None]) -> None:
+    """``extract --cluster``: features of ``paths`` computed on a Dask cluster, written to
+    this machine's feature cache; ``on_result(path, ExtractionResult or error)`` in the
+    order they finish (``jobs.cluster.extract_many``)."""
+    from ..features.cache import FeatureCache
+    from ..jobs.cluster import extract_many
+    from ..paths import app_dirs
+
+    extract_many(address, paths, profile, device, cfg, FeatureCache(app_dirs().features),
+                 on_result)
 
 
 @dataclass

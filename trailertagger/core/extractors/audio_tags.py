@@ -46,7 +46,9 @@ from ..errors import ModelMissingError
 from ..paths import app_dirs
 from ..progress import CancelToken, check
 from ..runtime import cpu_threads, ort_session, resolve_device
+from ..runtime.devices import ort_cuda_available, place
 from ..runtime.formats import onnx_has_op, onnx_scalar_initializers
+from ..runtime.precision import inference_autocast
 from .base import ExtractorBase, Needs, ZeroShotUse
 from .logmel import YAMNET_RATE, yamnet_patches
 
@@ -106,9 +108,11 @@ class YamnetExtractor(ExtractorBase):
         if onnx_path.is_dir():  # the store unpacked the zip: the graph is the manifest's main file
             onnx_path = onnx_path / store.spec(YAMNET_ID).main
         self.labels = read_class_map(Path(store.resolve(YAMNET_CLASSES_ID).path))
-        # YAMNet is tiny; the CPU provider is always present and a QDQ graph gains little
-        # from a GPU provider, so device is not used here.
-        self._session = ort_session(onnx_path, threads=cpu_threads(), inter_threads=1, device="cpu")
+        # YAMNet is tiny: on the CPU provider unless a GPU was asked for (auto/cuda) and
+        # onnxruntime-gpu is installed; a GPU provider that fails to start falls back to the CPU.
+        ort_device = resolve_device(device, has_cuda=ort_cuda_available, what=self.name)
+        self._session = ort_session(onnx_path, threads=cpu_threads(), inter_threads=1,
+                                    device="cpu" if ort_device == "cpu" else "auto")
         inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
         self._input = inp.name
         self._batch1 = not isinstance(inp.shape[0], str) and inp.shape[0] == 1
@@ -225,8 +229,8 @@ class PannsExtractor(ExtractorBase):
                              fmin=50, fmax=14000, classes_num=len(self.labels))
         state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("model", state))
-        self.device = resolve_device(device, what=self.name)
-        self._model = model.to(self.device).eval()
+        self._model, self.device = place(model.eval(), resolve_device(device, what=self.name),
+                                         self.name)
         self.model_id = res.model_id
         self.weights_sha256 = res.sha256
 
@@ -240,14 +244,14 @@ class PannsExtractor(ExtractorBase):
         for t0, wave in media.audio_blocks(PANNS_RATE):
             starts = list(range(0, max(1, len(wave) - win + hop), hop)) if len(wave) else []
             times.extend(t0 + s / PANNS_RATE for s in starts)
-            with torch.inference_mode():
+            with torch.inference_mode(), inference_autocast(self.device, self.precision):
                 for i in range(0, len(starts), 16):
                     check(cancel)
                     batch = np.stack([np.pad(wave[s : s + win], (0, max(0, win - len(wave[s : s + win]))))
                                       for s in starts[i : i + 16]])
                     out = self._model(torch.from_numpy(batch).to(self.device), None)
-                    emb.append(out["embedding"].cpu().numpy())
-                    clip.append(out["clipwise_output"].cpu().numpy())
+                    emb.append(out["embedding"].float().cpu().numpy())
+                    clip.append(out["clipwise_output"].float().cpu().numpy())
         values = np.concatenate(emb) if emb else np.zeros((0, 2048), np.float32)
         scores = np.concatenate(clip) if clip else np.zeros((0, len(self.labels)), np.float32)
         return ModalityFeatures(

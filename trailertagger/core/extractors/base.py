@@ -98,6 +98,9 @@ class ExtractorBase:
     zero_shot: ClassVar[ZeroShotUse | None] = None
     #: Model manifest files (TOML) a plugin ships beside its extractor.
     manifests: ClassVar[tuple[str, ...]] = ()
+    #: Mixed precision for torch models (``runtime.precision``): "auto" = float16 autocast on
+    #: CUDA, float32 on the CPU; "fp32", "fp16" or "bf16" per instance.
+    precision: str = "auto"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

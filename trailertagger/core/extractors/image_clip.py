@@ -30,6 +30,8 @@ import numpy as np
 from ..errors import ModelMissingError
 from ..progress import CancelToken, check
 from ..runtime import resolve_device
+from ..runtime.devices import place
+from ..runtime.precision import inference_autocast
 from .base import ExtractorBase, Needs, ZeroShotUse
 
 if TYPE_CHECKING:
@@ -118,8 +120,8 @@ class OpenClipExtractor(ExtractorBase):
         model = open_clip.create_model(ARCH, pretrained=None)
         state = _state_dict(torch.load(res.path, map_location="cpu", weights_only=True))
         model.load_state_dict(state, strict=True)
-        self.device = resolve_device(device, what=self.name)
-        self._model = model.to(self.device).eval()
+        self._model, self.device = place(model.eval(), resolve_device(device, what=self.name),
+                                         self.name)
         try:
             self._tokenizer = open_clip.get_tokenizer(ARCH)
         except Exception as err:  # noqa: BLE001 - text encoding is an extra, images still work
@@ -136,7 +138,7 @@ class OpenClipExtractor(ExtractorBase):
         if self._model is None:
             raise RuntimeError(f"{self.name}: call load() first")
         out = np.zeros((len(images), EMBED_DIM), dtype=np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), inference_autocast(self.device, self.precision):
             for start in range(0, len(images), self.batch_size):
                 check(cancel)
                 batch = torch.from_numpy(preprocess(images[start:start + self.batch_size]))

@@ -177,7 +177,10 @@ class JobQueue:
 
     # -- claiming --------------------------------------------------------------------------
     def stage_limits(self, session: Session | None = None,
-                     defaults: dict[str, int] | None = None) -> dict[str, int]:
+                     defaults: dict[str, int] | None = None,
+                     forced: dict[str, int] | None = None) -> dict[str, int]:
+        """``defaults``, then what the library stores (``jobs limits``), then ``forced`` (this
+        pool's own, e.g. a cluster's width for ``extract``; never stored)."""
         limits = dict(DEFAULT_LIMITS if defaults is None else defaults)
 
         def read(s: Session) -> None:
@@ -193,6 +196,7 @@ class JobQueue:
         else:
             with self.lib.read() as s:
                 read(s)
+        limits.update(forced or {})
         return limits
 
     def set_stage_limits(self, limits: dict[str, int]) -> dict[str, int]:
@@ -218,12 +222,13 @@ class JobQueue:
             ).first() is not None
 
     def claim(self, owner: str, pid: int, lease_seconds: float = 30.0,
-              stages: Sequence[str] = STAGES, defaults: dict[str, int] | None = None) -> ClaimedJob | None:
+              stages: Sequence[str] = STAGES, defaults: dict[str, int] | None = None,
+              forced: dict[str, int] | None = None) -> ClaimedJob | None:
         """Atomically take the next job whose stage has a free slot (None: nothing to do)."""
         with self.lib.session() as s:
             if get_meta(s, PAUSED_KEY) == "1":
                 return None
-            limits = self.stage_limits(s, defaults)
+            limits = self.stage_limits(s, defaults, forced)
             running = dict(s.execute(
                 select(Job.stage, func.count()).where(Job.status == JOB_RUNNING).group_by(Job.stage)
             ).all())

@@ -63,6 +63,7 @@ class PoolOptions:
 
     workers: int = 1
     stage_limits: dict[str, int] | None = None  # None: what the library says (or defaults)
+    forced_limits: dict[str, int] | None = None  # this pool's own, over the library's; not stored
     services: str = DEFAULT_SERVICES
     services_kwargs: dict[str, Any] = field(default_factory=dict)
     lease_seconds: float = 30.0
@@ -255,7 +256,8 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
     claim_errors = 0
     while not stop.is_set():
         try:
-            job = queue.claim(owner, os.getpid(), opts.lease_seconds, defaults=limits) \
+            job = queue.claim(owner, os.getpid(), opts.lease_seconds, defaults=limits,
+                              forced=opts.forced_limits) \
                 if queue.has_claimable() else None
             claim_errors = 0
         except DiskFullError as err:
@@ -704,7 +706,8 @@ class WorkerPool:
                              .group_by(Job.status, Job.stage)).all()
             cancels = s.execute(select(Job.id, Job.owner).where(
                 Job.status == JOB_RUNNING, Job.cancel_requested == True)).all()  # noqa: E712
-        limits = self.queue.stage_limits(defaults=self.options.default_limits())
+        limits = self.queue.stage_limits(defaults=self.options.default_limits(),
+                                         forced=self.options.forced_limits)
         running = sum(n for st, _, n in rows if st == JOB_RUNNING)
         claimable = sum(n for st, stage, n in rows if st == JOB_QUEUED and limits.get(stage, 1) > 0)
         idle = running == 0 and (claimable == 0 or paused)

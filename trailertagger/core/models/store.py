@@ -42,6 +42,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import zipfile
@@ -130,6 +131,10 @@ def package_dir(import_name: str) -> Path | None:
     if not import_name:
         return None
     top, *rest = import_name.split(".")
+    bundle = getattr(sys, "_MEIPASS", None)  # the built app: model packages lie in its folder
+    if getattr(sys, "frozen", False) and bundle and (Path(bundle) / top).is_dir():
+        base = Path(bundle) / top
+        return base.joinpath(*rest) if rest else base
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):

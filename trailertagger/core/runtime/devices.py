@@ -44,4 +44,26 @@ def resolve_device(requested: str | None = "auto", has_cuda: Callable[[], bool] 
     if base == "cuda":
         log.warning("%sdevice %s requested but CUDA is not available here; running on the CPU",
                     f"{what}: " if what else "", requested)
-    return "cpu"
+    return "cpu"  # auto choosing the CPU is no news (``benchmarks/gpu.py`` prints the choice)
+
+
+def place(model, device: str, what: str = ""):  # noqa: ANN001, ANN201 - torch modules
+    """``(model on device, device)``; a model that cannot be moved to a CUDA device (out of
+    memory, a driver too old for this torch) stays on the CPU with one warning."""
+    if not str(device).startswith("cuda"):
+        return model.to("cpu"), "cpu"
+    try:
+        return model.to(device), device
+    except (RuntimeError, AssertionError) as err:  # torch's CUDA errors are RuntimeErrors
+        log.warning("%scould not use %s (%s); running on the CPU",
+                    f"{what}: " if what else "", device, str(err).splitlines()[0][:200])
+        return model.to("cpu"), "cpu"
+
+
+def ort_cuda_available() -> bool:
+    """Does the installed onnxruntime offer the CUDA provider (onnxruntime-gpu)?"""
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - a core dependency
+        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers()
