@@ -120,7 +120,13 @@ def _stored_revision(path: Path, busy_timeout: float) -> str | None:
     """The revision in ``alembic_version`` (None for a new file), read without Alembic."""
     if not path.exists() or path.stat().st_size == 0:
         return None
-    con = sqlite3.connect(str(path), timeout=busy_timeout)
+    # read-only: closing the last read-write connection of a WAL library checkpoints it and
+    # syncs the file (measured: 170 ms on a 100,000-video library, on the GUI thread when the
+    # app opens it); a read-only one only reads
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", timeout=busy_timeout, uri=True)
+    except sqlite3.Error:  # e.g. a file name SQLite's URIs cannot say: the plain way
+        con = sqlite3.connect(str(path), timeout=busy_timeout)
     try:
         row = con.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
