@@ -53,7 +53,8 @@ class StallSampler:
         self.action = "open"
         self.main = threading.main_thread().ident
         self.clock = time.pthread_getcpuclockid(self.main)
-        self.schedstat = f"/proc/self/task/{threading.main_thread().native_id}/schedstat"
+        self.task = f"/proc/self/task/{threading.main_thread().native_id}"
+        self.schedstat = f"{self.task}/schedstat"
         self.gui: Counter = Counter()
         self.others: Counter = Counter()
         # action, wall ms, GUI-thread CPU ms, ms it waited for a CPU (runnable, not running):
@@ -73,6 +74,17 @@ class StallSampler:
             parts.append(f"{Path(co.co_filename).name}:{frame.f_lineno}:{co.co_name}")
             frame = frame.f_back
         return " < ".join(parts)
+
+    def _state(self) -> str:
+        """The GUI thread's state (R running, S sleeping, D disk) and the kernel function it
+        sleeps in (a futex: a lock such as the GIL; else I/O, a poll...)."""
+        try:
+            with open(f"{self.task}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"{self.task}/wchan") as f:
+                return f"{state} {f.read().strip() or '-'}"
+        except (OSError, IndexError):
+            return "?"
 
     def _runqueue(self) -> float:
         try:
@@ -120,7 +132,7 @@ class StallSampler:
                 if ident == threading.get_ident():
                     continue
                 if ident == self.main:
-                    self.gui[(self.action, self._stack(frame))] += 1
+                    self.gui[(self.action, f"({self._state()}) {self._stack(frame)}")] += 1
                 else:
                     self.others[(self.action, names.get(ident, "?") + ": " + self._stack(frame, 5))] += 1
 
