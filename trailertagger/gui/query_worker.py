@@ -36,6 +36,7 @@ import heapq
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
@@ -87,7 +88,10 @@ def chunked_sort(items: list, key, reverse: bool = False, chunk: int = 2_500) ->
         return sorted(items, key=key, reverse=reverse)
     sign = -1 if reverse else 1
     keyed = [(key(x), sign * i) for i, x in enumerate(items)]  # index: stable either way
-    parts = [sorted(keyed[i:i + chunk], reverse=reverse) for i in range(0, len(keyed), chunk)]
+    parts = []
+    for i in range(0, len(keyed), chunk):
+        parts.append(sorted(keyed[i:i + chunk], reverse=reverse))
+        time.sleep(0)  # the GIL offered outright between chunks (the GUI may be painting)
     return [items[sign * i] for _, i in heapq.merge(*parts, reverse=reverse)]
 
 
