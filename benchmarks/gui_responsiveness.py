@@ -1,7 +1,7 @@
 """How long the desktop app's event loop stalls on a big library (issue 11).
 
 Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py [--videos 100000]
-[--keep DIR] [--profile OUT.prof]``.
+[--keep DIR] [--profile OUT.prof] [--stalls]``.
 
 It builds a library with ``benchmarks/library.py``'s generator (in a temp folder, or in
 ``--keep DIR`` and reused when it is already there), opens the real ``MainWindow`` over it
@@ -16,6 +16,14 @@ probability, select all, drag the scrollbar, switch "any" matching — records:
   counts shown, pages of the visible rows read).
 
 The target is no stall over 100 ms.  The machine's load matters (``uptime`` is printed).
+
+``--stalls`` says where each stall over 40 ms came from: a watchdog thread, while a tick is
+late, samples every thread's Python stack every 2 ms, and per stall prints the GUI thread's
+own CPU time (its work: a reset, a paint), its wait for a CPU (the machine's load: runnable,
+not running), the rest (asleep: waiting for the GIL, or a lock), the machine's stolen time,
+and how late the watchdog itself was: it needs the GIL too, so a watchdog as late as the
+stall means one thread held the GIL throughout (a long C call), a punctual one means many
+short waits (each call into Python from a paint waiting its turn).
 """
 
 from __future__ import annotations
@@ -34,6 +42,121 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 TARGET_MS = 100.0
+STALLS = False
+SAMPLER: StallSampler | None = None  # ``--stalls``: what the GUI thread was doing when late
+
+
+class StallSampler:
+    """A watchdog thread: while a tick of the ``StallMeter`` is over ``late`` s overdue, it
+    samples the GUI thread's Python stack (``sys._current_frames``) and the other threads'
+    every 2 ms, and at the end of each stall records how much CPU the GUI thread itself used
+    during it: about the whole stall means the GUI thread was busy (its own work), little
+    means it was waiting (for the GIL, held by a worker)."""
+
+    def __init__(self, meter: StallMeter, late: float = 0.03) -> None:
+        import threading
+        from collections import Counter
+
+        self.meter, self.late = meter, late
+        self.action = "open"
+        self.main = threading.main_thread().ident
+        self.clock = time.pthread_getcpuclockid(self.main)
+        self.task = f"/proc/self/task/{threading.main_thread().native_id}"
+        self.schedstat = f"{self.task}/schedstat"
+        self.gui: Counter = Counter()
+        self.others: Counter = Counter()
+        # action, wall ms, GUI-thread CPU ms, ms it waited for a CPU (runnable, not running):
+        # what is neither was waiting on a lock (the GIL)
+        # and the machine's stolen CPU time (all CPUs)
+        # and the longest wait of this (watchdog) thread itself, which needs the GIL too
+        self.stalls: list[tuple[str, float, float, float, float, float]] = []
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _stack(frame, depth: int = 7) -> str:  # noqa: ANN001 - a frame
+        parts = []
+        while frame is not None and len(parts) < depth:
+            co = frame.f_code
+            parts.append(f"{Path(co.co_filename).name}:{frame.f_lineno}:{co.co_name}")
+            frame = frame.f_back
+        return " < ".join(parts)
+
+    def _state(self) -> str:
+        """The GUI thread's state (R running, S sleeping, D disk) and the kernel function it
+        sleeps in (a futex: a lock such as the GIL; else I/O, a poll...)."""
+        try:
+            with open(f"{self.task}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"{self.task}/wchan") as f:
+                return f"{state} {f.read().strip() or '-'}"
+        except (OSError, IndexError):
+            return "?"
+
+    def _runqueue(self) -> float:
+        try:
+            with open(self.schedstat) as f:
+                return int(f.read().split()[1]) / 1e9
+        except OSError:
+            return 0.0
+
+    @staticmethod
+    def _steal() -> float:
+        """The machine's CPUs' stolen time (s, all CPUs): a virtual machine not run at all."""
+        try:
+            with open("/proc/stat") as f:
+                return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def _run(self) -> None:
+        import threading
+        from collections import deque
+
+        history: deque = deque(maxlen=200)  # (time, GUI-thread CPU, its runqueue wait, steal)
+        in_stall, since, cpu0, rq0, st0, last_seen = False, 0.0, 0.0, 0.0, 0.0, 0.0
+        prev, own_gap = time.perf_counter(), 0.0  # this thread's own longest wait (the GIL)
+        while self.running:
+            time.sleep(0.002)
+            last = self.meter.last
+            now = time.perf_counter()
+            own_gap, prev = max(own_gap, now - prev - 0.002), now
+            cpu_now, rq_now, st_now = time.clock_gettime(self.clock), self._runqueue(), self._steal()
+            history.append((now, cpu_now, rq_now, st_now))
+            late = self.meter.timer.isActive() and now - last > 0.010 + self.late
+            if in_stall and (not late or last != last_seen):
+                self.stalls.append((self.action, (now - since) * 1000, (cpu_now - cpu0) * 1000,
+                                    (rq_now - rq0) * 1000, (st_now - st0) * 1000, own_gap * 1000))
+                in_stall = False
+            if not late:
+                continue
+            if not in_stall:
+                in_stall, since, last_seen, own_gap = True, last + 0.010, last, 0.0
+                # the counters as they were when the stall began
+                _, cpu0, rq0, st0 = next((h for h in history if h[0] >= since), history[-1])
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                if ident == self.main:
+                    self.gui[(self.action, f"({self._state()}) {self._stack(frame)}")] += 1
+                else:
+                    self.others[(self.action, names.get(ident, "?") + ": " + self._stack(frame, 5))] += 1
+
+    def report(self) -> None:
+        self.running = False
+        print("\n== stalls over 50 ms: wall / the GUI thread's CPU / its wait for a CPU "
+              "(the rest: waiting for the GIL) ==")
+        for action, wall, cpu, rq, steal, own in self.stalls:
+            if wall > 50:
+                print(f"  {action[:30]:<30} {wall:5.0f} ms  cpu {cpu:4.0f}  "
+                      f"runqueue {rq:4.0f}  other {wall - cpu - rq:4.0f}  "
+                      f"(stolen {steal:3.0f}, watchdog late {own:4.0f})")
+        for title, counter in (("GUI thread", self.gui), ("other threads", self.others)):
+            print(f"\n== {title}: stacks sampled while late (2 ms samples) ==")
+            for (action, stack), n in sorted(counter.items(), key=lambda kv: -kv[1])[:40]:
+                print(f"  {n:4d}  [{action[:24]}] {stack}")
 
 
 class StallMeter:
@@ -90,11 +213,16 @@ def settle(win) -> bool:  # noqa: ANN001 - a MainWindow
 def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]:  # noqa: C901
     from PySide6.QtCore import Qt
 
+    global SAMPLER
     meter = StallMeter()
+    if STALLS:
+        SAMPLER = StallSampler(meter)
     out: list[tuple[str, float, float]] = []
 
     def act(name: str, do: Callable[[], None], until: Callable[[], bool],
             between: Callable[[], None] | None = None) -> None:
+        if SAMPLER is not None:
+            SAMPLER.action = name
         meter.start()
         t0 = time.perf_counter()
         do()
@@ -207,6 +335,8 @@ def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]
     act(f"undo it (one step, {count:,} videos)", win.act_undo.trigger,
         lambda: model.loads > n and settle(win) and not win.bridge.busy)
     win.close()
+    if SAMPLER is not None:
+        SAMPLER.report()
     return out
 
 
@@ -215,7 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, help="build (or reuse) the library in this folder")
     ap.add_argument("--profile", type=Path, help="write a cProfile of the run here")
+    ap.add_argument("--stalls", action="store_true",
+                    help="sample the GUI thread's stack while a tick is late (a watchdog thread)")
     args = ap.parse_args(argv)
+    global STALLS
+    STALLS = args.stalls
     work = args.keep or Path(tempfile.mkdtemp(prefix="tt-bench-gui-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TRAILERTAGGER_HOME", str(work / "home"))

@@ -248,3 +248,28 @@ def test_processes_creating_the_same_library_at_once(tmp_path: Path) -> None:
         assert lib.integrity_check() == []
         with lib.read() as s:
             assert len(s.execute(select(LibraryMeta).where(LibraryMeta.key == "library_id")).all()) == 1
+
+
+@pytest.mark.parametrize("name", ["plain.sqlite3", "with space #1 ?x=%20 ü.sqlite3"])
+def test_stored_revision_reads_without_checkpointing(tmp_path: Path, name: str) -> None:
+    """The revision is read read-only (issue 11: closing the last read-write connection of a
+    WAL library checkpoints it, 170 ms on 100,000 videos, on the GUI thread); any file name."""
+    path = tmp_path / name
+    with open_library(path):
+        pass
+    # a writer that ends without closing (as a killed app does): its WAL stays behind
+    code = textwrap.dedent("""
+        import os, sqlite3, sys
+        con = sqlite3.connect(sys.argv[1], isolation_level=None)
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("INSERT INTO library_meta (key, value) VALUES ('probe', '2')")
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    wal = path.with_name(path.name + "-wal")
+    before = wal.stat().st_size
+    assert before > 0
+    assert dbmod._stored_revision(path, 5) == dbmod.SCHEMA_VERSION
+    assert wal.exists() and wal.stat().st_size == before  # no checkpoint, no truncation
+    with open_library(path) as lib, lib.read() as s:  # it opens, and reads what the WAL holds
+        assert s.get(LibraryMeta, "probe").value == "2"

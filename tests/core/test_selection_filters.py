@@ -88,3 +88,22 @@ def test_genre_summary_by_ids_or_by_selection(app) -> None:
     assert sum(by_ids.values()) == 20 and max(by_ids.values()) <= 10
     assert app.genre_summary(Selection(text="film 0000")) == by_ids  # videos 0-9
     assert app.genre_summary(Selection()) == app.genre_summary(ids)
+
+
+def test_bulk_reads_in_batches_return_what_one_read_returns(app, monkeypatch) -> None:
+    """``rows``, ``genre_text`` and ``genre_probabilities`` make their rows a batch at a time
+    (issue 11: one ``all()`` held the GIL for up to half a second); same rows, same order."""
+    from trailertagger.core.library import queries
+
+    ids = fill(app.lib, 30)
+    apply_changes(app.lib, [ids[1]], parse_changes(["+War"]))  # a manual genre too
+    whole = (app.rows(), app.genre_text(), app.genre_probabilities("Horror"),
+             app.genre_text(Selection(genres=("Horror",))))
+    with app.lib.read() as s:
+        q = queries.video_query().with_only_columns(Video.id, Video.path).order_by(Video.path)
+        assert list(queries.bulk_rows(s, q, batch=3)) == s.execute(q).all()
+    monkeypatch.setattr(queries, "BULK_BATCH", 3)
+    batched = (app.rows(), app.genre_text(), app.genre_probabilities("Horror"),
+               app.genre_text(Selection(genres=("Horror",))))
+    assert [r.id for r in batched[0]] == [r.id for r in whole[0]] and len(whole[0]) > 3
+    assert batched[1:] == whole[1:] and whole[1] and whole[2]

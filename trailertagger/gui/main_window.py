@@ -225,7 +225,7 @@ class MainWindow(QMainWindow):
             self.model.request_reload()
         else:
             self.model.reload()
-        self.center.setCurrentWidget(self.empty if self.app.count() == 0 else self.views)
+        self.center.setCurrentWidget(self.empty if self.model.library_size == 0 else self.views)
         self.refresh_folders()
         self.refresh_genre_counts(sync=not self.model.big)
         self.refresh_status()

@@ -13,15 +13,20 @@ so typing ten letters costs one or two queries, not ten.  ``busyChanged`` drives
 The reads are Python (SQLAlchemy rows, sorting), so they hold the GIL while they run, and
 every call from Qt into Python on the GUI thread (``data``, a paint, a slot) has to wait for
 it: at CPython's default switch interval (5 ms) a paint of a few hundred cells waited
-seconds behind a big read.  A worker therefore lowers the interval to ``SWITCH_INTERVAL``
-(the GUI thread gets the GIL back within a millisecond; the reads get a little slower).
+seconds behind a big read.  A worker therefore lowers the interval to ``SWITCH_INTERVAL``:
+a paint calls into Python about 150 times (once a cell), and each call may wait one interval
+for the GIL, so 0.5 ms still cost a paint up to 75 ms; at 0.1 ms it is 15 ms.  The interval
+only matters while two threads want the GIL: an idle GUI costs the reads nothing.
 
-Two things hold the GIL without ever offering it, whatever the interval: the cyclic garbage
-collector (a full collection over 100,000 rows took 50-150 ms, measured) and a C-level
-``list.sort`` (250 ms for 100,000 rows).  So a read runs with the collector paused
-(``paused_gc``; a read makes no reference cycles worth collecting) and what it leaves alive is
-frozen (``gc.freeze``: later collections do not walk 100,000 rows again), and sorting merges
-sorted chunks (``chunked_sort``).
+Some things hold the GIL without ever offering it, whatever the interval: the cyclic garbage
+collector (a full collection over 100,000 rows took 50-150 ms, measured), a C-level
+``list.sort`` (250 ms for 100,000 rows) and SQLAlchemy's compiled ``Result.all()`` (150 ms
+for 100,000 rows, 500 ms for the 300,000 genre rows of "sort by Genres": measured with
+``benchmarks/gui_responsiveness.py --stalls``, whose watchdog thread was late by as long).
+So a read runs with the collector paused (``paused_gc``; a read makes no reference cycles
+worth collecting) and what it leaves alive is frozen (``gc.freeze``: later collections do
+not walk 100,000 rows again), sorting merges sorted chunks of 2,500 (``chunked_sort``, 2 ms
+each) and the big reads make their rows in batches (``core.library.queries.bulk_rows``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import heapq
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
@@ -38,7 +44,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
-SWITCH_INTERVAL = 0.0005  # seconds: see the module doc
+SWITCH_INTERVAL = 0.0001  # seconds: see the module doc
 
 
 _gc_lock = threading.Lock()
@@ -74,7 +80,7 @@ def paused_gc(freeze: bool = False):  # noqa: ANN201 - a context manager
                 paused_gc.freeze = True  # type: ignore[attr-defined]
 
 
-def chunked_sort(items: list, key, reverse: bool = False, chunk: int = 10_000) -> list:  # noqa: ANN001
+def chunked_sort(items: list, key, reverse: bool = False, chunk: int = 2_500) -> list:  # noqa: ANN001
     """``sorted(items, key=key, reverse=reverse)``, stable, as a merge of sorted chunks: one
     ``list.sort`` of 100,000 items holds the GIL for a quarter of a second, a chunk for a
     few milliseconds, and the merge runs Python steps (the GUI thread gets its turns)."""
@@ -82,7 +88,10 @@ def chunked_sort(items: list, key, reverse: bool = False, chunk: int = 10_000) -
         return sorted(items, key=key, reverse=reverse)
     sign = -1 if reverse else 1
     keyed = [(key(x), sign * i) for i, x in enumerate(items)]  # index: stable either way
-    parts = [sorted(keyed[i:i + chunk], reverse=reverse) for i in range(0, len(keyed), chunk)]
+    parts = []
+    for i in range(0, len(keyed), chunk):
+        parts.append(sorted(keyed[i:i + chunk], reverse=reverse))
+        time.sleep(0)  # the GIL offered outright between chunks (the GUI may be painting)
     return [items[sign * i] for _, i in heapq.merge(*parts, reverse=reverse)]
 
 

@@ -120,17 +120,34 @@ def _stored_revision(path: Path, busy_timeout: float) -> str | None:
     """The revision in ``alembic_version`` (None for a new file), read without Alembic."""
     if not path.exists() or path.stat().st_size == 0:
         return None
+    # read-only: closing the last read-write connection of a WAL library checkpoints it and
+    # syncs the file (measured: 170 ms on a 100,000-video library, on the GUI thread when the
+    # app opens it); a read-only one only reads.  Where that cannot be done (a name SQLite's
+    # URIs cannot say, a read-only folder without the WAL's shared-memory file), the plain way.
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", timeout=busy_timeout, uri=True)
+        try:
+            return _read_revision(con)
+        finally:
+            con.close()
+    except sqlite3.Error as err:
+        if is_locked_error(err):  # busy is busy either way: the caller says so
+            raise
     con = sqlite3.connect(str(path), timeout=busy_timeout)
     try:
-        row = con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
-        ).fetchone()
-        if not row:
-            return None
-        rev = con.execute("SELECT version_num FROM alembic_version").fetchone()
-        return rev[0] if rev else None
+        return _read_revision(con)
     finally:
         con.close()
+
+
+def _read_revision(con: sqlite3.Connection) -> str | None:
+    row = con.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+    ).fetchone()
+    if not row:
+        return None
+    rev = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    return rev[0] if rev else None
 
 
 def _alembic_config(connection=None):  # noqa: ANN001, ANN202
