@@ -111,8 +111,11 @@ _PROGRESSION = (("A3", "C4", "E4", "A4"), ("F3", "A3", "C4", "F4"),
 
 def _sox(rate: int, channels: int, effects: list[str]) -> np.ndarray:
     """Run ``sox -n`` with ``effects`` and return its output as float32 mono (raw PCM on
-    stdout: no temp files, and no WAVE_FORMAT_EXTENSIBLE header for multi-channel chords)."""
-    cmd = ["sox", "-n", "-r", str(rate), "-c", str(channels), "-b", "16", "-e", "signed-integer",
+    stdout: no temp files, and no WAVE_FORMAT_EXTENSIBLE header for multi-channel chords).
+    ``-R`` seeds sox's random generators (the plucked strings, the noise hi-hat), so the same
+    call makes the same samples: test media that differed from run to run made the features
+    and the genre scores measured on them differ too."""
+    cmd = ["sox", "-R", "-n", "-r", str(rate), "-c", str(channels), "-b", "16", "-e", "signed-integer",
            "-L", "-t", "raw", "-", *effects]
     try:
         res = subprocess.run(cmd, check=True, capture_output=True)
