@@ -15,6 +15,10 @@ probability, select all, drag the scrollbar, switch "any" matching — records:
 * **result shown**: time from the action until the view shows its result (rows swapped in,
   counts shown, pages of the visible rows read).
 
+Start-up (open the library, build the window, first paint) happens before the event loop
+runs, with nothing on screen yet to freeze: its row gives the time to the first paint, and
+the stalls of opening are counted from that paint until the rows are shown.
+
 The target is no stall over 100 ms.  The machine's load matters (``uptime`` is printed).
 
 ``--stalls`` says where each stall over 40 ms came from: a watchdog thread, while a tick is
@@ -238,14 +242,23 @@ def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]
     def open_window() -> None:
         holder["win"] = win_factory()
 
-    meter.start()
+    # start-up: open the library, build the window, paint it once.  No event loop runs yet
+    # (nothing on screen to freeze), so this is a time, not a stall
+    from PySide6.QtCore import QCoreApplication
+
     t0 = time.perf_counter()
     open_window()
     win = holder["win"]
+    QCoreApplication.processEvents()  # the first paint
+    painted = time.perf_counter() - t0
+    out.append(("start: library opened, window painted", float("nan"), painted * 1000))
+    # from the first paint: the window must stay live while the rows and counts arrive
+    meter.start()
+    t1 = time.perf_counter()
     pump(lambda: settle(win) and win.model.rowCount() > 0)
-    shown = time.perf_counter() - t0
-    pump(lambda: time.perf_counter() - t0 > shown + 0.2)
-    out.append(("open the library (window built, rows shown)", meter.stop(), shown * 1000))
+    shown = time.perf_counter() - t1
+    pump(lambda: time.perf_counter() - t1 > shown + 0.2)
+    out.append(("open: painted until rows shown", meter.stop(), (painted + shown) * 1000))
 
     model = win.model
     # the floor: nothing happens for 3 s (what the machine's load alone costs)
@@ -399,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"|{'-' * 46}|{'-' * 15}|{'-' * 14}|")
         worst = 0.0
         for name, stall, shown in rows:
+            if stall != stall:  # NaN: start-up, before the event loop runs
+                print(f"| {name:<44} | {'(start-up)':>13} | {shown:>9.0f} ms |")
+                continue
             flag = " !" if stall > TARGET_MS else ""
             print(f"| {name:<44} | {stall:>10.0f} ms | {shown:>9.0f} ms |{flag}")
             worst = max(worst, stall)

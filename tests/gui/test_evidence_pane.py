@@ -3,7 +3,8 @@
 The clip is decoded for real (PyAV, ffmpeg's scene score) by the real ``ExtractionSession``;
 the extractors are small deterministic stand-ins that record what the real ones record per
 row (scene times, timed transcript and on-screen text, sound-tag labels with scores), so the
-test is about what is stored and shown, not about model weights.
+test is about what is stored and shown, not about model weights.  The slow test after it
+goes the whole way with the real default models on a voice-over trailer.
 """
 
 from __future__ import annotations
@@ -114,3 +115,53 @@ def test_evidence_of_a_real_extracted_clip(qtbot, make_window, lib, trailer, _re
         0.5 * (win.detail.rows["Horror"].bar.width() - 1), abs=1)
     assert "dusty wide shots" in win.detail.why.text()
     assert win.detail.rows["Western"].check.checkState() == Qt.CheckState.Checked
+
+
+@pytest.mark.slow
+def test_evidence_pane_on_a_voice_over_trailer_scanned_with_the_real_models(qtbot, tmp_path,
+                                                                            capsys) -> None:
+    """The whole way with real weights: scan a held-out voice-over trailer (espeak-ng
+    speech, an on-screen title) with the default profile, open the window on that library,
+    and read Whisper's words, RapidOCR's title, YAMNet's sound tags and the scene strip in
+    the detail pane."""
+    from PySide6.QtCore import QSettings
+
+    from trailertagger.cli.main import main
+    from trailertagger.core.app import LibrarySession
+    from trailertagger.core.jobs.worker import PoolOptions
+    from trailertagger.devtools.coldstart_set import make_script_clip
+    from trailertagger.devtools.samples import DEMO_SCRIPTS
+    from trailertagger.gui.bridge import JobBridge
+    from trailertagger.gui.main_window import MainWindow
+
+    name = "Dust and Iron (voice-over).mp4"
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    make_script_clip(DEMO_SCRIPTS[name], folder / name, seed=100, size=(640, 360))
+    assert main(["scan", str(folder), "--workers", "0"]) == 0
+    capsys.readouterr()
+    session = LibrarySession.open(app_dirs().library_db)
+    bridge = JobBridge(session, PoolOptions(workers=0), watch=False, rescan_seconds=None)
+    win = MainWindow(session, bridge, settings=QSettings(str(tmp_path / "gui.ini"),
+                                                         QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        qtbot.waitUntil(lambda: win.model.rowCount() == 1, timeout=10000)
+        win.reselect([win.model.light(0).id])
+        pane = win.evidence
+        qtbot.waitUntil(lambda: "[0:" in pane.transcript.text(), timeout=20000)
+        words = pane.transcript.text().lower()
+        assert sum(w in words for w in ("gunslinger", "desert", "sheriff", "outlaws",
+                                        "saloon", "cattle", "frontier")) >= 4, words
+        assert "DUST" in pane.onscreen.text().upper(), pane.onscreen.text()
+        assert pane.audio.text().startswith("Sounds:") and "%" in pane.audio.text()
+        assert pane.music.text().startswith("Music:") and "%" in pane.music.text()
+        print(pane.transcript.text(), pane.onscreen.text(), pane.audio.text(), pane.music.text(),
+              sep="\n")
+        assert len(pane.scene_buttons) >= 1
+        qtbot.waitUntil(lambda: all(b.icon().availableSizes() for b in pane.scene_buttons),
+                        timeout=20000)
+        assert win.detail.record is not None and win.detail.record.model_id
+    finally:
+        win.close()

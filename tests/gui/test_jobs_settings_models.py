@@ -346,3 +346,21 @@ def test_models_dialog_fetch_shows_progress_cancels_and_resumes(qtbot, make_wind
     finally:
         specs.unregister_manifest(manifest)
         server.shutdown()
+
+
+def test_window_paints_before_building_the_jobs_panel_and_empty_page(qtbot, make_window,
+                                                                      lib) -> None:
+    """Start-up builds only what the first paint shows: the jobs panel follows in the next
+    turn of the event loop, and a library with videos never builds the empty-library page."""
+    from tests.gui.support import fill
+
+    fill(lib, 5)
+    win = make_window(start=False)
+    assert win._jobs_panel is None and win._empty is None  # not built by the constructor
+    placeholder = win.side_tabs.widget(1)
+    qtbot.waitUntil(lambda: win._jobs_panel is not None, timeout=5000)  # after the first paint
+    assert win.side_tabs.widget(1) is win.jobs_panel and placeholder is not win.jobs_panel
+    assert win.side_tabs.currentIndex() == 0 and win.side_tabs.tabText(1) == "Jobs"
+    assert win.center.currentWidget() is win.views and win._empty is None
+    win.act_jobs.trigger()
+    assert win.side_tabs.currentWidget() is win.jobs_panel and win.jobs_panel.isVisible()

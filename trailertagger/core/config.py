@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "library": {
         # read genres from Kodi/Jellyfin NFO files beside each video when scanning
         "import_nfo": False,
+        # MB of scene pictures the detail pane keeps in the user cache (the strips of the
+        # videos looked at least recently are deleted first; they are taken again if needed)
+        "scene_cache_mb": 200,
     },
 }
 
@@ -97,6 +100,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("jobs", "memory_per_worker_mb"): (0, 1048576),
     ("classify", "max_genres"): (1, 5),
     ("classify", "retrain_every"): (0, 100000),
+    ("library", "scene_cache_mb"): (1, 1048576),
     # the sampling plan's keys (core/media/plan.py reads these)
     ("media", "full_max_s"): (60.0, 7200.0),
     ("media", "excerpt_count"): (2, 200),

@@ -23,6 +23,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QByteArray,
+    QEvent,
     QItemSelection,
     QItemSelectionModel,
     QSettings,
@@ -89,6 +90,7 @@ from .library_model import PAGE, LibraryFilter, LibraryTableModel
 from .query_worker import QueryWorker
 
 ORG, APP = "trailertagger", "trailertagger"
+JOBS_TAB = 1  # the side tabs: 0 the selected video's details, 1 the jobs
 ASK_FROM = 100  # an edit of this many videos or more asks first (with the count)
 
 
@@ -225,7 +227,7 @@ class MainWindow(QMainWindow):
             self.model.request_reload()
         else:
             self.model.reload()
-        self.center.setCurrentWidget(self.empty if self.model.library_size == 0 else self.views)
+        self._show_center(self.model.library_size)
         self.refresh_folders()
         self.refresh_genre_counts(sync=not self.model.big)
         self.refresh_status()
@@ -330,25 +332,23 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(362)  # the detail panel plus its vertical scroll bar
 
-        # the table, or what to do first while the library is empty
-        self.empty = EmptyState()
-        self.empty.addFolderRequested.connect(self.choose_folder)
+        # the table, or what to do first while the library is empty (built when first shown)
+        self._empty: EmptyState | None = None
         self.center = QStackedWidget()
         self.center.addWidget(self.views)
-        self.center.addWidget(self.empty)
         self.splitter = QSplitter()
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.center)
         # the right-hand side: the selected video's details, or the jobs (a tab, not a dock:
         # a dock's height does not fit a 1280x800 screen beside the genre list)
-        self.jobs_panel = JobsPanel(self.app, self.bridge)
-        self.jobs_panel.message.connect(self.say)
-        self.jobs_panel.changed.connect(lambda ids: ids and self.refresh_videos(ids))
+        # the jobs panel is built just after the first paint (``jobs_panel``): until then a
+        # blank page holds its tab, so the window shows sooner
+        self._jobs_panel: JobsPanel | None = None
         self.side_tabs = QTabWidget()
         self.side_tabs.setDocumentMode(True)
         self.side_tabs.addTab(scroll, "Details")
-        self.side_tabs.addTab(self.jobs_panel, icon("jobs"), "Jobs")
-        self.side_tabs.currentChanged.connect(lambda _i: self.jobs_panel.refresh())
+        self.side_tabs.addTab(QWidget(), icon("jobs"), "Jobs")
+        self.side_tabs.currentChanged.connect(lambda i: i == JOBS_TAB and self.jobs_panel.refresh())
         self.splitter.addWidget(self.side_tabs)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([290, 620, 362])
@@ -370,6 +370,43 @@ class MainWindow(QMainWindow):
         self.train_bar.setTextVisible(True)
         self.train_bar.hide()
         sb.addPermanentWidget(self.train_bar)
+
+    def event(self, e: QEvent) -> bool:  # noqa: N802 - Qt API
+        if e.type() == QEvent.Type.Paint and getattr(self, "_jobs_panel", 0) is None \
+                and not self._closing:
+            # the window is on screen: build what it does not show yet in the next turn
+            QTimer.singleShot(0, lambda: self._closing or self.jobs_panel)
+        return super().event(e)
+
+    @property
+    def empty(self) -> EmptyState:
+        """The page an empty library shows (the three steps), built the first time it is."""
+        if self._empty is None:
+            self._empty = EmptyState()
+            self._empty.addFolderRequested.connect(self.choose_folder)
+            self.center.addWidget(self._empty)
+        return self._empty
+
+    def _show_center(self, videos: int) -> None:
+        self.center.setCurrentWidget(self.empty if videos == 0 else self.views)
+
+    @property
+    def jobs_panel(self) -> JobsPanel:
+        """The Jobs tab's panel; built on first use, or just after the window's first paint."""
+        if self._jobs_panel is None:
+            panel = JobsPanel(self.app, self.bridge)
+            panel.message.connect(self.say)
+            panel.changed.connect(lambda ids: ids and self.refresh_videos(ids))
+            self._jobs_panel = panel
+            current = self.side_tabs.currentIndex()
+            blank = self.side_tabs.widget(JOBS_TAB)
+            self.side_tabs.blockSignals(True)
+            self.side_tabs.removeTab(JOBS_TAB)
+            self.side_tabs.insertTab(JOBS_TAB, panel, icon("jobs"), "Jobs")
+            self.side_tabs.setCurrentIndex(current)
+            self.side_tabs.blockSignals(False)
+            blank.deleteLater()
+        return self._jobs_panel
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "",
                 icon_name: str = "") -> QAction:
@@ -451,7 +488,7 @@ class MainWindow(QMainWindow):
         self.heads_menu.aboutToShow.connect(self._fill_heads_menu)
         self._fill_heads_menu()
         view = mb.addMenu("&View")
-        self.act_jobs = self._action("&Jobs", lambda: self.side_tabs.setCurrentWidget(self.jobs_panel),
+        self.act_jobs = self._action("&Jobs", lambda: self.side_tabs.setCurrentIndex(JOBS_TAB),
                                      "Ctrl+J", "the queue per stage, running and failed jobs",
                                      "jobs")
         self.act_details = self._action("&Details", lambda: self.side_tabs.setCurrentIndex(0),
@@ -1254,7 +1291,7 @@ class MainWindow(QMainWindow):
         self.act_pause.setText("Resume processing" if paused else "Pause processing")
         self.act_pause.setIconText("Resume" if paused else "Pause")
         self.act_pause.setIcon(icon("resume" if paused else "pause"))
-        self.center.setCurrentWidget(self.empty if c.videos == 0 else self.views)
+        self._show_center(c.videos)
         shown = self.model.rowCount()
         self.counts_label.setText(
             f"{shown} shown · {c.videos} videos · {queued} queued · {running} processing · "
@@ -1296,7 +1333,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/side_tab", self.side_tabs.currentIndex())
         self.settings.sync()
-        self.jobs_panel.close_panel()
+        if self._jobs_panel is not None:
+            self._jobs_panel.close_panel()
         self._status_timer.stop()
         self._refresh_timer.stop()
         self._detail_timer.stop()

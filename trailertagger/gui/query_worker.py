@@ -31,6 +31,7 @@ each) and the big reads make their rows in batches (``core.library.queries.bulk_
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import logging
@@ -113,7 +114,8 @@ class _Job(QRunnable):
         except BaseException as e:  # noqa: BLE001 - handed to the GUI thread
             result, err = None, e
         if not w.closed:
-            w._finished.emit(self.channel, self.generation, result, err, False)
+            with contextlib.suppress(RuntimeError):  # the window went away meanwhile
+                w._finished.emit(self.channel, self.generation, result, err, False)
 
 
 class QueryWorker(QObject):
@@ -147,6 +149,8 @@ class QueryWorker(QObject):
         """Run ``func`` off the GUI thread; ``show(result)`` on it unless superseded."""
         gen = self.generation(channel) + 1
         self._generations[channel] = gen
+        if self.closed:  # the window is closing: nothing more is read or shown
+            return gen
         self._show[(channel, gen)] = (show, on_error)
         self._pending += 1
         if self._pending == 1:

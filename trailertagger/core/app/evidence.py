@@ -12,12 +12,18 @@ Scene thumbnails are taken on demand (``scene_thumbnails``) at the recorded scen
 cached small (``SCENE_SIDE`` px JPEGs) in the user cache, keyed by content hash: storing a
 strip for every one of 100,000 videos at extraction time would cost disk for pictures most
 videos never show, while one seek per scene costs well under a second for the video a
-person is looking at, on a background thread.
+person is looking at, on a background thread.  The pictures are a cache with a size
+limit (``[library] scene_cache_mb``): each video's folder is touched when its strip is shown,
+and after a new strip is written the least recently shown ones are deleted until the
+pictures fit (``prune_scene_cache``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,11 +140,17 @@ def scene_thumbnail_paths(root: Path, content_hash: str, count: int) -> list[Pat
 
 
 def scene_thumbnails(video: Path, content_hash: str, times: list[float], root: Path,
-                     side: int = SCENE_SIDE) -> list[Path | None]:
+                     side: int = SCENE_SIDE, max_bytes: int | None = None) -> list[Path | None]:
     """One small JPEG per scene time (cached; taken with PyAV seeks the first time).  An
-    entry is None where no frame could be read (past the end, file gone)."""
+    entry is None where no frame could be read (past the end, file gone).  With
+    ``max_bytes``, writing a new strip prunes the cache to that size (this strip kept)."""
     dests = scene_thumbnail_paths(root, content_hash, len(times))
+    folder = dests[0].parent if dests else None
+    if folder is not None and folder.is_dir():
+        with contextlib.suppress(OSError):  # shown now: the most recently used strip
+            os.utime(folder)
     todo = [i for i, d in enumerate(dests) if not d.exists()]
+    wrote = False
     if todo and Path(video).is_file():
         try:
             from PIL import Image
@@ -152,6 +164,49 @@ def scene_thumbnails(video: Path, content_hash: str, times: list[float], root: P
                 dests[i].parent.mkdir(parents=True, exist_ok=True)
                 with atomic_write(dests[i], "wb") as fh:
                     Image.fromarray(frame[1]).save(fh, format="JPEG", quality=80)
+                wrote = True
         except Exception as err:  # noqa: BLE001 - a picture strip is a nicety
             log.info("no scene thumbnails for %s: %s", video, err)
+    if wrote and max_bytes is not None and folder is not None:
+        prune_scene_cache(Path(root), max_bytes, keep=folder)
     return [d if d.exists() else None for d in dests]
+
+
+def prune_scene_cache(root: Path, max_bytes: int, keep: Path | None = None) -> tuple[int, int]:
+    """Delete the least recently shown videos' strips until the pictures under ``root`` take
+    at most ``max_bytes`` (``keep`` is never deleted).  Returns (strips deleted, bytes freed).
+
+    A strip is one folder ``root/ab/<digest>``; its modification time is when it was last
+    shown (``scene_thumbnails`` touches it)."""
+    strips: list[tuple[float, int, Path]] = []
+    total = 0
+    with contextlib.suppress(OSError):
+        for shard in os.scandir(root):
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(shard.path):
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                size = 0
+                with contextlib.suppress(OSError):
+                    size = sum(f.stat().st_size for f in os.scandir(entry.path) if f.is_file())
+                with contextlib.suppress(OSError):
+                    strips.append((entry.stat().st_mtime, size, Path(entry.path)))
+                    total += size
+    removed = freed = 0
+    keep_resolved = Path(keep).resolve() if keep is not None else None
+    for _mtime, size, path in sorted(strips, key=lambda t: t[0]):
+        if total <= max_bytes:
+            break
+        if keep_resolved is not None and path.resolve() == keep_resolved:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the shard, when it was its last strip
+        total -= size
+        freed += size
+        removed += 1
+    if removed:
+        log.info("scene picture cache: %d strip(s) deleted, %d bytes freed (limit %d)",
+                 removed, freed, max_bytes)
+    return removed, freed

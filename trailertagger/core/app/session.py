@@ -292,8 +292,9 @@ class LibrarySession:
 
         if not ev.content_hash or not ev.scene_times:
             return []
+        limit = int(self.cfg.get("library", {}).get("scene_cache_mb", 200)) * 2**20
         return evmod.scene_thumbnails(Path(ev.path), ev.content_hash, ev.scene_times,
-                                      self.dirs.cache / "scenes")
+                                      self.dirs.cache / "scenes", max_bytes=limit)
 
     def jobs(self, status: str | Sequence[str] | None = None,
              limit: int | None = 50) -> list[JobRecord]:
