@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     models = ModelsDialog(win)
     models.resize(960, 480)
     models.show()
+    settle(qapp, 0.2)
+    while not models.ready():  # the models' state is read off the GUI thread
+        settle(qapp, 0.1)
     clip_row = next((r for r in range(models.table.rowCount())
                      if models.table.item(r, 0).text() == "clip-vit-b32"), 0)
     models.table.selectRow(clip_row)

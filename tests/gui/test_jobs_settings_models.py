@@ -201,6 +201,8 @@ def test_models_dialog_lists_models_with_status(qtbot, make_window) -> None:
     win = make_window(workers=0, start=False)
     dlg = ModelsDialog(win)
     qtbot.addWidget(dlg)
+    assert "Reading" in dlg.header.text()  # read off the GUI thread (a first read hashes)
+    qtbot.waitUntil(dlg.ready, timeout=30000)
     infos = {i.id: i for i in win.app.model_infos()}
     assert dlg.table.rowCount() == len(infos) > 3
     rows = {dlg.table.item(r, 0).text(): r for r in range(dlg.table.rowCount())}
@@ -327,6 +329,7 @@ def test_models_dialog_fetch_shows_progress_cancels_and_resumes(qtbot, make_wind
         dlg = ModelsDialog(win)
         qtbot.addWidget(dlg)
         dlg.show()
+        qtbot.waitUntil(dlg.ready, timeout=30000)
         assert dlg.info("test-download").status == "missing"
         seen: list[tuple[int, int]] = []
         dlg.fetchProgress.connect(lambda _l, done, total: seen.append((done, total)))
@@ -334,12 +337,12 @@ def test_models_dialog_fetch_shows_progress_cancels_and_resumes(qtbot, make_wind
         qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] > 0, timeout=10000)
         assert dlg.bar.isVisible() and seen[-1][1] == len(payload)
         dlg.cancel_fetch()
-        qtbot.waitUntil(lambda: dlg.fetching is None, timeout=10000)
+        qtbot.waitUntil(lambda: dlg.fetching is None and dlg.ready(), timeout=10000)
         assert type(dlg.last_result).__name__ == "DownloadCancelled"
         assert "cancelled" in dlg.detail.text()
         assert dlg.info("test-download").status == "missing"
         dlg.fetch("test-download")
-        qtbot.waitUntil(lambda: dlg.fetching is None, timeout=30000)
+        qtbot.waitUntil(lambda: dlg.fetching is None and dlg.ready(), timeout=30000)
         assert not isinstance(dlg.last_result, Exception), dlg.last_result
         info = dlg.info("test-download")
         assert (info.status, info.source) == ("ok", "cache")

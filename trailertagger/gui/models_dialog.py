@@ -43,6 +43,9 @@ class ModelsDialog(QDialog):
         self.cancel_token: CancelToken | None = None
         self.fetching: str | None = None
         self.last_result: Any = None
+        self.reads = self.loaded = 0  # reads of the models' state asked for / shown
+        self.fetch_note = ""  # how the last download failed or was cancelled
+        self.closed = False
         self.setWindowTitle("Models")
         self.setWindowIcon(icon("models"))
         self.resize(900, 460)
@@ -94,9 +97,25 @@ class ModelsDialog(QDialog):
         self.reload()
 
     def reload(self) -> None:
-        """Read the models' state (cheap: the store's verify cache answers for unchanged files)."""
-        self.infos = self.app.model_infos()
-        profile = self.app.profile()
+        """Read the models' state off the GUI thread: the first look at a model file hashes
+        it (hundreds of MB: seconds); later ones are answered by the store's verify cache."""
+        self.reads += 1
+        self.header.setText("Reading the models' state…")
+
+        def show(result: tuple[list[Any], str]) -> None:
+            if not self.closed:
+                self._show(*result)
+
+        def failed(err: BaseException) -> None:
+            if not self.closed:
+                self.header.setText(f"Cannot read the models' state: {err}")
+                self.loaded += 1
+
+        self.window_.bridge.run_task(lambda: (self.app.model_infos(), self.app.profile()),
+                                     show, failed)
+
+    def _show(self, infos: list[Any], profile: str) -> None:
+        self.infos = infos
         missing = [i for i in self.infos if i.required and i.status != "ok"]
         self.header.setText(
             f"Profile <b>{profile}</b>: " + (f"{len(missing)} needed model(s) missing" if missing
@@ -117,9 +136,16 @@ class ModelsDialog(QDialog):
                                             "#c0392b" if m.required else "#7f8c8d"))
                 self.table.setItem(r, c, it)
         self._selection_changed()
+        if self.fetch_note:  # how the last download ended stays in view
+            self.detail.setText(self.fetch_note)
+        self.loaded += 1
 
     def info(self, model_id: str) -> Any:
         return next(i for i in self.infos if i.id == model_id)
+
+    def ready(self) -> bool:
+        """Every read asked for is shown (tests and the screenshot script wait on it)."""
+        return self.loaded >= self.reads
 
     def selected_id(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
@@ -189,14 +215,15 @@ class ModelsDialog(QDialog):
         self.cancel_btn.setEnabled(False)
         self.bar.hide()
         if isinstance(result, Exception):
-            self.detail.setText(f"<b>{mid}</b>: {result}")
+            self.fetch_note = f"<b>{mid}</b>: {result}"
+            self.detail.setText(self.fetch_note)
         else:
+            self.fetch_note = ""
             self.window_.activity.setText(f"model {result.id}: {result.status} ({result.source})")
             self.window_.check_processing()
         self.reload()
-        if isinstance(result, Exception):
-            self.detail.setText(f"<b>{mid}</b>: {result}")
 
     def reject(self) -> None:
+        self.closed = True
         self.cancel_fetch()
         super().reject()
