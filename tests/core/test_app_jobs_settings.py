@@ -52,3 +52,19 @@ def test_settings_write_keeps_comments_and_refuses_out_of_range(tmp_path) -> Non
     path.write_text("[jobs]\nworkers = 999\n")
     cfg, error = settings_file.load_settings(path)
     assert cfg["jobs"]["workers"] == 1 and "from 0 to 64" in error
+
+
+def test_max_genres_saved_while_workers_run_reaches_their_next_classification() -> None:
+    """A worker keeps its head loaded; saving ``[classify] max_genres`` (the settings
+    dialog) changes the settings file, and the next classification uses the new value."""
+    from trailertagger.core.jobs.stages import DefaultServices
+    from trailertagger.core.paths import app_dirs
+
+    path = app_dirs().config_file
+    settings_file.write_settings({("classify", "max_genres"): 3}, path)
+    services = DefaultServices()
+    head = services.head()
+    assert head.max_genres == 3 and services.head() is head  # kept while nothing changes
+    settings_file.write_settings({("classify", "max_genres"): 2}, path)
+    again = services.head()
+    assert again is not head and again.max_genres == 2

@@ -5,7 +5,8 @@ What applies when:
   library (``LibrarySession.stage_limits``, the CLI's ``jobs limits``); kept in the library;
 * device, worker processes, profile, classification: written to ``config.toml`` (checked
   with the same ranges the file is checked with at start, atomically, comments kept); the
-  profile applies to new jobs at once, the rest at the next start;
+  profile applies to new jobs at once, genres per video to the next classification (the
+  workers reload their head when the file changes), the rest at the next start;
 * watched folders: added/removed at once (the library keeps them).
 A profile whose models are not installed is refused when picked, with one message.
 """

@@ -170,7 +170,9 @@ class DefaultServices:
         return profile_view(fs, profile_extractors(profile), profile)
 
     def head(self) -> Any:
-        """The active head, reloaded only when the activation pointer changes."""
+        """The active head, reloaded only when the activation pointer or the settings file
+        changes (``[classify] max_genres`` saved in the app applies to the next
+        classification, not to the next start of the workers)."""
         from ..classify import runtime
         from ..paths import app_dirs
 
@@ -181,6 +183,11 @@ class DefaultServices:
             key: object = (st.st_mtime_ns, st.st_size, pointer.read_text(encoding="utf-8"))
         except OSError:
             key = None
+        try:
+            cst = Path(dirs.config_file).stat()
+            key = (key, cst.st_ino, cst.st_mtime_ns, cst.st_size)  # saved atomically: a new inode
+        except OSError:
+            key = (key, None)
         if self._head is None or key != self._head_key:
             self._head = runtime.active_head(dirs, self.store)
             self._head_key = key
