@@ -246,3 +246,32 @@ def test_workers_that_cannot_start_halt_the_pool_with_a_reason(tmp_path, real_cl
     with lib.read() as s:
         assert s.execute(select(Job.status)).scalar_one() == "queued"  # kept for a fixed pool
     lib.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
+def test_worker_processes_run_below_the_apps_priority(tmp_path):
+    """``[jobs] nice``: a worker lowers its own priority when it starts (the window and the
+    desktop go first when the cores are busy); the app's process keeps its own."""
+    lib_path = tmp_path / "lib.sqlite3"
+    open_library(lib_path).close()
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    for nice, expected in ((7, min(19, mine + 7)), (0, mine)):
+        pool = WorkerPool(lib_path, options(1, nice=nice))
+        started = threading.Event()
+        pids: list[int] = []
+
+        def listen(e: ev.JobEvent, pids=pids, started=started) -> None:
+            if e.kind == ev.WORKER_STARTED:
+                pids.append(int(e.worker.split(":")[1]))
+                started.set()
+
+        pool.bus.subscribe(listen)
+        try:
+            pool.start()
+            assert started.wait(60), "no worker started"
+            assert os.getpriority(os.PRIO_PROCESS, pids[0]) == expected
+        finally:
+            pool.stop()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine
+    assert PoolOptions.from_config({"jobs": {"nice": 12}}).nice == 12
+    assert PoolOptions.from_config({}).nice == 10

@@ -63,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
         # MB one extracting worker may need at its peak: the pool starts fewer workers than
         # asked when that many would not fit in the free memory (0: no check)
         "memory_per_worker_mb": 1500,
+        # worker processes run this much below the app's CPU priority (0 to 19; 0: the same),
+        # so the window and the desktop stay responsive while videos are processed
+        "nice": 10,
     },
     "classify": {
         # the cold-start head emits at most this many genres per video (1 to 5; a film has 1
@@ -98,6 +101,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("jobs", "rescan_minutes"): (0, 7 * 24 * 60),
     ("jobs", "max_attempts"): (1, 100),
     ("jobs", "memory_per_worker_mb"): (0, 1048576),
+    ("jobs", "nice"): (0, 19),
     ("classify", "max_genres"): (1, 5),
     ("classify", "retrain_every"): (0, 100000),
     ("library", "scene_cache_mb"): (1, 1048576),

@@ -39,6 +39,7 @@ from ..errors import DiskFullError
 from ..library.db import Library, get_meta, open_library
 from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job
 from ..runtime.memory import WORKER_BUDGET_MB, workers_that_fit
+from ..runtime.priority import DEFAULT_NICE, lower_priority
 from . import events as ev
 from .queue import (
     CLASSIFY,
@@ -78,6 +79,8 @@ class PoolOptions:
     # the pool starts fewer workers than asked when this many MB each would not fit in the
     # memory available (0: no such check); see ``runtime.memory.workers_that_fit``
     memory_per_worker_mb: int = WORKER_BUDGET_MB
+    # worker processes run this much below the app's priority (``runtime.priority``)
+    nice: int = DEFAULT_NICE
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], **overrides: Any) -> PoolOptions:
@@ -88,6 +91,7 @@ class PoolOptions:
             max_attempts=int(jobs.get("max_attempts", 3)),
             services=str(jobs.get("services", DEFAULT_SERVICES) or DEFAULT_SERVICES),
             memory_per_worker_mb=int(jobs.get("memory_per_worker_mb", WORKER_BUDGET_MB)),
+            nice=int(jobs.get("nice", DEFAULT_NICE)),
         )
         kwargs = jobs.get("services_kwargs")
         if isinstance(kwargs, dict):
@@ -157,6 +161,7 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
     from ..logsetup import setup_logging
 
     setup_logging(opts.log_verbose)
+    lower_priority(opts.nice)  # the window and the desktop go first when the cores are busy
     owner = owner_name(index)
     send_lock = threading.Lock()
 
