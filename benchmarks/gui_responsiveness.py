@@ -19,6 +19,10 @@ Start-up (open the library, build the window, first paint) happens before the ev
 runs, with nothing on screen yet to freeze: its row gives the time to the first paint, and
 the stalls of opening are counted from that paint until the rows are shown.
 
+``--busy N [--busy-nice K]`` keeps N CPU-bound processes running meanwhile, at niceness K
+(default 10, as the app's worker processes run: ``[jobs] nice``), to measure the window while
+videos are processed; ``--busy-nice 0`` shows what the workers' lower priority buys.
+
 The target is no stall over 100 ms.  The machine's load matters (``uptime`` is printed).
 
 ``--stalls`` says where each stall over 40 ms came from: a watchdog thread, while a tick is
@@ -360,9 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", type=Path, help="write a cProfile of the run here")
     ap.add_argument("--stalls", action="store_true",
                     help="sample the GUI thread's stack while a tick is late (a watchdog thread)")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="keep N processes busy meanwhile (numpy work, like the app's workers "
+                         "processing videos)")
+    ap.add_argument("--busy-nice", type=int, default=10, metavar="K",
+                    help="their niceness (default 10, the workers' [jobs] nice; 0: the app's)")
     args = ap.parse_args(argv)
     global STALLS
     STALLS = args.stalls
+    busy = start_busy(args.busy, args.busy_nice)
     work = args.keep or Path(tempfile.mkdtemp(prefix="tt-bench-gui-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TRAILERTAGGER_HOME", str(work / "home"))
@@ -407,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         app.processEvents()
         load = os.getloadavg()
         print(f"{args.videos:,} videos · {os.cpu_count()} CPUs · load average "
-              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} · target: no stall over {TARGET_MS:.0f} ms")
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} · target: no stall over {TARGET_MS:.0f} ms"
+              + (f" · {args.busy} busy process(es) at nice {args.busy_nice}" if args.busy else ""))
         print(f"| {'action':<44} | {'longest stall':>13} | {'result shown':>12} |")
         print(f"|{'-' * 46}|{'-' * 15}|{'-' * 14}|")
         worst = 0.0
@@ -427,9 +438,34 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:  # pragma: no cover - not POSIX
             pass
     finally:
+        for p in busy:
+            p.kill()
+            p.wait()
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+BUSY_CODE = """
+import os, sys, numpy as np
+os.nice(int(sys.argv[1]))
+a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+while True:  # matrix products and a Python loop: CPU-bound like a worker's models
+    for _ in range(50):
+        a = np.tanh(a @ a.T / 256.0)
+"""
+
+
+def start_busy(count: int, nice: int) -> list:
+    """``count`` CPU-bound processes at ``nice`` (single-threaded BLAS each)."""
+    import subprocess
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY_CODE, str(nice)], env=env)
+             for _ in range(count)]
+    if procs:
+        print(f"{count} busy process(es) at nice {nice}")
+    return procs
 
 
 if __name__ == "__main__":
