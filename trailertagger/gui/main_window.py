@@ -26,6 +26,7 @@ from PySide6.QtCore import (
     QEvent,
     QItemSelection,
     QItemSelectionModel,
+    QObject,
     QSettings,
     QSize,
     Qt,
@@ -165,6 +166,22 @@ def clear_command(window: MainWindow, ids: list[int]) -> EditCommand:
                        lambda: window.app.clear_corrections(ids))
 
 
+class _FirstPaint(QObject):
+    """Calls ``then`` once, when ``widget`` is first painted; then removes itself."""
+
+    def __init__(self, widget: QWidget, then: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self.widget, self.then, self.done = widget, then, False
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, e: QEvent) -> bool:  # noqa: N802 - Qt API
+        if not self.done and e.type() == QEvent.Type.Paint:
+            self.done = True
+            self.widget.removeEventFilter(self)
+            self.then()
+        return False
+
+
 class MainWindow(QMainWindow):
     # training runs on its own thread; these signals bring its progress to the GUI thread
     trainProgress = Signal(str, int, int)
@@ -197,6 +214,9 @@ class MainWindow(QMainWindow):
         self._read_status = BackgroundRead(self, self._status_now, self._show_status)
         self._read_folders = BackgroundRead(self, self._folders_now, self._show_folders)
         self._build()
+        # one look at the window's events until it is first painted, then none (an override
+        # of ``event`` would call into Python for every event the window gets, for good)
+        self._first_paint = _FirstPaint(self, self._after_first_paint)
         self._actions()
         bridge.jobEvent.connect(self.on_job_event)
         bridge.taskError.connect(self.report_error)
@@ -371,12 +391,11 @@ class MainWindow(QMainWindow):
         self.train_bar.hide()
         sb.addPermanentWidget(self.train_bar)
 
-    def event(self, e: QEvent) -> bool:  # noqa: N802 - Qt API
-        if e.type() == QEvent.Type.Paint and getattr(self, "_jobs_panel", 0) is None \
-                and not self._closing:
-            # the window is on screen: build what it does not show yet in the next turn
+    def _after_first_paint(self) -> None:
+        """The window is on screen: build what it does not show yet (the Jobs tab)."""
+        self._first_paint.deleteLater()
+        if not self._closing:
             QTimer.singleShot(0, lambda: self._closing or self.jobs_panel)
-        return super().event(e)
 
     @property
     def empty(self) -> EmptyState:
