@@ -345,12 +345,24 @@ def measure(win_factory: Callable[[], object]) -> list[tuple[str, float, float]]
 
             box.button(QMessageBox.StandardButton.Yes).click()
 
-    n = model.loads
-    act(f"bulk '+War' on {count:,} videos (asked first)", correct,
-        lambda: model.loads > n and settle(win) and not win.bridge.busy)
-    n = model.loads
-    act(f"undo it (one step, {count:,} videos)", win.act_undo.trigger,
-        lambda: model.loads > n and settle(win) and not win.bridge.busy)
+    # an edit is shown when its rows are refreshed: in place for a page or fewer, by a
+    # reload for more (``MainWindow.write`` → ``refresh_videos``)
+    refreshed = [0]
+    refresh_videos = win.refresh_videos
+
+    def counting(ids: list[int]) -> None:
+        refresh_videos(ids)
+        refreshed[0] += 1
+
+    win.refresh_videos = counting
+
+    def edited(before: int) -> Callable[[], bool]:
+        return lambda: (refreshed[0] > before and settle(win) and not win.bridge.busy
+                        and not win._refresh_timer.isActive())
+
+    asked = " (asked first)" if count >= 100 else ""
+    act(f"bulk '+War' on {count:,} videos{asked}", correct, edited(refreshed[0]))
+    act(f"undo it (one step, {count:,} videos)", win.act_undo.trigger, edited(refreshed[0]))
     win.close()
     if SAMPLER is not None:
         SAMPLER.report()
