@@ -1,6 +1,6 @@
 """Folder throughput: the app's worker pool against the sequential pipeline.
 
-Run: ``python benchmarks/throughput.py [--quick] [--videos 6] [--media-dir DIR]``.
+Run: ``python benchmarks/throughput.py [--quick] [--videos 6] [--media-dir DIR] [--only MODE]``.
 
 Makes ``--videos`` (at least 6) distinct synthetic 720p trailers (``mediagen.make_trailer``,
 different seeds: different cuts, titles and music; 2 minutes each, 40 s with ``--quick``),
@@ -8,15 +8,27 @@ then scans the folder with the real CLI (``trailertagger scan``: probe, extract,
 jobs in worker processes, default profile, zero-shot head), each mode in a fresh home (empty
 library and feature cache):
 
-* ``sequential``: one worker (the default ``[jobs] workers = 1``);
-* ``pool``: two workers with two extract jobs at a time (``[jobs] stage_limits``);
+* ``sequential``: one worker (the default ``[jobs] workers = 1``), extractors side by side
+  in lanes sized for the whole machine (``[extract] lanes`` auto: one per core);
+* ``one lane``: one worker with ``[extract] lanes = 1``: extractors one after another, each
+  with every core (the pipeline as it was before the lanes), the second baseline;
+* ``pool``: two workers with two extract jobs at a time (``[jobs] stage_limits``, the
+  default for two workers); each extraction gets ``cores // 2`` of the machine (one lane of
+  one thread, one ffmpeg decode thread on 2 cores: ``PoolOptions.extraction_share``);
+* ``pool-x1``: two workers, one extract job at a time (the default before issue 13); only
+  with ``--only pool-x1``;
 * ``pool-4``: with ``--four``, four workers and two extract jobs.
 
-It prints videos per minute (model loading included, as a user's scan pays it), the speed-up
-against the sequential run of the same run, CPU utilisation (user + system CPU seconds of
-every process over wall time, 200% = both cores of a 2-core machine) and the peak of the
-summed RSS of the CLI and its workers (sampled every 0.5 s).  Target (issue 13): the pool at
-least 1.6x sequential on 2 cores.
+``--only MODE`` (repeatable) runs those modes in that order; the first is the baseline of the
+"vs" column.  It prints videos per minute (model loading included, as a user's scan pays it),
+the speed-up against the first mode of the same run (both measured in one run, so under the
+same machine load), CPU utilisation (user + system CPU seconds of every process over wall
+time, 200% = both cores of a 2-core machine), CPU seconds per video (what a mode costs,
+whatever share of the machine other work left it), the peak of the summed RSS of the CLI and its
+workers (sampled every 0.5 s), the load average before and after, and the ceiling no pool can
+beat: cores x 100 / the first mode's CPU% (a pool can only use the CPU the sequential run
+leaves idle).  Target (issue 13): the pool at least 1.6x sequential on 2 cores.  Measured
+figures and what limits them: README, "Throughput of a folder scan".
 """
 
 from __future__ import annotations
@@ -55,7 +67,7 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def scan(folder: Path, home: Path, workers: int, extract_limit: int) -> dict:
+def scan(folder: Path, home: Path, workers: int, extract_limit: int, lanes: int = 0) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TRAILERTAGGER_HOME=str(home), PYTHONPATH=str(ROOT))
     # where the app reads its settings under this home
@@ -64,7 +76,8 @@ def scan(folder: Path, home: Path, workers: int, extract_limit: int) -> dict:
                            text=True, check=True)
     cfg = Path(probe.stdout.strip())
     cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(f"[jobs]\nworkers = {workers}\nsettle_seconds = 0.0\n"
+    extract = f"[extract]\nlanes = {lanes}\n" if lanes else ""
+    cfg.write_text(f"{extract}[jobs]\nworkers = {workers}\nsettle_seconds = 0.0\n"
                    f"[jobs.stage_limits]\nextract = {extract_limit}\n", encoding="utf-8")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
@@ -98,6 +111,8 @@ def main() -> int:
     ap.add_argument("--videos", type=int, default=6)
     ap.add_argument("--four", action="store_true", help="also run four workers")
     ap.add_argument("--media-dir", type=Path, default=None)
+    ap.add_argument("--only", action="append", default=[], metavar="MODE",
+                    help="run only this mode (repeatable; the first one run is the baseline)")
     args = ap.parse_args()
     if args.videos < 6:
         ap.error("--videos must be at least 6")
@@ -114,26 +129,39 @@ def main() -> int:
                 mediagen.make_trailer(p, duration=seconds, size=(1280, 720), seed=100 + seed)
                 print(f"(made {p.name} in {time.perf_counter() - t:.0f} s)", flush=True)
         n = len(list(folder.glob(f"trailer * {int(seconds)}s.mp4")))
-        modes = [("sequential", 1, 1), ("pool", 2, 2)] + ([("pool-4", 4, 2)] if args.four else [])
+        # (name, workers, extract jobs at a time, [extract] lanes: 0 = auto)
+        catalogue = [("sequential", 1, 1, 0), ("one lane", 1, 1, 1), ("pool", 2, 2, 0),
+                     ("pool-x1", 2, 1, 0), ("pool-4", 4, 2, 0)]
+        wanted = args.only or ["sequential", "one lane", "pool"] + (["pool-4"] if args.four else [])
+        unknown = set(wanted) - {m[0] for m in catalogue}
+        if unknown:
+            ap.error(f"unknown mode(s) {sorted(unknown)}; modes: {[m[0] for m in catalogue]}")
+        modes = sorted((m for m in catalogue if m[0] in wanted), key=lambda m: wanted.index(m[0]))
         print(f"\n{n} videos of {seconds:.0f} s; load {os.getloadavg()[0]:.2f} "
               f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; {os.cpu_count()} CPU(s)", flush=True)
         rows = []
-        for name, workers, limit in modes:
-            r = scan(folder, Path(tmp) / f"home {name}", workers, limit)
+        for name, workers, limit, lanes in modes:
+            r = scan(folder, Path(tmp) / f"home {name}", workers, limit, lanes)
             row = {"mode": name, "workers": workers, "extract_limit": limit,
+                   "lanes": lanes or "auto",
                    "wall_s": round(r["wall"], 1), "videos_per_min": round(n / r["wall"] * 60, 2),
                    "cpu_pct": round(100 * r["cpu_s"] / r["wall"]),
+                   "cpu_s_per_video": round(r["cpu_s"] / n, 1),
                    "peak_rss_mb": round(r["peak_rss_mb"])}
             rows.append(row)
             print(json.dumps(row), flush=True)
         base = rows[0]["videos_per_min"]
-        print("\n| mode | workers | extract jobs | wall s | videos / min | vs sequential | CPU % | "
-              "peak RSS (all processes) MB |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(f"\n| mode | workers | extract jobs | lanes | wall s | videos / min | "
+              f"vs {rows[0]['mode']} | CPU % | CPU s / video | peak RSS (all processes) MB |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['mode']} | {r['workers']} | {r['extract_limit']} | {r['wall_s']} | "
-                  f"{r['videos_per_min']} | {r['videos_per_min'] / base:.2f}x | {r['cpu_pct']} | "
-                  f"{r['peak_rss_mb']} |")
+            print(f"| {r['mode']} | {r['workers']} | {r['extract_limit']} | {r['lanes']} | "
+                  f"{r['wall_s']} | {r['videos_per_min']} | {r['videos_per_min'] / base:.2f}x | "
+                  f"{r['cpu_pct']} | {r['cpu_s_per_video']} | {r['peak_rss_mb']} |")
+        # no pool can beat the first row by more than the CPU it leaves idle
+        cores = os.cpu_count() or 1
+        print(f"\nceiling for any pool vs {rows[0]['mode']}: {100 * cores} / {rows[0]['cpu_pct']} "
+              f"= {100 * cores / max(1, rows[0]['cpu_pct']):.2f}x")
         print(f"\nload after: {os.getloadavg()[0]:.2f} (1 min)")
     return 0
 

@@ -9,7 +9,6 @@ needs a modality that is not cached yet, so re-running a fully cached library lo
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -28,7 +27,7 @@ from .media.types import ProbeInfo
 from .paths import app_dirs
 from .progress import CancelToken, Progress, check, no_progress
 from .runtime.memory import release_free_memory
-from .runtime.threads import torch_threads
+from .runtime.threads import cpu_share, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +143,10 @@ class ExtractionSession:
 
         path = Path(path)
         check(cancel)
+        # the pool's worker may have been given another CPU share since the last video (the
+        # extract stage limit changed): lanes and torch threads follow it; pools that native
+        # runtimes sized at load keep their size
+        self.lanes, self.threads = plan_threads(self.cfg.get("extract", {}))
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         info = probe(path)
@@ -321,13 +324,17 @@ def order_by_cost(names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: -cost(n))
 
 
-def plan_threads(extract_cfg: dict[str, Any]) -> tuple[int, int]:
+def plan_threads(extract_cfg: dict[str, Any], cores: int | None = None) -> tuple[int, int]:
     """(lanes, threads per lane) from ``extract.lanes`` / ``extract.threads`` (0 = auto).
 
     Auto: one lane per core, at most ``MAX_LANES`` (more lanes than extractors in a
     profile are useless), and the cores shared out between lanes, at least one thread
-    each."""
-    cores = max(1, os.cpu_count() or 1)
+    each.  ``cores``: the cores this extraction may use, by default this process's CPU
+    share (``runtime.threads.cpu_share``): every core, or in a pool that runs N
+    extractions at once ``cores // N`` of them, so the pool's lanes add up to the machine
+    (on 2 cores, two concurrent extractions get one lane of one thread each instead of two
+    lanes each).  Explicit settings win."""
+    cores = max(1, int(cores) if cores is not None else cpu_share())
     lanes = int(extract_cfg.get("lanes", 0) or 0) or min(cores, MAX_LANES)
     threads = int(extract_cfg.get("threads", 0) or 0) or max(1, cores // lanes)
     return max(1, lanes), threads

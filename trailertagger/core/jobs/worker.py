@@ -40,6 +40,7 @@ from ..library.db import Library, get_meta, open_library
 from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job
 from ..runtime.memory import WORKER_BUDGET_MB, workers_that_fit
 from ..runtime.priority import DEFAULT_NICE, lower_priority
+from ..runtime.threads import limit_native_pools, machine_cores, set_cpu_share, share_for
 from . import events as ev
 from .queue import (
     CLASSIFY,
@@ -107,13 +108,31 @@ class PoolOptions:
     def default_limits(self) -> dict[str, int]:
         base = dict(DEFAULT_LIMITS)
         if self.workers > 0:
-            # extraction is the heavy stage: by default at most half the workers (>= 1)
-            base[EXTRACT] = max(1, self.workers // 2) if self.workers > 2 else 1
+            # extraction is the heavy stage: by default at most half the workers, but two
+            # as soon as there are two workers: concurrent extractions share the cores
+            # (``extraction_share``), and on 2 cores two extractions of one thread each did
+            # more per CPU second than one extraction of two lanes (issue 13, README
+            # "Throughput of a folder scan"); one worker: one
+            base[EXTRACT] = max(2, self.workers // 2) if self.workers >= 2 else 1
             base[PROBE] = max(1, self.workers)
             base[CLASSIFY] = max(1, self.workers)
         if self.stage_limits:
             base.update(self.stage_limits)
         return base
+
+    def extraction_share(self, limits: dict[str, int] | None = None,
+                         cores: int | None = None) -> int | None:
+        """Cores one extraction of this pool may use, ``None`` for all of them.
+
+        ``min(workers, extract limit)`` extractions run at once (``limits``: the effective
+        stage limits, the library's and forced ones included; default ``default_limits``),
+        and each sizes its lanes, torch/ONNX Runtime/BLAS threads and ffmpeg decode threads
+        for ``cores // that`` (``runtime.threads.share_for``), so the pool's threads add up to
+        the machine instead of each worker's.  One extraction at a time (one worker, or an
+        extract limit of 1): ``None``, every count as for a single process."""
+        limit = (limits or self.default_limits()).get(EXTRACT, 1)
+        concurrent = min(max(1, self.workers), max(1, int(limit)))
+        return share_for(concurrent, cores) if concurrent > 1 else None
 
 
 @dataclass
@@ -258,6 +277,7 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
     threading.Thread(target=control_loop, name="tt-control", daemon=True).start()
     send(ev.JobEvent(ev.WORKER_STARTED, message=f"pid {os.getpid()}", worker=owner))
     limits = opts.default_limits()
+    share: int | None = None  # the CPU share in force; None: the whole machine
     claim_errors = 0
     while not stop.is_set():
         try:
@@ -282,6 +302,8 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
         with hand_lock:
             cancel.clear()
             current[0] = job
+        if job.stage == EXTRACT:  # before the session (and its models) load, if first
+            share = size_for_extraction(opts, queue, limits, share, owner)
         try:
             final = run_claimed(ctx, job)
         finally:
@@ -293,6 +315,26 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
     stop.set()
     lib.close()
     send(ev.JobEvent(ev.WORKER_EXITED, message="stopped", worker=owner))
+
+
+def size_for_extraction(opts: PoolOptions, queue: JobQueue, defaults: dict[str, int],
+                        current: int | None, owner: str = "") -> int | None:
+    """Before an extract job: this worker's CPU share (``PoolOptions.extraction_share``)
+    from the pool's limits as they are now (the library's may have changed since the start),
+    applied to this process when it changed; returns the share in force.  A worker that only
+    ever has the whole machine (one worker, an extract limit of 1) changes nothing."""
+    try:
+        now = queue.stage_limits(defaults=defaults, forced=opts.forced_limits)
+    except Exception as err:  # noqa: BLE001 - a locked library: keep the share we have
+        log.debug("stage limits unreadable, CPU share kept: %s", err)
+        return current
+    new = opts.extraction_share(now)
+    if new == current:
+        return current
+    log.info("worker %s: CPU share %s of %d cores", owner, new or "all", machine_cores())
+    set_cpu_share(new)
+    limit_native_pools(new or machine_cores())
+    return new
 
 
 # -- the pool ----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from av.video.reformatter import VideoReformatter
 from ..config import DEFAULTS
 from ..errors import ConfigError, MediaError
 from ..progress import Progress
+from ..runtime.threads import set_decode_threads
 from .plan import RANGES as PLAN_RANGES
 from .plan import choose_plan, coverage
 from .probe import (
@@ -241,7 +242,7 @@ class _FrameReader:
             self.container.close()
             raise MediaError(path, "no_video", "the file has no video stream")
         self.stream = streams[0]
-        self.stream.thread_type = "AUTO"
+        set_decode_threads(self.stream)
         self.start = container_start(self.container)
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.frame_dur = 1.0 / float(rate) if rate else 0.04
@@ -268,7 +269,7 @@ class _FrameReader:
         self.container.close()
         self.container = open_input(self.path)
         self.stream = video_streams(self.container)[0]
-        self.stream.thread_type = "AUTO"
+        set_decode_threads(self.stream)
         self._new_iter()
         self.sequential = True
 
@@ -578,7 +579,7 @@ def _decode_video_excerpts(path: Path, cfg: dict[str, Any], excerpts: Sequence[t
         frame_dur = 1.0 / float(rate) if rate else 0.04
         start0 = container_start(container)
         tb = stream.time_base
-        stream.thread_type = "AUTO"
+        set_decode_threads(stream)
         to_rgb = RgbScaler(int(cfg["frame_max_side"]), _sample_aspect(stream))
         slots = _slots_for(ctx.width or 1920, ctx.height or 1080)
         for k, (a, b) in enumerate(excerpts):

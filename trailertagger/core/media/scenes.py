@@ -35,6 +35,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..errors import MediaError
 from ..progress import Progress
+from ..runtime.threads import set_decode_threads
 from .probe import container_duration, container_start, open_input, stream_duration, video_streams
 
 #: ``on_frame(frame, time, index, is_cut)``: called for every analysed frame, in order.
@@ -171,7 +172,7 @@ def scan_video(container: av.container.InputContainer, stream: av.video.stream.V
     if not stream.codec_context.is_open:
         # frame + slice threads: ~1.5-2x on 2 cores (settable only before the first decode:
         # excerpts scan one open stream several times)
-        stream.thread_type = "AUTO"
+        set_decode_threads(stream)  # fewer threads in a pool's CPU share
     start = container_start(container)
     total = stream_duration(stream, container_duration(container))
     if max_duration is not None and max_duration > 0:
