@@ -68,3 +68,27 @@ def test_max_genres_saved_while_workers_run_reaches_their_next_classification() 
     settings_file.write_settings({("classify", "max_genres"): 2}, path)
     again = services.head()
     assert again is not head and again.max_genres == 2
+
+
+def test_limits_shown_are_the_pools_and_setting_one_stage_does_not_pin_the_others(tmp_path) -> None:
+    """Two workers extract two at a time by default; the jobs panel, ``jobs limits`` and the
+    settings dialog show that, and changing the classify limit stores only the classify
+    limit (before, it also stored the queue's default extract limit of 1 for good)."""
+    from trailertagger.core.app import LibrarySession
+    from trailertagger.core.config import DEFAULTS
+    from trailertagger.core.library.db import open_library
+
+    lib = open_library(tmp_path / "library.sqlite3")
+    try:
+        cfg = {**DEFAULTS, "jobs": {**DEFAULTS["jobs"], "workers": 2}}
+        app = LibrarySession(lib, cfg=cfg)
+        assert app.stage_limits()["extract"] == 2
+        assert app.stage_limits({"classify": 3}) == {**app.stage_limits(), "classify": 3}
+        assert app.stage_limits()["extract"] == 2  # still the pool's default
+        one = LibrarySession(lib, cfg={**DEFAULTS, "jobs": {**DEFAULTS["jobs"], "workers": 1}})
+        assert one.stage_limits()["extract"] == 1 and one.stage_limits()["classify"] == 3
+        app.stage_limits({"extract": 1})  # set on purpose: kept
+        assert app.stage_limits()["extract"] == 1
+        assert app.jobs_overview().stage("extract").limit == 1
+    finally:
+        lib.close()

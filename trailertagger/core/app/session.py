@@ -306,7 +306,7 @@ class LibrarySession:
             counts = queries.counts(s)
             job_counts = queries.job_counts(s)
             failed = queries.jobs(s, status=JOB_FAILED, limit=failures)
-        limits = self.queue.stage_limits()
+        limits = self.effective_limits()
         return StatusReport(
             library=str(self.path), counts=counts, job_counts=job_counts,
             paused=self.queue.is_paused(), stage_limits={k: limits[k] for k in STAGES},
@@ -330,7 +330,7 @@ class LibrarySession:
                                             limit=failed_limit)]
             paused = self.queue.is_paused()
         failed.sort(key=lambda f: (f.status != JOB_FAILED, -(f.finished_at or 0.0)))
-        return build_overview(job_counts, self.queue.stage_limits(), running, failed, paused)
+        return build_overview(job_counts, self.effective_limits(), running, failed, paused)
 
     def pause_note(self) -> str:
         """What pausing means right now (``jobs pause`` prints it, the app shows it)."""
@@ -525,14 +525,21 @@ class LibrarySession:
         return [(i, f"is {found[i]}" if i in found else "no such job")
                 for i in dict.fromkeys(ids) if found.get(i) not in states]
 
+    def effective_limits(self) -> dict[str, int]:
+        """How many jobs of each stage run at once in a pool started with these settings:
+        the pool's defaults for its number of workers, then what the library stores."""
+        from ..jobs.worker import PoolOptions
+
+        return self.queue.stage_limits(defaults=PoolOptions.from_config(self.cfg).default_limits())
+
     def stage_limits(self, wanted: dict[str, int] | None = None) -> dict[str, int]:
         """Show, or set, how many jobs of each stage run at once (live in every pool)."""
-        if not wanted:
-            return self.queue.stage_limits()
-        try:
-            return self.queue.set_stage_limits(wanted)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        if wanted:
+            try:
+                self.queue.set_stage_limits(wanted)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+        return self.effective_limits()
 
     # -- genre heads ---------------------------------------------------------------------
     def sync_head(self) -> int:

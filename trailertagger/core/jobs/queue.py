@@ -205,10 +205,12 @@ class JobQueue:
         if bad:
             raise ValueError(f"unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
         with self.lib.session() as s:
-            current = self.stage_limits(s)
-            current.update({k: max(0, int(v)) for k, v in limits.items()})
-            set_meta(s, LIMIT_KEY, json.dumps(current, sort_keys=True))
-            return current
+            # only what was ever set is stored: a stage nobody set keeps following the
+            # pool's default (which depends on its number of workers)
+            stored = self.stage_limits(s, defaults={})
+            stored.update({k: max(0, int(v)) for k, v in limits.items()})
+            set_meta(s, LIMIT_KEY, json.dumps(stored, sort_keys=True))
+            return {**DEFAULT_LIMITS, **stored}
 
     def has_claimable(self) -> bool:
         """Cheap read-only probe so idle workers do not take the write lock every poll."""
