@@ -20,8 +20,8 @@ Rows are transcript segments: ``texts`` the segment text, ``times`` the segment 
 text (``DecodedMedia.subtitles``: an embedded text stream or a sidecar file, see
 ``media.subtitles``), its cues are the segments and Whisper does not run; the feature file's
 provenance (``speech_text``) says which source was used.  For excerpt plans the speech found
-in every excerpt goes through one Whisper call and each segment is placed at its excerpt's
-time (``transcribe_blocks``).  No speech gives T = 0 (present, empty);
+in every excerpt goes through one Whisper call, excerpts separated by a second of silence,
+and each segment is placed at its excerpt's time (``transcribe_blocks``).  No speech gives T = 0 (present, empty);
 no audio stream is recorded as missing by the pipeline before this runs.
 """
 
@@ -187,8 +187,11 @@ class FasterWhisperExtractor(ExtractorBase):
         VAD runs on each block; the speech of all blocks is concatenated into one Whisper
         call and every segment is mapped back to its block's time.  One call matters for
         excerpt plans: Whisper encodes 30 s windows, so transcribing fifteen 10 s excerpts
-        one by one would encode three times the audio.  With one block starting at 0 this is
-        ``transcribe``.  Runs in a cancellable helper thread, like ``transcribe``.
+        one by one would encode three times the audio.  Excerpts are kept apart in that call
+        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``) are
+        dropped.  With one block starting at 0 this is ``transcribe`` (no gap, no filter: the
+        full plan is transcribed as before).  Runs in a cancellable helper thread, like
+        ``transcribe``.
         """
         return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
 
