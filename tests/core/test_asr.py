@@ -92,3 +92,24 @@ def test_chunk_map_puts_boundary_starts_in_the_next_chunk():
     assert m.to_original(1.98, 3.5) == (10.0, 11.5)  # starts 0.02 s before the boundary
     assert m.to_original(1.0, 3.0) == (2.0, 11.0)  # spans both chunks
     assert m.to_original(2.0, 2.0) == (10.0, 10.0)
+
+
+def test_chunk_map_skips_the_silence_put_between_excerpts():
+    """Excerpt plans put ``BLOCK_GAP_S`` of silence before an excerpt's first chunk; times in
+    the concatenation map back past it, and a segment starting in the silence starts where
+    the next excerpt's speech does."""
+    rate = 100
+    m = _ChunkMap([{"start": 100, "end": 300},
+                   {"start": 1000, "end": 1200, "gap": 100}], rate)  # 1-3 s | 1 s silence | 10-12 s
+    assert m.to_original(0.5, 1.5) == (1.5, 2.5)
+    assert m.to_original(3.5, 4.0) == (10.5, 11.0)
+    assert m.to_original(2.5, 4.0) == (10.0, 11.0)
+
+
+def test_looping_text_is_recognised_by_its_compression_ratio():
+    from trailertagger.core.extractors.asr import MAX_COMPRESSION_RATIO, _compression_ratio
+
+    assert _compression_ratio("") == 0.0
+    assert _compression_ratio("The phone line was dead, something was whispering her name.") \
+        < MAX_COMPRESSION_RATIO
+    assert _compression_ratio("The mother of the " * 30) > MAX_COMPRESSION_RATIO

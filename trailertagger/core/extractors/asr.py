@@ -20,8 +20,8 @@ Rows are transcript segments: ``texts`` the segment text, ``times`` the segment 
 text (``DecodedMedia.subtitles``: an embedded text stream or a sidecar file, see
 ``media.subtitles``), its cues are the segments and Whisper does not run; the feature file's
 provenance (``speech_text``) says which source was used.  For excerpt plans the speech found
-in every excerpt goes through one Whisper call and each segment is placed at its excerpt's
-time (``transcribe_blocks``).  No speech gives T = 0 (present, empty);
+in every excerpt goes through one Whisper call, excerpts separated by a second of silence,
+and each segment is placed at its excerpt's time (``transcribe_blocks``).  No speech gives T = 0 (present, empty);
 no audio stream is recorded as missing by the pipeline before this runs.
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -52,6 +53,17 @@ log = logging.getLogger(__name__)
 ASR_RATE = 16000
 DEFAULT_MODEL = "whisper-tiny-en"
 EMBED_DIM = 384
+#: Excerpt plans: seconds of silence put between the speech of two excerpts in the one
+#: Whisper call, so that no segment runs from one excerpt into the next (issue 13: without
+#: it, the end of a sentence cut at one excerpt's end and the start of another cut at the
+#: next excerpt's start were read as one made-up sentence, e.g. "What is crashing a
+#: babysitter burned a hawk from inside the closet").  Whisper ends a segment at a pause.
+BLOCK_GAP_S = 1.0
+#: Excerpt plans: a segment whose text compresses more than this (gzip ratio, Whisper's own
+#: hallucination test, ``compression_ratio_threshold``) is a decoding loop ("the mother of
+#: the mother of the mother ...", seen on speech cut at excerpt borders) and is dropped.
+#: The full plan keeps every segment, as before.
+MAX_COMPRESSION_RATIO = 2.4
 
 
 @dataclass(frozen=True)
@@ -67,9 +79,12 @@ class _ChunkMap:
     """Maps times in concatenated speech chunks back to the original audio."""
 
     def __init__(self, chunks: list[dict[str, int]], rate: int) -> None:
+        # ``gap``: samples of silence put before the chunk in the concatenation (excerpt
+        # plans separate excerpts that way, see ``BLOCK_GAP_S``).
         self.orig_start = np.array([c["start"] for c in chunks], dtype=np.float64) / rate
         lengths = np.array([c["end"] - c["start"] for c in chunks], dtype=np.float64) / rate
-        self.cat_end = np.cumsum(lengths)
+        gaps = np.array([c.get("gap", 0) for c in chunks], dtype=np.float64) / rate
+        self.cat_end = np.cumsum(lengths + gaps)
         self.cat_start = self.cat_end - lengths
 
     def to_original(self, start: float, end: float) -> tuple[float, float]:
@@ -172,8 +187,11 @@ class FasterWhisperExtractor(ExtractorBase):
         VAD runs on each block; the speech of all blocks is concatenated into one Whisper
         call and every segment is mapped back to its block's time.  One call matters for
         excerpt plans: Whisper encodes 30 s windows, so transcribing fifteen 10 s excerpts
-        one by one would encode three times the audio.  With one block starting at 0 this is
-        ``transcribe``.  Runs in a cancellable helper thread, like ``transcribe``.
+        one by one would encode three times the audio.  Excerpts are kept apart in that call
+        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``) are
+        dropped.  With one block starting at 0 this is ``transcribe`` (no gap, no filter: the
+        full plan is transcribed as before).  Runs in a cancellable helper thread, like
+        ``transcribe``.
         """
         return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
 
@@ -183,14 +201,19 @@ class FasterWhisperExtractor(ExtractorBase):
 
         chunks: list[dict[str, int]] = []
         pieces: list[np.ndarray] = []
+        excerpts = not (len(blocks) == 1 and blocks[0][0] == 0.0)  # as in extract()
+        gap = int(round(BLOCK_GAP_S * ASR_RATE)) if excerpts else 0
         for t0, wave16k in blocks:
             wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
             if wave.size < ASR_RATE // 10 or not np.any(wave):
                 continue
             offset = int(round(t0 * ASR_RATE))
-            for c in get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE):
+            for i, c in enumerate(get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)):
+                before = gap if (i == 0 and pieces) else 0  # silence between two excerpts
+                if before:
+                    pieces.append(np.zeros(before, np.float32))
                 pieces.append(wave[c["start"] : c["end"]])
-                chunks.append({"start": offset + c["start"], "end": offset + c["end"]})
+                chunks.append({"start": offset + c["start"], "end": offset + c["end"], "gap": before})
             check(cancel)
         if not chunks:
             return []
@@ -212,6 +235,9 @@ class FasterWhisperExtractor(ExtractorBase):
         for seg in segments:  # a generator: decoding happens while iterating
             check(cancel)
             text = seg.text.strip()
+            if excerpts and _compression_ratio(text) > MAX_COMPRESSION_RATIO:
+                log.debug("dropped a looping segment at %.1f s: %.60s", seg.start, text)
+                continue
             if text:
                 start, end = spans.to_original(float(seg.start), float(seg.end))
                 out.append(Segment(start, end, text))
@@ -245,6 +271,12 @@ class FasterWhisperExtractor(ExtractorBase):
             weights_sha256=self.weights_sha256,
             texts=texts,
         )
+
+
+def _compression_ratio(text: str) -> float:
+    """Bytes of ``text`` over bytes of it gzip-compressed (as Whisper computes it)."""
+    raw = text.encode("utf-8")
+    return len(raw) / max(1, len(zlib.compress(raw))) if raw else 0.0
 
 
 def _ct2_cuda() -> bool:
