@@ -18,6 +18,8 @@ from typing import Any
 
 from .errors import ConfigError
 from .paths import app_dirs
+from .runtime.memory import WORKER_BUDGET_MB
+from .runtime.priority import DEFAULT_NICE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,10 +64,10 @@ DEFAULTS: dict[str, Any] = {
         "max_attempts": 3,
         # MB one extracting worker may need at its peak: the pool starts fewer workers than
         # asked when that many would not fit in the free memory (0: no check)
-        "memory_per_worker_mb": 1500,
+        "memory_per_worker_mb": WORKER_BUDGET_MB,
         # worker processes run this much below the app's CPU priority (0 to 19; 0: the same),
         # so the window and the desktop stay responsive while videos are processed
-        "nice": 10,
+        "nice": DEFAULT_NICE,
     },
     "classify": {
         # the cold-start head emits at most this many genres per video (1 to 5; a film has 1

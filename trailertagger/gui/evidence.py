@@ -165,6 +165,19 @@ class SceneView(QDialog):
         lay.addWidget(QLabel(caption))
 
 
+def _timed_text(lay: QVBoxLayout, title: str) -> tuple[QLabel, QLabel]:
+    """A bold title and, under it, a selectable plain-text label for timed lines (the
+    transcript, the on-screen text: words a person may want to copy)."""
+    heading = QLabel(f"<b>{title}</b>")
+    lay.addWidget(heading)
+    body = QLabel()
+    body.setWordWrap(True)
+    body.setTextFormat(Qt.TextFormat.PlainText)
+    body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    lay.addWidget(body)
+    return heading, body
+
+
 class EvidencePanel(QWidget):
     """See the module doc.  ``show_evidence(None)`` clears it."""
 
@@ -203,20 +216,8 @@ class EvidencePanel(QWidget):
         self.music = QLabel()
         self.music.setWordWrap(True)
         lay.addWidget(self.music)
-        self.transcript_title = QLabel("<b>Speech</b>")
-        lay.addWidget(self.transcript_title)
-        self.transcript = QLabel()
-        self.transcript.setWordWrap(True)
-        self.transcript.setTextFormat(Qt.TextFormat.PlainText)
-        self.transcript.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.transcript)
-        self.onscreen_title = QLabel("<b>On-screen text</b>")
-        lay.addWidget(self.onscreen_title)
-        self.onscreen = QLabel()
-        self.onscreen.setWordWrap(True)
-        self.onscreen.setTextFormat(Qt.TextFormat.PlainText)
-        self.onscreen.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.onscreen)
+        self.transcript_title, self.transcript = _timed_text(lay, "Speech")
+        self.onscreen_title, self.onscreen = _timed_text(lay, "On-screen text")
         self.show_evidence(None)
 
     def loading(self) -> None:
