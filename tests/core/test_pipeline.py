@@ -296,3 +296,54 @@ def test_job_stage_view_of_the_cache_keeps_media_problems(real_clips, tmp_path, 
     monkeypatch.setattr(AudioRms, "version", "2")
     assert not svc.features_cached(r.content_hash, "test")
     assert stale_extractors(cache.load(r.content_hash), ["test.frames", "test.audio"]) == ["test.audio"]
+
+
+def test_cached_excerpts_serve_only_the_plan_the_settings_choose_now(tmp_path, monkeypatch):
+    """A film read as excerpts is read again when the excerpt settings or the way excerpts are
+    read (plan version) change, or when the settings now ask for the whole file; a whole-file
+    read serves every later plan, and unchanged settings reuse the cache."""
+    from trailertagger.core.config import DEFAULTS
+    from trailertagger.core.features.cache import FeatureCache
+    from trailertagger.core.media import plan
+    from trailertagger.devtools import mediagen
+
+    clip = tmp_path / "long film é.mp4"
+    mediagen.make_clip(clip, duration=80.0, size=(96, 64), fps=12,
+                       cuts=[k * 4.0 for k in range(1, 20)], audio="music", seed=3)
+    cache = FeatureCache(tmp_path / "features")
+    names = ["test.frames", "test.audio"]
+
+    def run(**media):
+        CALLS.clear()
+        cfg = {"media": {**DEFAULTS["media"], "full_max_s": 60.0, "excerpt_count": 3,
+                         "excerpt_s": 4.0, **media}}
+        r = ExtractionSession("default", cfg, store=object(), cache=cache, extractors=names).run(clip)
+        return r, r.features.provenance["plan"]
+
+    r, p = run()
+    assert not r.from_cache and p["kind"] == "excerpts" and p["params"]["excerpt_count"] == 3
+    assert run()[0].from_cache and CALLS == []  # same settings: the cache serves
+    r, p = run(excerpt_count=4)
+    assert not r.from_cache and sorted(CALLS) == sorted(names) and len(p["excerpts"]) == 4
+    monkeypatch.setattr(plan, "PLAN_VERSION", plan.PLAN_VERSION + 1)  # excerpts read anew
+    r, p = run(excerpt_count=4)
+    assert not r.from_cache and p["version"] == plan.PLAN_VERSION
+    r, p = run(full_max_s=120.0)  # the settings now ask for the whole file
+    assert not r.from_cache and p["kind"] == "full"
+    r, p = run(excerpt_count=5)  # a whole read is the reference every excerpt plan approximates
+    assert r.from_cache and CALLS == [] and p["kind"] == "full"
+
+
+def test_plan_rule_for_recorded_plans():
+    from trailertagger.core.config import DEFAULTS
+    from trailertagger.core.media.plan import PLAN_VERSION, choose_plan, serves
+
+    cfg = {**DEFAULTS["media"], "full_max_s": 60.0}
+    rec = choose_plan(600.0, cfg).to_dict()
+    assert rec["kind"] == "excerpts" and serves(rec, cfg)
+    assert serves(None, cfg) and serves({}, cfg)  # from before plans: every one a whole read
+    assert not serves({**rec, "version": PLAN_VERSION - 1}, cfg)
+    assert not serves(rec, {**cfg, "excerpt_s": cfg["excerpt_s"] + 1})
+    assert not serves(rec, {**cfg, "full_max_s": 900.0})
+    assert serves(rec, {**cfg, "subtitle_max_lines": 7})  # not a setting of the plan
+    assert serves(choose_plan(600.0, {**cfg, "full_max_s": 900.0}).to_dict(), cfg)

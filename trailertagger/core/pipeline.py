@@ -46,10 +46,26 @@ class ExtractionResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
-def stale_extractors(cached: FeatureSet | None, names: Sequence[str]) -> list[str]:
+def usable_cache(cached: FeatureSet | None, media_cfg: dict[str, Any] | None) -> FeatureSet | None:
+    """``cached``, or None when it was read under a sampling plan the ``[media]`` settings
+    no longer choose (``media.plan.serves``): then every modality in it, this profile's or
+    another's, is read again, so a file never mixes two plans under one provenance."""
+    from .media.plan import serves
+
+    if cached is None or media_cfg is None:
+        return cached
+    media = {**DEFAULTS["media"], **media_cfg}
+    return cached if serves(cached.provenance.get("plan"), media) else None
+
+
+def stale_extractors(cached: FeatureSet | None, names: Sequence[str],
+                     media_cfg: dict[str, Any] | None = None) -> list[str]:
     """The extractors among ``names`` whose output ``cached`` lacks or holds from another
-    extractor or version: what must run before the cache serves this profile.  The one
-    freshness rule the pipeline and the job queue's probe stage both use."""
+    extractor or version, or all of them when ``cached`` was read under a sampling plan the
+    ``[media]`` settings ``media_cfg`` no longer choose (``usable_cache``): what must run
+    before the cache serves this profile.  The one freshness rule the pipeline and the job
+    queue's probe stage both use."""
+    cached = usable_cache(cached, media_cfg)
     return [n for n in names
             if not FeatureCache.is_fresh(cached, extractor_class(n).modality, n, extractor_class(n).version)]
 
@@ -155,7 +171,7 @@ class ExtractionSession:
         timings["probe+hash"] = time.perf_counter() - t0
 
         check(cancel)
-        cached = self.cache.load(chash)
+        cached = usable_cache(self.cache.load(chash), self.cfg.get("media", {}))
         stale = stale_extractors(cached, self.names)
         merged = cached or FeatureSet(content_hash=chash, duration=info.duration, profile=self.profile)
         warnings: list[str] = []

@@ -158,7 +158,7 @@ class DefaultServices:
         from ..extractors.base import profile_extractors
         from ..pipeline import stale_extractors
 
-        return not stale_extractors(fs, profile_extractors(profile))
+        return not stale_extractors(fs, profile_extractors(profile), self.cfg.get("media", {}))
 
     def load_features(self, content_hash: str, profile: str) -> FeatureSet | None:
         fs = self._cache().load(content_hash)

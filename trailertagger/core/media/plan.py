@@ -34,7 +34,10 @@ from typing import Any
 
 from ..config import RANGES as CONFIG_RANGES
 
-PLAN_VERSION = 1
+#: How excerpts are read.  A cached excerpt read of another version is read again
+#: (``serves``): 2 = each excerpt's speech kept apart in the Whisper call by a second of
+#: silence and looping segments dropped (issue 13); 1 = excerpts' speech run together.
+PLAN_VERSION = 2
 
 #: [media] keys of the plan with their allowed ranges (inclusive, kept in ``config.RANGES``);
 #: ``media_settings`` validates them and the README lists them.
@@ -110,6 +113,34 @@ def choose_plan(duration: float, cfg: dict[str, Any]) -> SamplingPlan:
         start = min(max(0.0, centre - length / 2), duration - length)
         excerpts.append(Excerpt(round(start, 3), round(start + length, 3)))
     return SamplingPlan("excerpts", duration, tuple(excerpts), params)
+
+
+def serves(recorded: dict[str, Any] | None, cfg: dict[str, Any]) -> bool:
+    """Whether features read under the ``recorded`` plan (a feature file's provenance
+    ``plan``) serve the plan the ``[media]`` settings ``cfg`` choose for that video now.
+
+    Why: the feature cache is keyed by content and extractor versions only, so without this
+    a film read as 15 excerpts would keep those features after the user asked for 30, or for
+    the whole file (``full_max_s`` raised), and excerpts read before a change to how excerpts
+    are read (``PLAN_VERSION``) would never be read again.  The rule:
+
+    * no recorded plan (files from before sampling plans, imported seed features): served,
+      as every such file was a whole-file read;
+    * a whole-file read serves every plan: it is the reference an excerpt plan
+      approximates, so changing the excerpt settings never re-reads a film read whole;
+    * an excerpt read serves only the same excerpts (count, length) read the same way
+      (plan version), and never a plan that now reads the whole file.
+    """
+    if not recorded:
+        return True
+    if recorded.get("kind") == "full":
+        return True
+    now = choose_plan(float(recorded.get("duration") or 0.0), cfg)
+    if now.full or recorded.get("version") != PLAN_VERSION:
+        return False
+    params = recorded.get("params") or {}
+    return (int(params.get("excerpt_count", -1)) == now.params["excerpt_count"]
+            and float(params.get("excerpt_s", -1.0)) == now.params["excerpt_s"])
 
 
 def coverage(plan: SamplingPlan, video_spans: list[tuple[float, float]],
