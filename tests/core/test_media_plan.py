@@ -138,6 +138,10 @@ def test_extract_json_shows_the_plan_and_coverage(long_clip, capsys):
     assert prov["audio_track"]["index"] == 1 and prov["speech_text"]["source"] == "asr"
     assert rec["lengths"]["audio"] == pytest.approx(4 * 6.0 / 0.96, abs=4)
     assert load_featureset(rec["feature_file"]).provenance == prov  # kept in the feature file
+    # the person reading the result is told the genres rest on excerpts
+    assert main(["extract", "--profile", "minimal", str(path)]) == 0
+    assert ("sampled: 4 excerpts of 6 s spread over 1:36 (0:24 read, 25% of the running time)"
+            in capsys.readouterr().out)
 
 
 def test_audio_extractors_start_while_the_pictures_decode(real_clips, tmp_path, monkeypatch):

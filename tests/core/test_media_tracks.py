@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trailertagger.core.app.evidence import reading_lines
 from trailertagger.core.media import decode_media, probe
 from trailertagger.core.media.subtitles import find_subtitles, read_sidecar, sidecar_files
 from trailertagger.core.media.tracks import choose_audio, choose_subtitle, norm_language
@@ -76,6 +77,8 @@ def test_bitmap_only_file_falls_back_to_asr_and_says_so(tmp_path):
     assert subs is None
     assert decision["source"] == "asr" and decision["bitmap_skipped"] == [2, 3]
     assert "bitmap" in decision["reason"] and "ASR" in decision["reason"]
+    assert reading_lines({"speech_text": decision}, notable_only=True) == [
+        "Speech: transcribed from the soundtrack (the file's subtitles are pictures, not text)"]
 
 
 # ----------------------------------------------------------------- real files
@@ -117,6 +120,10 @@ def test_embedded_srt_stream_is_the_speech_text(base_clip, tmp_path):
     assert speech["codec"] == "srt" and speech["cues_kept"] == 3
     french = decode_media(film, {"subtitle_language": "fr"})
     assert french.subtitles.texts == ["Bonjour.", "La tempête arrive."]
+    # what the evidence pane and ``extract`` say about it
+    assert reading_lines(media.provenance, notable_only=True) == [
+        "Speech: the file's subtitles (stream 3, eng, srt), not a transcript"]
+    assert reading_lines(media.provenance)[0] == "Read whole (0:05)"
 
 
 def test_embedded_ass_stream_loses_its_styling(base_clip, tmp_path):
@@ -137,6 +144,8 @@ def test_sidecar_srt_in_the_preferred_language(base_clip, tmp_path):
     assert found == {("Lighthouse (2024).fr.srt", "fr"), ("Lighthouse (2024).en.srt", "en")}
     media = decode_media(video)
     assert media.subtitles.texts[0] == "Hello there, keeper."
+    assert "Speech: subtitles from Lighthouse (2024).en.srt, not a transcript" in reading_lines(
+        media.provenance)
     assert [c.start for c in media.subtitles.cues] == [0.5, 2.0, 3.5]
     speech = media.provenance["speech_text"]
     assert speech["source"] == "sidecar" and speech["file"] == "Lighthouse (2024).en.srt"

@@ -98,6 +98,7 @@ def test_evidence_of_a_real_extracted_clip(qtbot, make_window, lib, trailer, _re
     assert "[0:02] they came from the dark" in pane.transcript.text()  # 1.5 s rounds to 0:02
     assert "[0:07] run!" in pane.transcript.text()
     assert pane.onscreen.text() == "[0:03] COMING SOON"
+    assert pane.reading.text().startswith("Read whole (0:")  # how the file was read
     assert pane.audio.text().startswith("Sounds: Scream 80%, Music 40%")
     assert "music" in pane.music.text().lower()  # not extracted: said, not hidden
     assert len(pane.scene_buttons) == len(scenes)

@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..core.app.evidence import reading_lines
 from ..core.errors import MediaError, ModelChecksumError, ModelMissingError, TrailerTaggerError
 from ..core.extractors.base import PROFILES
 from .common import progress_bar, settings, shown
@@ -157,11 +158,5 @@ def _emit(args: argparse.Namespace, record: dict) -> None:
         print(f"        missing {mod}: {why}", flush=True)
     for w in record["warnings"]:
         print(f"        warning: {w}", flush=True)
-    prov = record.get("provenance") or {}
-    plan, cov = prov.get("plan") or {}, prov.get("coverage") or {}
-    if plan.get("kind") == "excerpts":
-        print(f"        sampled: {len(plan.get('excerpts', []))} excerpts, "
-              f"{cov.get('video_s', 0):.0f} s of {plan.get('duration', 0):.0f} s read", flush=True)
-    speech = prov.get("speech_text") or {}
-    if speech.get("source") in ("embedded", "sidecar"):
-        print(f"        speech text: {speech['source']} subtitles", flush=True)
+    for line in reading_lines(record.get("provenance"), notable_only=True):
+        print(f"        {line[0].lower()}{line[1:]}", flush=True)

@@ -195,6 +195,11 @@ class EvidencePanel(QWidget):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #777;")
         lay.addWidget(self.note)
+        # how the file was read: a film's genres rest on excerpts, maybe on its subtitles
+        self.reading = QLabel()
+        self.reading.setWordWrap(True)
+        self.reading.setObjectName("reading")
+        lay.addWidget(self.reading)
         self.scenes_label = QLabel()
         lay.addWidget(self.scenes_label)
         strip = QWidget()
@@ -229,11 +234,14 @@ class EvidencePanel(QWidget):
         self._clear_strip()
         if ev is None:
             self.note.setText("")
-            for w in (self.scenes_label, self.audio, self.music, self.transcript, self.onscreen):
+            for w in (self.reading, self.scenes_label, self.audio, self.music, self.transcript,
+                      self.onscreen):
                 w.setText("")
             self.strip_area.hide()
             return
         self.note.setText(ev.note or "")
+        self.reading.setText("\n".join(ev.reading))
+        self.reading.setVisible(bool(ev.reading))
         missing = ev.missing or {}
         n = len(ev.scene_times)
         self.scenes_label.setText(f"{n} scene{'s' if n != 1 else ''}" if ev.features_found else "")

@@ -78,6 +78,7 @@ class Evidence:
     missing: dict[str, str] = field(default_factory=dict)  # modality -> why it is absent
     features_found: bool = False
     note: str = ""  # why there is no evidence (not extracted yet, cache cleared, ...)
+    reading: list[str] = field(default_factory=list)  # how the file was read (``reading_lines``)
 
 
 def _timed(m: ModalityFeatures | None) -> list[TimedText]:
@@ -116,7 +117,54 @@ def from_featureset(ev: Evidence, fs: FeatureSet) -> Evidence:
     ev.audio_tags = top_tags(_first(fs, AUDIO_MODALITIES))
     ev.music_tags = top_tags(_first(fs, MUSIC_MODALITIES))
     ev.missing = dict(fs.missing)
+    ev.reading = reading_lines(fs.provenance)
     return ev
+
+
+def reading_lines(provenance: dict | None, notable_only: bool = False) -> list[str]:
+    """How the file was read, in words, from a feature file's provenance: the sampling
+    plan and what it covered, where the speech text came from, which audio track.
+
+    Why: a film's genres rest on fifteen 10 s excerpts, not on the film, and its speech may
+    be its subtitles rather than a transcript; a person judging the genres (the app's
+    evidence pane, ``extract``'s report) should see that, not assume the whole film was
+    watched.  Empty for files from before sampling plans (every one read whole).
+    ``notable_only``: leave out what is true of every trailer (read whole, transcribed, the
+    audio track), for a report printed per video."""
+    from .records import format_duration
+
+    prov = provenance or {}
+    plan, cov = prov.get("plan") or {}, prov.get("coverage") or {}
+    out: list[str] = []
+    if plan.get("kind") == "excerpts":
+        n = len(plan.get("excerpts") or [])
+        length = (plan.get("params") or {}).get("excerpt_s")
+        read, frac = cov.get("video_s"), cov.get("video_fraction")
+        text = (f"Sampled: {n} excerpts" + (f" of {float(length):g} s" if length else "")
+                + f" spread over {format_duration(plan.get('duration'))}")
+        if read is not None:
+            text += f" ({format_duration(read)} read" + (
+                f", {float(frac):.0%} of the running time)" if frac is not None else ")")
+        out.append(text)
+    elif plan.get("kind") == "full" and not notable_only:
+        out.append(f"Read whole ({format_duration(plan.get('duration'))})")
+    speech = prov.get("speech_text") or {}
+    src = speech.get("source")
+    if src == "embedded":
+        lang = speech.get("language")
+        out.append(f"Speech: the file's subtitles (stream {speech.get('stream')}"
+                   + (f", {lang}" if lang else "") + f", {speech.get('codec')}), not a transcript")
+    elif src == "sidecar":
+        out.append(f"Speech: subtitles from {speech.get('file')}, not a transcript")
+    elif src == "asr" and (not notable_only or speech.get("bitmap_skipped")):
+        bitmap = bool(speech.get("bitmap_skipped"))
+        out.append("Speech: transcribed from the soundtrack"
+                   + (" (the file's subtitles are pictures, not text)" if bitmap else ""))
+    track = prov.get("audio_track") or {}
+    if track.get("index") is not None and track.get("language") and not notable_only:
+        title = f", {track['title']}" if track.get("title") else ""
+        out.append(f"Audio: track {track['index']} ({track['language']}{title})")
+    return out
 
 
 def load_features(paths: list[Path], cache_root: Path, content_hash: str) -> FeatureSet | None:
