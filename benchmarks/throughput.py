@@ -8,12 +8,12 @@ then scans the folder with the real CLI (``trailertagger scan``: probe, extract,
 jobs in worker processes, default profile, zero-shot head), each mode in a fresh home (empty
 library and feature cache):
 
-* ``sequential``: one worker (the default ``[jobs] workers = 1``), extractors side by side
+* ``sequential``: one worker (``[jobs] workers = 1``, the default before ``"auto"``), extractors side by side
   in lanes sized for the whole machine (``[extract] lanes`` auto: one per core);
 * ``one lane``: one worker with ``[extract] lanes = 1``: extractors one after another, each
   with every core (the pipeline as it was before the lanes), the second baseline;
 * ``pool``: two workers with two extract jobs at a time (``[jobs] stage_limits``, the
-  default for two workers); each extraction gets ``cores // 2`` of the machine (one lane of
+  default for two workers, and what ``workers = "auto"``, the default, starts on 2 cores); each extraction gets ``cores // 2`` of the machine (one lane of
   one thread, one ffmpeg decode thread on 2 cores: ``PoolOptions.extraction_share``);
 * ``pool-x1``: two workers, one extract job at a time (the default before issue 13); only
   with ``--only pool-x1``;

@@ -51,7 +51,11 @@ def test_settings_write_keeps_comments_and_refuses_out_of_range(tmp_path) -> Non
     assert "\nmax_genres = 2\n" in path.read_text(encoding="utf-8")  # nothing written
     path.write_text("[jobs]\nworkers = 999\n")
     cfg, error = settings_file.load_settings(path)
-    assert cfg["jobs"]["workers"] == 1 and "from 0 to 64" in error
+    assert cfg["jobs"]["workers"] == "auto" and 'from 0 to 64 or "auto"' in error
+    cfg = settings_file.write_settings({("jobs", "workers"): "auto"}, tmp_path / "auto.toml")
+    assert cfg["jobs"]["workers"] == "auto"
+    with pytest.raises(ConfigError, match='must be a whole number or "auto"'):
+        settings_file.write_settings({("jobs", "workers"): "all"}, path)
 
 
 def test_max_genres_saved_while_workers_run_reaches_their_next_classification() -> None:

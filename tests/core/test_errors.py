@@ -51,7 +51,7 @@ def _stderr_lines(capsys) -> list[str]:
 
 
 def test_cli_usage_errors_are_one_error_line_and_exit_2(capsys, tmp_path: Path) -> None:
-    # argparse's own errors (bad choice, bad type, unknown option) ...
+    # argparse's own errors (bad choice, bad type, unknown option, --workers -1) ...
     for argv in (["extract", "--profile", "nope", str(tmp_path)], ["tags", "--limit", "-1"],
                  ["extract", "--no-such-option"], ["no-such-command"]):
         assert main(argv) == 2, argv
@@ -60,7 +60,8 @@ def test_cli_usage_errors_are_one_error_line_and_exit_2(capsys, tmp_path: Path) 
         assert "--help" in lines[0]
     # ... a command's own checks ...
     assert main(["gui", "--workers", "-1"]) == 2
-    assert _stderr_lines(capsys) == ["error: --workers must be 0 or more"]
+    assert _stderr_lines(capsys) == ["error: trailertagger gui: argument --workers: must be 0 or "
+                                     "more, got -1 (see 'trailertagger gui --help')"]
     assert main(["train", "--epochs", "1"]) == 2
     lines = _stderr_lines(capsys)
     assert len(lines) == 1 and lines[0].startswith("error: no data")

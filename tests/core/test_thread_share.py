@@ -58,6 +58,34 @@ def test_default_extract_limit_for_two_workers_shares_the_cores(monkeypatch) -> 
     assert PoolOptions(workers=2, stage_limits={EXTRACT: 1}).default_limits()[EXTRACT] == 1
 
 
+def test_workers_auto_is_one_per_core_up_to_four_and_the_default(monkeypatch) -> None:
+    from trailertagger.core.config import DEFAULTS
+    from trailertagger.core.jobs.worker import AUTO_MAX_WORKERS, resolve_workers
+
+    assert DEFAULTS["jobs"]["workers"] == "auto"
+    for n, want in ((1, 1), (2, 2), (3, 3), (8, AUTO_MAX_WORKERS), (64, AUTO_MAX_WORKERS)):
+        cores(monkeypatch, n)
+        assert resolve_workers("auto") == want
+        assert PoolOptions.from_config({"jobs": {"workers": "auto"}}).workers == want
+        assert PoolOptions.from_config({}).workers == want  # the default
+    cores(monkeypatch, 2)
+    assert resolve_workers(0) == 0 and resolve_workers(3) == 3  # numbers as given
+    opts = PoolOptions.from_config({})
+    assert opts.default_limits()[EXTRACT] == 2 and opts.extraction_share() == 1
+    # the memory check at pool start still starts fewer when they would not fit
+    from trailertagger.core.runtime.memory import RESERVE_MB, workers_that_fit
+
+    assert workers_that_fit(2, 1500, available_mb=RESERVE_MB + 2000)[0] == 1
+    # ``--workers auto`` on the command line means the same
+    import argparse
+
+    from trailertagger.cli.common import workers_arg
+
+    assert workers_arg("auto") == 2 and workers_arg("0") == 0 and workers_arg("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError):
+        workers_arg("-1")
+
+
 def test_lanes_and_threads_follow_the_share_and_settings_still_win(monkeypatch) -> None:
     cores(monkeypatch, 2)
     assert pipeline.plan_threads({}) == (2, 1)  # whole machine: as before

@@ -157,6 +157,13 @@ def test_settings_round_trip_and_live_stage_limits(qtbot, make_window, tt_home: 
     assert "max_genres = 4" in text and "workers = 2" in text
     assert text.startswith("# trailertagger settings")  # the template's comments stay
     assert win.app.cfg["classify"]["max_genres"] == 4
+    # "Auto" is the spin box's lowest entry and is written as the word
+    dlg_auto = SettingsDialog(win)
+    qtbot.addWidget(dlg_auto)
+    assert dlg_auto.workers.value() == 2
+    dlg_auto.workers.setValue(dlg_auto.workers.minimum())
+    assert dlg_auto.workers.text().startswith("Auto (")
+    assert dlg_auto.changes()[("jobs", "workers")] == "auto"
     # the per-stage limit reaches the running pool: its next claim reads it from the library
     pool = win.bridge.background.pool
     qtbot.waitUntil(lambda: pool.queue.stage_limits(
@@ -225,7 +232,7 @@ def test_config_error_dialog_and_settings_file_path(qtbot, make_window, tt_home:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("[jobs]\nworkers = 999\n", encoding="utf-8")
     cfg, error = settings_file.load_settings()
-    assert error and "workers" in error and cfg["jobs"]["workers"] == 1  # defaults, said why
+    assert error and "workers" in error and cfg["jobs"]["workers"] == "auto"  # defaults, said why
     win.show_config_error(error)
     assert "workers = 999" in win.config_box.text()
     # no program opens .toml files: the path is shown, selectable

@@ -48,6 +48,14 @@ def shown(path: Any) -> str:
     return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
+def workers_arg(text: str) -> int:
+    """argparse type for ``--workers``: ``auto`` (one per core, ``[jobs] workers``'s
+    default) or a whole number >= 0."""
+    from ..core.app.settings_file import auto_workers
+
+    return auto_workers()[0] if text.strip().lower() == "auto" else count_arg(text)
+
+
 def count_arg(text: str) -> int:
     """argparse type: a whole number >= 0 (``--limit -5`` would mean "no limit" to SQLite)."""
     try:

@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..core.errors import ConfigError, UsageError
-from .common import add_library_arg
+from ..core.errors import ConfigError
+from .common import add_library_arg, workers_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "be corrected by hand (Ctrl+Z undoes). Settings come from the TOML settings "
                     "file; closing the window or Ctrl-C stops workers and puts their jobs back "
                     "in the queue.")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="worker processes (default: [jobs] workers; 0 = in the app's process)")
+    p.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                   help="worker processes: a number, or auto = one per core (default: [jobs] "
+                        "workers; 0 = in the app's process)")
     p.add_argument("--no-watch", action="store_true",
                    help="do not watch folders for changes (use File > Rescan)")
     # the built app's end-to-end check (packaging/smoke_test.sh); not for users
@@ -35,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 0:
-        raise UsageError("--workers must be 0 or more")
     try:
         from ..gui.app import run_app
     except ImportError as err:

@@ -23,12 +23,21 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from ..core.errors import UsageError
-from .common import add_library_arg, count_arg, open_app, progress_bar, seconds_arg, shown
+from .common import (
+    add_library_arg,
+    count_arg,
+    open_app,
+    progress_bar,
+    seconds_arg,
+    shown,
+    workers_arg,
+)
 
 
 def _add_pool(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=count_arg, default=None, metavar="N",
-                   help="worker processes (default: [jobs] workers in the settings; 0 = in this process)")
+    p.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                   help="worker processes: a number, or auto = one per core (default: [jobs] "
+                        "workers in the settings, auto unless changed; 0 = in this process)")
     p.add_argument("--profile", default=None,
                    help="extractor profile for new jobs (default: [extract] profile)")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",

@@ -58,7 +58,9 @@ DEFAULTS: dict[str, Any] = {
         "allow_download": False,
     },
     "jobs": {
-        "workers": 1,
+        # worker processes; "auto": one per core (at most 4), fewer when the memory available
+        # does not hold that many at memory_per_worker_mb each; 0: in the app's own process
+        "workers": "auto",
         "settle_seconds": 2.0,
         "rescan_minutes": 30,
         "max_attempts": 3,
@@ -113,6 +115,9 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("media", "excerpt_s"): (2.0, 120.0),
     ("media", "subtitle_max_lines"): (10, 5000),
 }
+# Numeric settings that also accept the word "auto" (their default): the value is then
+# worked out from the machine (``jobs.worker.resolve_workers``).
+AUTO_KEYS: frozenset[tuple[str, str]] = frozenset({("jobs", "workers")})
 # Settings that are read by other modules but have no default shown in the template.
 EXTRA_KEYS: dict[str, frozenset[str]] = {
     "jobs": frozenset({"services", "services_kwargs", "stage_limits"}),
@@ -148,7 +153,9 @@ def default_toml() -> str:
         lines.append(f"[{section}]")
         for k, v in values.items():
             bounds = RANGES.get((section, k))
-            note = f"  (range {_fmt(bounds[0])} to {_fmt(bounds[1])})" if bounds else ""
+            note = f"  (range {_fmt(bounds[0])} to {_fmt(bounds[1])}" if bounds else ""
+            if note:
+                note += ', or "auto")' if (section, k) in AUTO_KEYS else ")"
             lines.append(f"# {k} = {_toml_value(v)}{note}")
         lines.append("")
     return "\n".join(lines)
@@ -205,6 +212,10 @@ def validate(user: dict[str, Any]) -> list[str]:
             if key not in values:
                 continue
             value = values[key]
+            if (section, key) in AUTO_KEYS:
+                if isinstance(value, str) and value.strip().lower() == "auto":
+                    continue
+                default = 0  # otherwise a whole number, in its range
             if isinstance(default, bool):
                 ok = isinstance(value, bool)
             elif isinstance(default, (int, float)):
@@ -216,7 +227,8 @@ def validate(user: dict[str, Any]) -> list[str]:
                 bounds = RANGES.get((section, key))
                 if ok and bounds is not None and not bounds[0] <= value <= bounds[1]:
                     problems.append(f"[{section}] {key} = {value!r} is out of range: it must be "
-                                    f"from {_fmt(bounds[0])} to {_fmt(bounds[1])}")
+                                    f"from {_fmt(bounds[0])} to {_fmt(bounds[1])}"
+                                    + (' or "auto"' if (section, key) in AUTO_KEYS else ""))
                     continue
                 if ok and bounds is None and value < 0:
                     problems.append(f"[{section}] {key} = {value!r} must not be negative")
@@ -224,7 +236,8 @@ def validate(user: dict[str, Any]) -> list[str]:
             else:
                 ok = isinstance(value, type(default))
             if not ok:
-                problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}")
+                problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}"
+                                + (' or "auto"' if (section, key) in AUTO_KEYS else ""))
                 continue
             if (section, key) == ("extract", "device") and not DEVICE_RE.match(value):
                 problems.append(f"[extract] device = {value!r} is not a device: use \"auto\", "

@@ -51,6 +51,11 @@ def _spin(section: str, key: str, value: int) -> QSpinBox:
     return box
 
 
+def _workers_value(value: Any) -> int:
+    """The spin box's value for ``[jobs] workers``: -1 for ``"auto"``."""
+    return -1 if isinstance(value, str) else int(value)
+
+
 class SettingsDialog(QDialog):
     def __init__(self, window: Any) -> None:
         super().__init__(window)
@@ -81,7 +86,14 @@ class SettingsDialog(QDialog):
         if "cuda" not in devices:
             self.device.setToolTip("no CUDA GPU visible to torch: the GPU is not offered")
         form.addRow("Device", self.device)
-        self.workers = _spin("jobs", "workers", cfg["jobs"]["workers"])
+        # -1 stands for "auto" (one per core, fewer when memory is short): the spin box's
+        # lowest value, shown as "Auto (N)"
+        self.workers = _spin("jobs", "workers", _workers_value(cfg["jobs"]["workers"]))
+        auto_n, auto_max = settings_file.auto_workers()
+        self.workers.setMinimum(-1)
+        self.workers.setSpecialValueText(f"Auto ({auto_n} here)")
+        self.workers.setToolTip(f"[jobs] workers: auto (one per core, at most {auto_max}, fewer "
+                                "when memory is short), 0 (in the app's process) or 1 to 64")
         form.addRow("Worker processes", self.workers)
         limits = self.app.stage_limits()
         self.limits: dict[str, QSpinBox] = {}
@@ -187,7 +199,8 @@ class SettingsDialog(QDialog):
     def changes(self) -> dict[tuple[str, str], Any]:
         cfg = self.app.cfg
         wanted = {("extract", "device"): self.device.currentData(),
-                  ("jobs", "workers"): self.workers.value(),
+                  ("jobs", "workers"): ("auto" if self.workers.value() < 0
+                                        else self.workers.value()),
                   ("extract", "profile"): self.profile.currentData(),
                   ("classify", "max_genres"): self.max_genres.value(),
                   ("classify", "retrain_every"): self.retrain_every.value()}

@@ -29,8 +29,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["check_changes", "config_path", "load_settings", "ranges", "read_user",
-           "write_settings"]
+__all__ = ["auto_workers", "check_changes", "config_path", "load_settings", "ranges",
+           "read_user", "write_settings"]
 
 Changes = Mapping[tuple[str, str], Any]
 
@@ -42,6 +42,14 @@ def config_path(path: Path | None = None) -> Path:
 def ranges() -> dict[tuple[str, str], tuple[float, float]]:
     """The allowed range of each numeric setting (the dialog's spin box bounds)."""
     return dict(config_rules.RANGES)
+
+
+def auto_workers() -> tuple[int, int]:
+    """``(workers "auto" means on this machine, the most it ever means)``: for the dialog's
+    "Auto (N)" entry (``jobs.worker.resolve_workers``)."""
+    from ..jobs.worker import AUTO_MAX_WORKERS, resolve_workers
+
+    return resolve_workers("auto"), AUTO_MAX_WORKERS
 
 
 def load_settings(path: Path | None = None) -> tuple[dict[str, Any], str | None]:
