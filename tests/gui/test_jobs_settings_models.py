@@ -142,6 +142,7 @@ def test_settings_round_trip_and_live_stage_limits(qtbot, make_window, tt_home: 
     before = path.read_text(encoding="utf-8") if path.exists() else ""
     dlg = SettingsDialog(win)
     qtbot.addWidget(dlg)
+    assert dlg.workers.text().startswith("Auto (") and ("jobs", "workers") not in dlg.changes()
     assert [dlg.device.itemData(i) for i in range(dlg.device.count())] in (
         ["auto", "cpu"], ["auto", "cpu", "cuda"])  # the GPU only when torch sees CUDA
     # a bad value is refused with the config checks' message; nothing is written

@@ -88,9 +88,10 @@ class SettingsDialog(QDialog):
         form.addRow("Device", self.device)
         # -1 stands for "auto" (one per core, fewer when memory is short): the spin box's
         # lowest value, shown as "Auto (N)"
-        self.workers = _spin("jobs", "workers", _workers_value(cfg["jobs"]["workers"]))
+        self.workers = _spin("jobs", "workers", 0)
         auto_n, auto_max = settings_file.auto_workers()
-        self.workers.setMinimum(-1)
+        self.workers.setMinimum(-1)  # before the value: "auto" would be clamped to 0
+        self.workers.setValue(_workers_value(cfg["jobs"]["workers"]))
         self.workers.setSpecialValueText(f"Auto ({auto_n} here)")
         self.workers.setToolTip(f"[jobs] workers: auto (one per core, at most {auto_max}, fewer "
                                 "when memory is short), 0 (in the app's process) or 1 to 64")
