@@ -275,3 +275,37 @@ def test_worker_processes_run_below_the_apps_priority(tmp_path):
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine
     assert PoolOptions.from_config({"jobs": {"nice": 12}}).nice == 12
     assert PoolOptions.from_config({}).nice == 10
+
+
+def test_idle_workers_beyond_the_first_stop_and_start_again_with_new_work(tmp_path, real_clips):
+    """With ``workers = "auto"`` a pool holds one process per core; left idle (an app
+    watching folders) it keeps only the first, and new work starts the others again."""
+    lib_path = tmp_path / "lib.sqlite3"
+    lib = open_library(lib_path)
+    events: list[ev.JobEvent] = []
+    pool = WorkerPool(lib_path, options(2, park_idle_seconds=1.0))
+    pool.bus.subscribe(events.append)
+    try:
+        pool.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(pool._workers) == 2 and pool._parked == set():
+            time.sleep(0.1)
+        assert pool._parked == {1}, "the second worker was not stopped while idle"
+        while time.monotonic() < deadline and 1 in pool._workers:
+            time.sleep(0.1)
+        assert set(pool._workers) == {0} and pool._workers[0].process.is_alive()
+        # not reported as a worker lost: the app's status line says nothing about it
+        assert not [e for e in events if e.kind == ev.WORKER_EXITED and e.message != "stopped"]
+        started = sum(e.kind == ev.WORKER_STARTED for e in events)
+        copies(real_clips["bbb"], tmp_path / "films", 3, tag="parked")
+        scan_folder(lib, tmp_path / "films")
+        pool.wake()
+        while time.monotonic() < deadline + 60 and sum(
+                e.kind == ev.WORKER_STARTED for e in events) == started:
+            time.sleep(0.1)
+        assert set(pool._workers) == {0, 1} and pool._parked == set()
+        assert pool.run_until_idle(timeout=120).failed == []
+        check_all_tagged(lib, 3)
+    finally:
+        pool.stop()
+        lib.close()

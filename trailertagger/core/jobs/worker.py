@@ -66,6 +66,10 @@ log = logging.getLogger(__name__)
 AUTO_MAX_WORKERS = 4
 
 
+#: Seconds a pool sits idle before the workers beyond the first stop (``_park_idle``).
+PARK_IDLE_S = 300.0
+
+
 def resolve_workers(value: Any, cores: int | None = None) -> int:
     """The worker count ``[jobs] workers`` asks for: a number as given (0: in the caller's
     process), ``"auto"`` one per core up to ``AUTO_MAX_WORKERS``.
@@ -105,6 +109,9 @@ class PoolOptions:
     memory_per_worker_mb: int = WORKER_BUDGET_MB
     # worker processes run this much below the app's priority (``runtime.priority``)
     nice: int = DEFAULT_NICE
+    # workers beyond the first stop after this long with nothing to do and start again when
+    # work is queued (``WorkerPool._park_idle``); 0: never
+    park_idle_seconds: float = PARK_IDLE_S
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], **overrides: Any) -> PoolOptions:
@@ -398,6 +405,8 @@ class WorkerPool:
         self._cancel_seen: dict[int, float] = {}
         self._inline_services: Any = None
         self._halted: ev.JobEvent | None = None  # a HALTED event: no more work this run
+        self._parked: set[int] = set()  # worker indexes stopped while idle (``_park_idle``)
+        self._idle_since: float | None = None
         self.capacity_note = ""  # why fewer workers started than asked (memory), else ""
         self._mp = mp.get_context("spawn")
 
@@ -692,6 +701,42 @@ class WorkerPool:
                 except Exception as err:  # noqa: BLE001 - e.g. locked for long: check next time
                     log.warning("queue state check failed: %s", str(err).splitlines()[0][:200])
 
+    def _park_idle(self, idle: bool, work_waiting: bool) -> None:
+        """Stop the workers beyond the first after ``park_idle_seconds`` of idleness; start
+        them again as soon as work is queued.
+
+        Why: every worker process holds the extraction libraries and models, ~0.8-0.9 GB
+        resident after a video (freeing the models alone gives back only ~0.15 GB: the
+        rest is torch, ONNX Runtime and CTranslate2 themselves).  With ``workers = "auto"``
+        an app left watching folders would keep one such process per core for nothing;
+        parked, it keeps one, which also picks up a new video at once (a restarted worker
+        needs a few seconds to load).  Called from the monitor thread only."""
+        t = time.monotonic()
+        if not idle:
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = t
+        if self._stopping or self._halted is not None:
+            return
+        if work_waiting and self._parked:
+            for i in sorted(self._parked):
+                if i < self.options.workers and i not in self._workers:
+                    self._spawn(i)
+            # one still shutting down is restarted by ``_worker_exited`` (no longer parked)
+            self._parked.clear()
+            return
+        wait_s = self.options.park_idle_seconds
+        if not idle or wait_s <= 0 or self._idle_since is None or t - self._idle_since < wait_s:
+            return
+        for w in list(self._workers.values()):
+            if w.index == 0 or w.index in self._parked:
+                continue
+            self._parked.add(w.index)
+            log.info("worker %s stops after %.0f s idle; it starts again with new work",
+                     w.owner, t - self._idle_since)
+            with contextlib.suppress(OSError, BrokenPipeError):
+                w.control.send("stop")
+
     def _worker_for(self, obj: Any) -> _Worker | None:
         for w in self._workers.values():
             if obj is w.events or obj == w.process.sentinel:
@@ -754,11 +799,14 @@ class WorkerPool:
             log.warning("could not recover jobs of %s: %s", w.owner, err)
             outcomes = []
         self._publish_recovered(outcomes, reason, w.owner)
-        self.bus.publish(ev.JobEvent(ev.WORKER_EXITED, message=reason, worker=w.owner))
+        parked = w.index in self._parked  # stopped while idle: not news, not to restart
+        if not parked:
+            self.bus.publish(ev.JobEvent(ev.WORKER_EXITED, message=reason, worker=w.owner))
         for c in (w.events, w.control):
             with contextlib.suppress(OSError):
                 c.close()
-        if self._stopping or w.index >= self.options.workers or self._halted is not None:
+        if (parked or self._stopping or w.index >= self.options.workers
+                or self._halted is not None):
             return
         t = time.monotonic()
         self._exits = [x for x in self._exits if t - x < 60] + [t]
@@ -785,6 +833,7 @@ class WorkerPool:
             idle = True  # nobody left to do the work (pool halted): do not wait forever
         if self._halted is not None and not any(w.process.is_alive() for w in self._workers.values()):
             idle = True  # disk full: what is left waits for the next run
+        self._park_idle(idle, bool(claimable) and not paused)
         with self._cond:
             if idle and not self._idle:
                 self.bus.publish(ev.JobEvent(ev.IDLE, message="paused" if paused else ""))
