@@ -58,7 +58,7 @@ def test_default_extract_limit_for_two_workers_shares_the_cores(monkeypatch) -> 
     assert PoolOptions(workers=2, stage_limits={EXTRACT: 1}).default_limits()[EXTRACT] == 1
 
 
-def test_workers_auto_is_one_per_core_up_to_four_and_the_default(monkeypatch) -> None:
+def test_workers_auto_is_one_per_core_up_to_four_and_the_default(monkeypatch, tmp_path) -> None:
     from trailertagger.core.config import DEFAULTS
     from trailertagger.core.jobs.worker import AUTO_MAX_WORKERS, resolve_workers
 
@@ -76,6 +76,15 @@ def test_workers_auto_is_one_per_core_up_to_four_and_the_default(monkeypatch) ->
     from trailertagger.core.runtime.memory import RESERVE_MB, workers_that_fit
 
     assert workers_that_fit(2, 1500, available_mb=RESERVE_MB + 2000)[0] == 1
+    # ``status`` says how many a pool would start, and why
+    from trailertagger.core.app import LibrarySession
+
+    with LibrarySession.open(tmp_path / "lib.sqlite3", {"jobs": {"workers": "auto"}}) as app:
+        n, note = app.worker_count()
+        assert n in (1, 2) and note.startswith("auto: one per core, 2 here, at most 4")
+        assert app.status().to_dict()["workers"] == n
+    with LibrarySession.open(tmp_path / "lib.sqlite3", {"jobs": {"workers": 1}}) as app:
+        assert app.worker_count() == (1, "")
     # ``--workers auto`` on the command line means the same
     import argparse
 

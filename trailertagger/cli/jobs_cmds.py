@@ -344,6 +344,7 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"jobs: {js}" + ("  [PAUSED]" if report.paused else ""))
     for status, stages in sorted(data["active_by_stage"].items()):
         print(f"  {status}: " + ", ".join(f"{st} {n}" for st, n in sorted(stages.items())))
+    print(f"workers: {data['workers']}" + (f" ({data['workers_note']})" if data["workers_note"] else ""))
     print("stage limits: " + ", ".join(f"{k}={v}" for k, v in data["stage_limits"].items()))
     if data["failures"]:
         print("recent failures:")

@@ -100,6 +100,8 @@ class StatusReport:
     watched_folders: list[str]
     failures: list[JobRecord]
     head: Any = None  # heads.HeadIdentity
+    workers: int = 1  # worker processes a pool started now would run
+    workers_note: str = ""  # how that number came about ("auto: ...", memory)
 
     @property
     def jobs_by_status(self) -> dict[str, int]:
@@ -125,6 +127,7 @@ class StatusReport:
             "watched_folders": self.watched_folders,
             "jobs": self.jobs_by_status, "active_by_stage": self.active_by_stage,
             "paused": self.paused, "stage_limits": self.stage_limits,
+            "workers": self.workers, "workers_note": self.workers_note,
             "head": ({"model_id": self.head.model_id, "version": self.head.version,
                       "kind": self.head.kind} if self.head is not None else None),
             "failures": [failure_dict(j) for j in self.failures],

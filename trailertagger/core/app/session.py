@@ -307,11 +307,31 @@ class LibrarySession:
             job_counts = queries.job_counts(s)
             failed = queries.jobs(s, status=JOB_FAILED, limit=failures)
         limits = self.effective_limits()
+        workers, note = self.worker_count()
         return StatusReport(
             library=str(self.path), counts=counts, job_counts=job_counts,
             paused=self.queue.is_paused(), stage_limits={k: limits[k] for k in STAGES},
             watched_folders=[f.path for f in self.folders(check=False)], failures=failed,
-            head=head_rules.active_identity(self.dirs))
+            head=head_rules.active_identity(self.dirs), workers=workers, workers_note=note)
+
+    def worker_count(self) -> tuple[int, str]:
+        """How many worker processes a pool started now with these settings would run, and
+        why: ``[jobs] workers`` (``"auto"``: one per core, at most ``AUTO_MAX_WORKERS``),
+        then fewer when the memory available now would not hold them."""
+        from ..jobs.worker import AUTO_MAX_WORKERS, PoolOptions
+        from ..runtime.memory import workers_that_fit
+        from ..runtime.threads import machine_cores
+
+        opts = PoolOptions.from_config(self.cfg)
+        auto = str(self.cfg.get("jobs", {}).get("workers", "auto")).strip().lower() == "auto"
+        notes = ([f"auto: one per core, {machine_cores()} here, at most {AUTO_MAX_WORKERS}"]
+                 if auto else [])
+        if opts.workers == 0:
+            notes.append("in the caller's process")
+        n, why = workers_that_fit(opts.workers, opts.memory_per_worker_mb)
+        if why:
+            notes.append(why)
+        return n, "; ".join(notes)
 
     def jobs_overview(self, failed_limit: int | None = 200) -> JobsOverview:
         """The queue per stage (queued, running, failed, limit), each running job with its
