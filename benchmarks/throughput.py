@@ -15,6 +15,8 @@ library and feature cache):
 * ``pool``: two workers with two extract jobs at a time (``[jobs] stage_limits``, the
   default for two workers, and what ``workers = "auto"``, the default, starts on 2 cores); each extraction gets ``cores // 2`` of the machine (one lane of
   one thread, one ffmpeg decode thread on 2 cores: ``PoolOptions.extraction_share``);
+* ``default``: what a user's first scan does: ``[jobs] workers = "auto"`` (one per core, at
+  most 4, fewer when memory is short), the pool's own stage limits;
 * ``pool-x1``: two workers, one extract job at a time (the default before issue 13); only
   with ``--only pool-x1``;
 * ``pool-4``: with ``--four``, four workers and two extract jobs.
@@ -67,7 +69,10 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def scan(folder: Path, home: Path, workers: int, extract_limit: int, lanes: int = 0) -> dict:
+def scan(folder: Path, home: Path, workers: int | str, extract_limit: int | None,
+         lanes: int = 0) -> dict:
+    """One real ``trailertagger scan`` of ``folder`` in a fresh home; ``extract_limit`` None:
+    the pool's own default (as a user's first scan)."""
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TRAILERTAGGER_HOME=str(home), PYTHONPATH=str(ROOT))
     # where the app reads its settings under this home
@@ -77,8 +82,10 @@ def scan(folder: Path, home: Path, workers: int, extract_limit: int, lanes: int 
     cfg = Path(probe.stdout.strip())
     cfg.parent.mkdir(parents=True, exist_ok=True)
     extract = f"[extract]\nlanes = {lanes}\n" if lanes else ""
-    cfg.write_text(f"{extract}[jobs]\nworkers = {workers}\nsettle_seconds = 0.0\n"
-                   f"[jobs.stage_limits]\nextract = {extract_limit}\n", encoding="utf-8")
+    limits = f"[jobs.stage_limits]\nextract = {extract_limit}\n" if extract_limit else ""
+    value = f'"{workers}"' if isinstance(workers, str) else str(workers)
+    cfg.write_text(f"{extract}[jobs]\nworkers = {value}\nsettle_seconds = 0.0\n{limits}",
+                   encoding="utf-8")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "trailertagger", "scan", str(folder),
@@ -131,8 +138,9 @@ def main() -> int:
         n = len(list(folder.glob(f"trailer * {int(seconds)}s.mp4")))
         # (name, workers, extract jobs at a time, [extract] lanes: 0 = auto)
         catalogue = [("sequential", 1, 1, 0), ("one lane", 1, 1, 1), ("pool", 2, 2, 0),
-                     ("pool-x1", 2, 1, 0), ("pool-4", 4, 2, 0)]
-        wanted = args.only or ["sequential", "one lane", "pool"] + (["pool-4"] if args.four else [])
+                     ("default", "auto", None, 0), ("pool-x1", 2, 1, 0), ("pool-4", 4, 2, 0)]
+        wanted = args.only or (["sequential", "one lane", "pool", "default"]
+                               + (["pool-4"] if args.four else []))
         unknown = set(wanted) - {m[0] for m in catalogue}
         if unknown:
             ap.error(f"unknown mode(s) {sorted(unknown)}; modes: {[m[0] for m in catalogue]}")
@@ -142,7 +150,7 @@ def main() -> int:
         rows = []
         for name, workers, limit, lanes in modes:
             r = scan(folder, Path(tmp) / f"home {name}", workers, limit, lanes)
-            row = {"mode": name, "workers": workers, "extract_limit": limit,
+            row = {"mode": name, "workers": workers, "extract_limit": limit or "default",
                    "lanes": lanes or "auto",
                    "wall_s": round(r["wall"], 1), "videos_per_min": round(n / r["wall"] * 60, 2),
                    "cpu_pct": round(100 * r["cpu_s"] / r["wall"]),
