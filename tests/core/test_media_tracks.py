@@ -124,6 +124,9 @@ def test_embedded_srt_stream_is_the_speech_text(base_clip, tmp_path):
     assert reading_lines(media.provenance, notable_only=True) == [
         "Speech: the file's subtitles (stream 3, eng, srt), not a transcript"]
     assert reading_lines(media.provenance)[0] == "Read whole (0:05)"
+    assert reading_lines({"audio_track": {"index": 1, "language": "und"}}) == []  # unknown
+    assert reading_lines({"audio_track": {"index": 2, "language": "fre", "title": "VF"}}) == [
+        "Audio: track 2 (fre, VF)"]
 
 
 def test_embedded_ass_stream_loses_its_styling(base_clip, tmp_path):

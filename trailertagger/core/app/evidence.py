@@ -161,7 +161,8 @@ def reading_lines(provenance: dict | None, notable_only: bool = False) -> list[s
         out.append("Speech: transcribed from the soundtrack"
                    + (" (the file's subtitles are pictures, not text)" if bitmap else ""))
     track = prov.get("audio_track") or {}
-    if track.get("index") is not None and track.get("language") and not notable_only:
+    if (track.get("index") is not None and track.get("language") not in (None, "", "und")
+            and not notable_only):  # "und": the file does not say, nothing worth a line
         title = f", {track['title']}" if track.get("title") else ""
         out.append(f"Audio: track {track['index']} ({track['language']}{title})")
     return out
