@@ -64,6 +64,15 @@ BLOCK_GAP_S = 1.0
 #: the mother of the mother ...", seen on speech cut at excerpt borders) and is dropped.
 #: The full plan keeps every segment, as before.
 MAX_COMPRESSION_RATIO = 2.4
+#: Excerpt plans: a segment text said more than this many times in a row is a decoding
+#: loop and the whole run is dropped (``drop_repeats``).
+MAX_REPEATS = 2
+DROP_REPEATS = True
+#: Excerpts heard with a margin (``transcribe_excerpts``): which VAD chunks of the widened
+#: audio Whisper hears ("overlap": those that overlap the excerpt proper; "all": every one).
+CONTEXT_CHUNKS = "overlap"
+#: Keep only segments whose midpoint lies in an excerpt proper.
+MIDPOINT_FILTER = True
 
 
 @dataclass(frozen=True)
@@ -195,7 +204,21 @@ class FasterWhisperExtractor(ExtractorBase):
         """
         return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
 
-    def _transcribe(self, blocks: list[tuple[float, np.ndarray]],
+    def transcribe_excerpts(self, blocks: list[tuple[float, np.ndarray, float, float]],
+                            cancel: CancelToken | None = None) -> list[Segment]:
+        """``transcribe_blocks`` for excerpts heard with a margin: ``(start seconds, 16 kHz
+        audio, excerpt start, excerpt end)`` per excerpt, the audio reaching past the
+        excerpt (``DecodedMedia.speech_blocks``).
+
+        Whisper hears the speech (VAD chunks) that overlaps the excerpt proper, each chunk
+        whole as far as the margin reaches, and a segment is kept when its midpoint lies in
+        an excerpt proper (``in_excerpts``): a sentence at an excerpt's border is heard
+        whole instead of as a fragment, and each sentence of the film counts at most once,
+        in the excerpt that holds most of it.
+        """
+        return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
+
+    def _transcribe(self, blocks: list[tuple[Any, ...]],
                     cancel: CancelToken | None) -> list[Segment]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -203,12 +226,17 @@ class FasterWhisperExtractor(ExtractorBase):
         pieces: list[np.ndarray] = []
         excerpts = not (len(blocks) == 1 and blocks[0][0] == 0.0)  # as in extract()
         gap = int(round(BLOCK_GAP_S * ASR_RATE)) if excerpts else 0
-        for t0, wave16k in blocks:
+        proper = [(float(b[2]), float(b[3])) for b in blocks if len(b) == 4]
+        for block in blocks:
+            t0, wave16k = block[0], block[1]
             wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
             if wave.size < ASR_RATE // 10 or not np.any(wave):
                 continue
             offset = int(round(t0 * ASR_RATE))
-            for i, c in enumerate(get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)):
+            found = get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)
+            if len(block) == 4 and CONTEXT_CHUNKS == "overlap":
+                found = speech_overlapping(found, block[2] - t0, block[3] - t0, ASR_RATE)
+            for i, c in enumerate(found):
                 before = gap if (i == 0 and pieces) else 0  # silence between two excerpts
                 if before:
                     pieces.append(np.zeros(before, np.float32))
@@ -240,8 +268,10 @@ class FasterWhisperExtractor(ExtractorBase):
                 continue
             if text:
                 start, end = spans.to_original(float(seg.start), float(seg.end))
+                if proper and MIDPOINT_FILTER and not in_excerpts(start, end, proper):
+                    continue
                 out.append(Segment(start, end, text))
-        return out
+        return drop_repeats(out) if excerpts and DROP_REPEATS else out
 
     def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
@@ -251,8 +281,11 @@ class FasterWhisperExtractor(ExtractorBase):
             segments = [Segment(c.start, c.end, c.text) for c in subs.cues]
         else:
             blocks = media.audio_blocks(ASR_RATE)
+            heard = media.speech_blocks(ASR_RATE) if hasattr(media, "speech_blocks") else None
             if len(blocks) == 1 and blocks[0][0] == 0.0:  # the full plan: the whole signal
                 segments = self.transcribe(blocks[0][1], cancel)
+            elif heard:  # excerpts with their speech margin
+                segments = self.transcribe_excerpts(heard, cancel)
             else:
                 segments = self.transcribe_blocks(blocks, cancel) if blocks else []
         check(cancel)
@@ -271,6 +304,40 @@ class FasterWhisperExtractor(ExtractorBase):
             weights_sha256=self.weights_sha256,
             texts=texts,
         )
+
+
+def speech_overlapping(chunks: list[dict[str, int]], a: float, b: float,
+                       rate: int) -> list[dict[str, int]]:
+    """The VAD ``chunks`` (sample ranges) that overlap ``[a, b)`` seconds, whole."""
+    lo, hi = a * rate, b * rate
+    return [c for c in chunks if c["start"] < hi and c["end"] > lo]
+
+
+def drop_repeats(segments: list[Segment], most: int = MAX_REPEATS) -> list[Segment]:
+    """``segments`` without runs of more than ``most`` consecutive segments saying the same
+    thing (case and punctuation aside): Whisper looping on one word ("The", "The", ...),
+    which the compression test of one segment cannot see."""
+    def key(s: Segment) -> str:
+        return "".join(ch for ch in s.text.lower() if ch.isalnum())
+
+    out: list[Segment] = []
+    i = 0
+    while i < len(segments):
+        j = i
+        while j + 1 < len(segments) and key(segments[j + 1]) == key(segments[i]):
+            j += 1
+        if j - i + 1 <= most:
+            out.extend(segments[i:j + 1])
+        else:
+            log.debug("dropped %d repeats of %.40s", j - i + 1, segments[i].text)
+        i = j + 1
+    return out
+
+
+def in_excerpts(start: float, end: float, excerpts: list[tuple[float, float]]) -> bool:
+    """Does the midpoint of ``[start, end]`` lie in one of the ``(start, end)`` excerpts?"""
+    mid = (start + end) / 2
+    return any(a <= mid < b for a, b in excerpts)
 
 
 def _compression_ratio(text: str) -> float:
