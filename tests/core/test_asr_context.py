@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from trailertagger.core.extractors import asr
 from trailertagger.core.extractors.asr import (
     ASR_RATE,
     FasterWhisperExtractor,
@@ -91,7 +90,6 @@ def test_extract_uses_the_speech_margin_on_excerpt_plans_only(monkeypatch):
     media.speech_parts = [(8.0, wave, 10.0, 12.0), (48.0, wave, 50.0, 52.0)]
     ext.extract(media)
     assert calls == [("whole", 1), ("blocks", 2), ("margin", 2)]
-    assert asr.MIDPOINT_FILTER
 
 
 def test_runs_of_one_repeated_segment_are_dropped():

@@ -21,7 +21,10 @@ text (``DecodedMedia.subtitles``: an embedded text stream or a sidecar file, see
 ``media.subtitles``), its cues are the segments and Whisper does not run; the feature file's
 provenance (``speech_text``) says which source was used.  For excerpt plans the speech found
 in every excerpt goes through one Whisper call, excerpts separated by a second of silence,
-and each segment is placed at its excerpt's time (``transcribe_blocks``).  No speech gives T = 0 (present, empty);
+and each segment is placed at its excerpt's time (``transcribe_blocks``); each excerpt is
+heard with a margin (``decode.SPEECH_MARGIN_S``, 1 s each side) so speech cut by its border is
+heard on to the end of the cut word or phrase, and a segment counts when its midpoint lies in
+the excerpt proper (``transcribe_excerpts``).  No speech gives T = 0 (present, empty);
 no audio stream is recorded as missing by the pipeline before this runs.
 """
 
@@ -66,13 +69,8 @@ BLOCK_GAP_S = 1.0
 MAX_COMPRESSION_RATIO = 2.4
 #: Excerpt plans: a segment text said more than this many times in a row is a decoding
 #: loop and the whole run is dropped (``drop_repeats``).
+#: (Seen with a speech margin: twenty "The" segments in a row, one genre moved by 0.45.)
 MAX_REPEATS = 2
-DROP_REPEATS = True
-#: Excerpts heard with a margin (``transcribe_excerpts``): which VAD chunks of the widened
-#: audio Whisper hears ("overlap": those that overlap the excerpt proper; "all": every one).
-CONTEXT_CHUNKS = "overlap"
-#: Keep only segments whose midpoint lies in an excerpt proper.
-MIDPOINT_FILTER = True
 
 
 @dataclass(frozen=True)
@@ -197,8 +195,8 @@ class FasterWhisperExtractor(ExtractorBase):
         call and every segment is mapped back to its block's time.  One call matters for
         excerpt plans: Whisper encodes 30 s windows, so transcribing fifteen 10 s excerpts
         one by one would encode three times the audio.  Excerpts are kept apart in that call
-        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``) are
-        dropped.  With one block starting at 0 this is ``transcribe`` (no gap, no filter: the
+        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``, or one
+        text more than ``MAX_REPEATS`` times in a row) are dropped.  With one block starting at 0 this is ``transcribe`` (no gap, no filter: the
         full plan is transcribed as before).  Runs in a cancellable helper thread, like
         ``transcribe``.
         """
@@ -234,7 +232,7 @@ class FasterWhisperExtractor(ExtractorBase):
                 continue
             offset = int(round(t0 * ASR_RATE))
             found = get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)
-            if len(block) == 4 and CONTEXT_CHUNKS == "overlap":
+            if len(block) == 4:  # heard with a margin: the speech that touches the excerpt
                 found = speech_overlapping(found, block[2] - t0, block[3] - t0, ASR_RATE)
             for i, c in enumerate(found):
                 before = gap if (i == 0 and pieces) else 0  # silence between two excerpts
@@ -268,10 +266,10 @@ class FasterWhisperExtractor(ExtractorBase):
                 continue
             if text:
                 start, end = spans.to_original(float(seg.start), float(seg.end))
-                if proper and MIDPOINT_FILTER and not in_excerpts(start, end, proper):
+                if proper and not in_excerpts(start, end, proper):
                     continue
                 out.append(Segment(start, end, text))
-        return drop_repeats(out) if excerpts and DROP_REPEATS else out
+        return drop_repeats(out) if excerpts else out
 
     def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures

@@ -70,10 +70,14 @@ _CANDIDATE_BUDGET = 192 * 1024 * 1024  # bytes of decoded frames the scene picke
 _MIN_SLOTS, _MAX_SLOTS = 8, 32
 _FORWARD_LIMIT_S = 2.0  # decode forward rather than seek when the target is this close
 #: Excerpt plans: seconds of audio decoded before and after each excerpt for speech
-#: recognition only (``speech_context``, ``DecodedMedia.speech_parts``), so a sentence cut
-#: by the excerpt's border is heard whole; the ASR extractor keeps the segments whose
-#: midpoint lies in the excerpt proper.  Other models read the excerpts proper.
-SPEECH_MARGIN_S = 3.0
+#: recognition only (``speech_context``, ``DecodedMedia.speech_parts``), so speech cut by the
+#: excerpt's border is heard on past the cut; the ASR extractor keeps the segments whose
+#: midpoint lies in the excerpt proper.  Other models read the excerpts proper.  Measured
+#: (issue 13, ``benchmarks/sampling_fidelity.py``'s six corpus films at 3-5 minutes, 7 plans
+#: of 5-8 excerpts of 10 s): 1 s lowered the largest genre change in 5 of 7 plans (and in 30
+#: of 42 films), the mean change in 5 of 7, for 18-20% more audio heard by Whisper; 0.5,
+#: 1.5, 2 and 3 s were no better than none on the 3-minute 6 x 10 s films.
+SPEECH_MARGIN_S = 1.0
 
 
 # --------------------------------------------------------------------------- settings
