@@ -204,9 +204,11 @@ def test_excerpt_plan_carries_speech_context_and_keeps_the_excerpts_proper(long_
     assert len(media.audio_parts) == len(alone)
     for (t0, part), (t1, ref) in zip(media.audio_parts, alone, strict=True):
         assert t0 == t1 and np.array_equal(part, ref)  # other models read what they read
+    assert media.provenance["coverage"]["asr_margin_s"] > 0
     heard = media.speech_blocks(16000)
     assert len(heard) == len(spans)
     for (t0, wave, a, b), (s, e) in zip(heard, spans, strict=True):
         assert (a, b) == pytest.approx((s, e), abs=0.07)
         assert t0 < a and t0 + len(wave) / 16000 > b
-    assert decode_media(path, {"full_max_s": 7200.0}).speech_blocks(16000) is None
+    full = decode_media(path, {"full_max_s": 7200.0})
+    assert full.speech_blocks(16000) is None and "asr_margin_s" not in full.provenance["coverage"]

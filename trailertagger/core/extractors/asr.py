@@ -195,9 +195,10 @@ class FasterWhisperExtractor(ExtractorBase):
         call and every segment is mapped back to its block's time.  One call matters for
         excerpt plans: Whisper encodes 30 s windows, so transcribing fifteen 10 s excerpts
         one by one would encode three times the audio.  Excerpts are kept apart in that call
-        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``, or one
-        text more than ``MAX_REPEATS`` times in a row) are dropped.  With one block starting at 0 this is ``transcribe`` (no gap, no filter: the
-        full plan is transcribed as before).  Runs in a cancellable helper thread, like
+        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``, or
+        one text more than ``MAX_REPEATS`` times in a row) are dropped.  With one block
+        starting at 0 this is ``transcribe`` (no gap, no filter: the full plan is transcribed
+        as before).  Runs in a cancellable helper thread, like
         ``transcribe``.
         """
         return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)

@@ -760,6 +760,8 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
         raise MediaError(path, "decode_error", "; ".join(f"{k}: {v}" for k, v in missing.items()))
     provenance["coverage"] = {**coverage(plan, video_spans, audio_spans),
                               "frames_decoded": decoded_frames}
+    if speech is not None:  # excerpts heard by speech recognition with a margin
+        provenance["coverage"]["asr_margin_s"] = SPEECH_MARGIN_S
     return DecodedMedia(probe=info, frames=frames, cuts=cuts, audio=audio, audio_rate=rate,
                         missing=missing, audio_parts=parts, subtitles=subs,
                         speech_parts=speech, provenance=provenance)
