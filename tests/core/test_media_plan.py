@@ -173,3 +173,46 @@ def test_audio_extractors_start_while_the_pictures_decode(real_clips, tmp_path, 
     assert seen == {"audio_frames": 0, "image_frames": 6}  # audio ran on the audio-only view
     assert res.features.lengths()["audio"] > 0 and res.features.lengths()["image"] == 6
     assert res.features.provenance["coverage"]["frames_decoded"] == 8 * FPS
+
+
+def test_speech_context_widens_each_excerpt_within_the_file(long_clip):
+    from trailertagger.core.media.decode import _decode_spans, speech_context
+
+    path, _ = long_clip
+    spans = [(1.0, 4.0), (40.0, 46.0), (LONG_S - 3.0, LONG_S)]
+    parts = _decode_spans(path, 16000, spans)
+    ctx = speech_context(path, 16000, spans, parts, LONG_S, margin=3.0)
+    assert [v for _, _, a, b in ctx for v in (a, b)] == pytest.approx(
+        [v for s in spans for v in s], abs=0.07)
+    starts = [t0 for t0, _, _, _ in ctx]
+    ends = [t0 + len(w) / 16000 for t0, w, _, _ in ctx]
+    assert starts == pytest.approx([0.0, 37.0, LONG_S - 6.0], abs=0.07)  # clipped at 0
+    assert ends == pytest.approx([7.0, 49.0, LONG_S], abs=0.07)  # and at the end
+    # the excerpt proper inside its widened audio is the same sound
+    t0, wide, a, b = ctx[1]
+    i0 = int(round((a - t0) * 16000))
+    proper = parts[1][1]
+    mid = slice(4096, len(proper) - 64)
+    assert np.corrcoef(wide[i0:i0 + len(proper)][mid], proper[mid])[0, 1] > 0.99
+    assert speech_context(path, 16000, spans, parts, LONG_S, margin=0.0) is None
+    # a failed excerpt gets no entry
+    assert len(speech_context(path, 16000, spans, [parts[0], None, parts[2]], LONG_S,
+                              margin=3.0)) == 2
+
+
+def test_excerpt_plan_carries_speech_context_and_keeps_the_excerpts_proper(long_clip):
+    path, _ = long_clip
+    media = decode_media(path, LONG_CFG)
+    spans = media.provenance["plan"]["excerpts"]
+    alone = decode_audio_excerpts(path, 16000, [tuple(s) for s in spans])
+    assert len(media.audio_parts) == len(alone)
+    for (t0, part), (t1, ref) in zip(media.audio_parts, alone, strict=True):
+        assert t0 == t1 and np.array_equal(part, ref)  # other models read what they read
+    assert media.provenance["coverage"]["asr_margin_s"] > 0
+    heard = media.speech_blocks(16000)
+    assert len(heard) == len(spans)
+    for (t0, wave, a, b), (s, e) in zip(heard, spans, strict=True):
+        assert (a, b) == pytest.approx((s, e), abs=0.07)
+        assert t0 < a and t0 + len(wave) / 16000 > b
+    full = decode_media(path, {"full_max_s": 7200.0})
+    assert full.speech_blocks(16000) is None and "asr_margin_s" not in full.provenance["coverage"]

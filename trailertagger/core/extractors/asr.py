@@ -21,7 +21,10 @@ text (``DecodedMedia.subtitles``: an embedded text stream or a sidecar file, see
 ``media.subtitles``), its cues are the segments and Whisper does not run; the feature file's
 provenance (``speech_text``) says which source was used.  For excerpt plans the speech found
 in every excerpt goes through one Whisper call, excerpts separated by a second of silence,
-and each segment is placed at its excerpt's time (``transcribe_blocks``).  No speech gives T = 0 (present, empty);
+and each segment is placed at its excerpt's time (``transcribe_blocks``); each excerpt is
+heard with a margin (``decode.SPEECH_MARGIN_S``, 1 s each side) so speech cut by its border is
+heard on to the end of the cut word or phrase, and a segment counts when its midpoint lies in
+the excerpt proper (``transcribe_excerpts``).  No speech gives T = 0 (present, empty);
 no audio stream is recorded as missing by the pipeline before this runs.
 """
 
@@ -64,6 +67,10 @@ BLOCK_GAP_S = 1.0
 #: the mother of the mother ...", seen on speech cut at excerpt borders) and is dropped.
 #: The full plan keeps every segment, as before.
 MAX_COMPRESSION_RATIO = 2.4
+#: Excerpt plans: a segment text said more than this many times in a row is a decoding
+#: loop and the whole run is dropped (``drop_repeats``).
+#: (Seen with a speech margin: twenty "The" segments in a row, one genre moved by 0.45.)
+MAX_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -188,14 +195,29 @@ class FasterWhisperExtractor(ExtractorBase):
         call and every segment is mapped back to its block's time.  One call matters for
         excerpt plans: Whisper encodes 30 s windows, so transcribing fifteen 10 s excerpts
         one by one would encode three times the audio.  Excerpts are kept apart in that call
-        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``) are
-        dropped.  With one block starting at 0 this is ``transcribe`` (no gap, no filter: the
-        full plan is transcribed as before).  Runs in a cancellable helper thread, like
+        by ``BLOCK_GAP_S`` of silence, and segments that loop (``MAX_COMPRESSION_RATIO``, or
+        one text more than ``MAX_REPEATS`` times in a row) are dropped.  With one block
+        starting at 0 this is ``transcribe`` (no gap, no filter: the full plan is transcribed
+        as before).  Runs in a cancellable helper thread, like
         ``transcribe``.
         """
         return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
 
-    def _transcribe(self, blocks: list[tuple[float, np.ndarray]],
+    def transcribe_excerpts(self, blocks: list[tuple[float, np.ndarray, float, float]],
+                            cancel: CancelToken | None = None) -> list[Segment]:
+        """``transcribe_blocks`` for excerpts heard with a margin: ``(start seconds, 16 kHz
+        audio, excerpt start, excerpt end)`` per excerpt, the audio reaching past the
+        excerpt (``DecodedMedia.speech_blocks``).
+
+        Whisper hears the speech (VAD chunks) that overlaps the excerpt proper, each chunk
+        whole as far as the margin reaches, and a segment is kept when its midpoint lies in
+        an excerpt proper (``in_excerpts``): a sentence at an excerpt's border is heard
+        whole instead of as a fragment, and each sentence of the film counts at most once,
+        in the excerpt that holds most of it.
+        """
+        return run_cancellable(lambda: self._transcribe(blocks, cancel), cancel)
+
+    def _transcribe(self, blocks: list[tuple[Any, ...]],
                     cancel: CancelToken | None) -> list[Segment]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -203,12 +225,17 @@ class FasterWhisperExtractor(ExtractorBase):
         pieces: list[np.ndarray] = []
         excerpts = not (len(blocks) == 1 and blocks[0][0] == 0.0)  # as in extract()
         gap = int(round(BLOCK_GAP_S * ASR_RATE)) if excerpts else 0
-        for t0, wave16k in blocks:
+        proper = [(float(b[2]), float(b[3])) for b in blocks if len(b) == 4]
+        for block in blocks:
+            t0, wave16k = block[0], block[1]
             wave = np.ascontiguousarray(wave16k, dtype=np.float32).reshape(-1)
             if wave.size < ASR_RATE // 10 or not np.any(wave):
                 continue
             offset = int(round(t0 * ASR_RATE))
-            for i, c in enumerate(get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)):
+            found = get_speech_timestamps(wave, VadOptions(), sampling_rate=ASR_RATE)
+            if len(block) == 4:  # heard with a margin: the speech that touches the excerpt
+                found = speech_overlapping(found, block[2] - t0, block[3] - t0, ASR_RATE)
+            for i, c in enumerate(found):
                 before = gap if (i == 0 and pieces) else 0  # silence between two excerpts
                 if before:
                     pieces.append(np.zeros(before, np.float32))
@@ -240,8 +267,10 @@ class FasterWhisperExtractor(ExtractorBase):
                 continue
             if text:
                 start, end = spans.to_original(float(seg.start), float(seg.end))
+                if proper and not in_excerpts(start, end, proper):
+                    continue
                 out.append(Segment(start, end, text))
-        return out
+        return drop_repeats(out) if excerpts else out
 
     def extract(self, media: DecodedMedia, cancel: CancelToken | None = None) -> ModalityFeatures:
         from ..features.types import ModalityFeatures
@@ -251,8 +280,11 @@ class FasterWhisperExtractor(ExtractorBase):
             segments = [Segment(c.start, c.end, c.text) for c in subs.cues]
         else:
             blocks = media.audio_blocks(ASR_RATE)
+            heard = media.speech_blocks(ASR_RATE) if hasattr(media, "speech_blocks") else None
             if len(blocks) == 1 and blocks[0][0] == 0.0:  # the full plan: the whole signal
                 segments = self.transcribe(blocks[0][1], cancel)
+            elif heard:  # excerpts with their speech margin
+                segments = self.transcribe_excerpts(heard, cancel)
             else:
                 segments = self.transcribe_blocks(blocks, cancel) if blocks else []
         check(cancel)
@@ -271,6 +303,40 @@ class FasterWhisperExtractor(ExtractorBase):
             weights_sha256=self.weights_sha256,
             texts=texts,
         )
+
+
+def speech_overlapping(chunks: list[dict[str, int]], a: float, b: float,
+                       rate: int) -> list[dict[str, int]]:
+    """The VAD ``chunks`` (sample ranges) that overlap ``[a, b)`` seconds, whole."""
+    lo, hi = a * rate, b * rate
+    return [c for c in chunks if c["start"] < hi and c["end"] > lo]
+
+
+def drop_repeats(segments: list[Segment], most: int = MAX_REPEATS) -> list[Segment]:
+    """``segments`` without runs of more than ``most`` consecutive segments saying the same
+    thing (case and punctuation aside): Whisper looping on one word ("The", "The", ...),
+    which the compression test of one segment cannot see."""
+    def key(s: Segment) -> str:
+        return "".join(ch for ch in s.text.lower() if ch.isalnum())
+
+    out: list[Segment] = []
+    i = 0
+    while i < len(segments):
+        j = i
+        while j + 1 < len(segments) and key(segments[j + 1]) == key(segments[i]):
+            j += 1
+        if j - i + 1 <= most:
+            out.extend(segments[i:j + 1])
+        else:
+            log.debug("dropped %d repeats of %.40s", j - i + 1, segments[i].text)
+        i = j + 1
+    return out
+
+
+def in_excerpts(start: float, end: float, excerpts: list[tuple[float, float]]) -> bool:
+    """Does the midpoint of ``[start, end]`` lie in one of the ``(start, end)`` excerpts?"""
+    mid = (start + end) / 2
+    return any(a <= mid < b for a, b in excerpts)
 
 
 def _compression_ratio(text: str) -> float:

@@ -79,6 +79,12 @@ class DecodedMedia:
     #: Excerpt plans only: ``(start seconds, samples at audio_rate)`` per excerpt, in time
     #: order; ``audio`` is then their concatenation.  None for the full plan (one block).
     audio_parts: list[tuple[float, np.ndarray]] | None = None
+    #: Excerpt plans only, for speech recognition: ``(start seconds, samples at audio_rate,
+    #: excerpt start, excerpt end)`` per excerpt, the samples covering the excerpt widened by
+    #: up to ``decode.SPEECH_MARGIN_S`` each side (within the file), so that a sentence cut
+    #: by the excerpt's border can be heard whole (``speech_blocks``).  Other models read
+    #: ``audio_parts``, the excerpts proper.  None for the full plan.
+    speech_parts: list[tuple[float, np.ndarray, float, float]] | None = None
     #: Subtitle text chosen as the speech-text source (``media.subtitles.SubtitleText``),
     #: or None when the file has none usable (ASR then runs on the audio).
     subtitles: Any = None
@@ -87,6 +93,8 @@ class DecodedMedia:
     provenance: dict[str, Any] = field(default_factory=dict)
     _resampled: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _blocks: dict[int, list[tuple[float, np.ndarray]]] = field(default_factory=dict, repr=False)
+    _speech: dict[int, list[tuple[float, np.ndarray, float, float]]] = field(
+        default_factory=dict, repr=False)
 
     @property
     def duration(self) -> float:
@@ -113,6 +121,17 @@ class DecodedMedia:
             self._blocks[rate] = [(t0, _resample(part, self.audio_rate, rate))
                                   for t0, part in self.audio_parts]
         return self._blocks[rate]
+
+    def speech_blocks(self, rate: int) -> list[tuple[float, np.ndarray, float, float]] | None:
+        """``(start seconds, mono float32 at rate, excerpt start, excerpt end)`` per excerpt,
+        the audio reaching past the excerpt by the speech margin (``speech_parts``); None
+        when there is no such audio (the full plan, or no audio)."""
+        if self.audio is None or not self.speech_parts:
+            return None
+        if rate not in self._speech:
+            self._speech[rate] = [(t0, _resample(w, self.audio_rate, rate), a, b)
+                                  for t0, w, a, b in self.speech_parts]
+        return self._speech[rate]
 
     def audio_at(self, rate: int) -> np.ndarray | None:
         """Mono float32 audio at ``rate`` Hz (polyphase resampling, cached per rate)."""
