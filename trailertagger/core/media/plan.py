@@ -35,9 +35,11 @@ from typing import Any
 from ..config import RANGES as CONFIG_RANGES
 
 #: How excerpts are read.  A cached excerpt read of another version is read again
-#: (``serves``): 2 = each excerpt's speech kept apart in the Whisper call by a second of
-#: silence and looping segments dropped (issue 13); 1 = excerpts' speech run together.
-PLAN_VERSION = 2
+#: (``serves``): 3 = Whisper hears each excerpt with a 1 s speech margin (segments kept by
+#: their midpoint) and runs of repeated segments are dropped; 2 = each excerpt's speech kept
+#: apart in the Whisper call by a second of silence, looping segments dropped; 1 = excerpts'
+#: speech run together (issue 13).
+PLAN_VERSION = 3
 
 #: [media] keys of the plan with their allowed ranges (inclusive, kept in ``config.RANGES``);
 #: ``media_settings`` validates them and the README lists them.
