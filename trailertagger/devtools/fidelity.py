@@ -113,3 +113,41 @@ def summary(rows: Sequence[FilmComparison]) -> dict[str, float]:
         "top1_agreement": round(float(np.mean([r.top1_agrees for r in rows])), 3),
         "top3_overlap_mean": round(float(np.mean([r.top3_overlap for r in rows])), 3),
     }
+
+
+#: Numerical kernels pinned for a comparison that must read the same on every x86-64
+#: machine (the slow test's child process).  Why: Whisper's int8 decoding picks its kernels
+#: by CPU (Intel MKL on Intel CPUs, oneDNN elsewhere; AVX2, AVX-512 or AMX), and a few
+#: changed logits change which words a cut sentence becomes.  On one 2-core Xeon the same
+#: code and films measured a largest change of 0.084-0.131 across kernel choices, and
+#: 0.112-0.136 before the speech margin, where another machine had measured 0.151 (issue 13).
+#: oneDNN limited to AVX2 runs on every x86-64 CPU of the last decade, and its int8 products
+#: are exact integer sums, so the transcript no longer depends on the machine.
+PINNED_NUMERICS = {"CT2_USE_MKL": "0", "CT2_FORCE_CPU_ISA": "AVX2",
+                   "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m trailertagger.devtools.fidelity FOLDER --genres G ... --minutes M
+    [--sampled JSON]``: compare the plans and print one JSON line per film, then the
+    summary (what the slow test reads from a child process with ``PINNED_NUMERICS``)."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--genres", nargs="+", required=True)
+    ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--sampled", default="{}", help="[media] settings of the sampled plan (JSON)")
+    args = ap.parse_args(argv)
+    rows = compare_plans(make_films(args.folder, args.genres, args.minutes),
+                         json.loads(args.sampled))
+    for r in rows:
+        print(json.dumps({"film": r.name, "genre": r.genre, "max_abs": r.max_abs,
+                          "mean_abs": r.mean_abs, "coverage": r.coverage}), flush=True)
+    print(json.dumps({"summary": summary(rows)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
