@@ -121,8 +121,9 @@ def summary(rows: Sequence[FilmComparison]) -> dict[str, float]:
 #: changed logits change which words a cut sentence becomes.  On one 2-core Xeon the same
 #: code and films measured a largest change of 0.084-0.131 across kernel choices, and
 #: 0.112-0.136 before the speech margin, where another machine had measured 0.151 (issue 13).
-#: oneDNN limited to AVX2 runs on every x86-64 CPU of the last decade, and its int8 products
-#: are exact integer sums, so the transcript no longer depends on the machine.
+#: oneDNN limited to AVX2 runs on every x86-64 CPU of the last decade, its int8 products are
+#: exact integer sums and the rest is the same AVX2 code, so the transcript should no longer
+#: depend on the machine (checked on one CPU only).
 PINNED_NUMERICS = {"CT2_USE_MKL": "0", "CT2_FORCE_CPU_ISA": "AVX2",
                    "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
