@@ -169,7 +169,11 @@ def test_500_files_dropped_into_a_watched_folder_are_queued_once_each(tmp_path):
     n, slow = 500, 20
     body = b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000)
     woken = threading.Event()
-    watcher = FolderWatcher(lib, [folder], settle_seconds=1.5, rescan_seconds=None,
+    # the slow writer pauses 0.2 s between pieces; the settle time is far longer so that a
+    # pause stretched by the machine (this thread starved, or its writes stalled behind the
+    # library's fsyncs on a loaded 2-core CI machine: once 1.5 s was not enough) still counts
+    # as "still being written", which is what this test is about
+    watcher = FolderWatcher(lib, [folder], settle_seconds=4.0, rescan_seconds=None,
                             on_change=lambda r: woken.set())
     watcher.start()
     try:
