@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..core.config import load_config
+from ..core.config import is_auto, load_config
 
 
 def settings() -> dict[str, Any]:
@@ -53,7 +53,7 @@ def workers_arg(text: str) -> int:
     default) or a whole number >= 0."""
     from ..core.app.settings_file import auto_workers
 
-    return auto_workers()[0] if text.strip().lower() == "auto" else count_arg(text)
+    return auto_workers()[0] if is_auto(text) else count_arg(text)
 
 
 def count_arg(text: str) -> int:

@@ -118,6 +118,13 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
 # Numeric settings that also accept the word "auto" (their default): the value is then
 # worked out from the machine (``jobs.worker.resolve_workers``).
 AUTO_KEYS: frozenset[tuple[str, str]] = frozenset({("jobs", "workers")})
+
+
+def is_auto(value: Any) -> bool:
+    """Whether a setting of ``AUTO_KEYS`` (or a ``--workers`` argument) says ``"auto"``."""
+    return isinstance(value, str) and value.strip().lower() == "auto"
+
+
 # Settings that are read by other modules but have no default shown in the template.
 EXTRA_KEYS: dict[str, frozenset[str]] = {
     "jobs": frozenset({"services", "services_kwargs", "stage_limits"}),
@@ -153,9 +160,8 @@ def default_toml() -> str:
         lines.append(f"[{section}]")
         for k, v in values.items():
             bounds = RANGES.get((section, k))
-            note = f"  (range {_fmt(bounds[0])} to {_fmt(bounds[1])}" if bounds else ""
-            if note:
-                note += ', or "auto")' if (section, k) in AUTO_KEYS else ")"
+            auto = ', or "auto"' if (section, k) in AUTO_KEYS else ""
+            note = f"  (range {_fmt(bounds[0])} to {_fmt(bounds[1])}{auto})" if bounds else ""
             lines.append(f"# {k} = {_toml_value(v)}{note}")
         lines.append("")
     return "\n".join(lines)
@@ -212,8 +218,9 @@ def validate(user: dict[str, Any]) -> list[str]:
             if key not in values:
                 continue
             value = values[key]
-            if (section, key) in AUTO_KEYS:
-                if isinstance(value, str) and value.strip().lower() == "auto":
+            or_auto = ' or "auto"' if (section, key) in AUTO_KEYS else ""
+            if or_auto:
+                if is_auto(value):
                     continue
                 default = 0  # otherwise a whole number, in its range
             if isinstance(default, bool):
@@ -227,8 +234,7 @@ def validate(user: dict[str, Any]) -> list[str]:
                 bounds = RANGES.get((section, key))
                 if ok and bounds is not None and not bounds[0] <= value <= bounds[1]:
                     problems.append(f"[{section}] {key} = {value!r} is out of range: it must be "
-                                    f"from {_fmt(bounds[0])} to {_fmt(bounds[1])}"
-                                    + (' or "auto"' if (section, key) in AUTO_KEYS else ""))
+                                    f"from {_fmt(bounds[0])} to {_fmt(bounds[1])}{or_auto}")
                     continue
                 if ok and bounds is None and value < 0:
                     problems.append(f"[{section}] {key} = {value!r} must not be negative")
@@ -236,8 +242,8 @@ def validate(user: dict[str, Any]) -> list[str]:
             else:
                 ok = isinstance(value, type(default))
             if not ok:
-                problems.append(f"[{section}] {key} = {value!r} must be {_type_name(default)}"
-                                + (' or "auto"' if (section, key) in AUTO_KEYS else ""))
+                problems.append(f"[{section}] {key} = {value!r} must be "
+                                f"{_type_name(default)}{or_auto}")
                 continue
             if (section, key) == ("extract", "device") and not DEVICE_RE.match(value):
                 problems.append(f"[extract] device = {value!r} is not a device: use \"auto\", "

@@ -318,14 +318,14 @@ class LibrarySession:
         """How many worker processes a pool started now with these settings would run, and
         why: ``[jobs] workers`` (``"auto"``: one per core, at most ``AUTO_MAX_WORKERS``),
         then fewer when the memory available now would not hold them."""
+        from ..config import is_auto
         from ..jobs.worker import AUTO_MAX_WORKERS, PoolOptions
         from ..runtime.memory import workers_that_fit
         from ..runtime.threads import machine_cores
 
         opts = PoolOptions.from_config(self.cfg)
-        auto = str(self.cfg.get("jobs", {}).get("workers", "auto")).strip().lower() == "auto"
         notes = ([f"auto: one per core, {machine_cores()} here, at most {AUTO_MAX_WORKERS}"]
-                 if auto else [])
+                 if is_auto(self.cfg.get("jobs", {}).get("workers", "auto")) else [])
         if opts.workers == 0:
             notes.append("in the caller's process")
         n, why = workers_that_fit(opts.workers, opts.memory_per_worker_mb)

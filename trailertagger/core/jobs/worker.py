@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..config import is_auto
 from ..errors import DiskFullError
 from ..library.db import Library, get_meta, open_library
 from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job
@@ -80,7 +81,7 @@ def resolve_workers(value: Any, cores: int | None = None) -> int:
     (README, "Throughput of a folder scan").  The pool still starts fewer when that many
     would not fit in the memory available (``runtime.memory.workers_that_fit``), so a small
     laptop runs one."""
-    if isinstance(value, str) and value.strip().lower() == "auto":
+    if is_auto(value):
         cores = machine_cores() if cores is None else max(1, int(cores))
         return max(1, min(AUTO_MAX_WORKERS, cores))
     return max(0, int(value))
