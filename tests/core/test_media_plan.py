@@ -216,3 +216,20 @@ def test_excerpt_plan_carries_speech_context_and_keeps_the_excerpts_proper(long_
         assert t0 < a and t0 + len(wave) / 16000 > b
     full = decode_media(path, {"full_max_s": 7200.0})
     assert full.speech_blocks(16000) is None and "asr_margin_s" not in full.provenance["coverage"]
+
+
+def test_excerpt_plan_with_subtitle_text_decodes_no_speech_margin(long_clip, tmp_path):
+    """Where the file's own subtitles replace ASR, the margin audio (for Whisper only) is not
+    decoded; the other models' excerpts are the same as without subtitles."""
+    path, _ = long_clip
+    cues = tuple((t + 0.5, t + 2.5, f"line {k}") for k, t in enumerate(range(0, 96, 8)))
+    film = mediagen.add_tracks(path, tmp_path / "long clip subs.mkv",
+                               subtitles=[mediagen.SubtitleTrack(cues, language="eng")])
+    media = decode_media(film, LONG_CFG)
+    assert media.provenance["speech_text"]["source"] == "embedded" and media.subtitles.cues
+    assert media.speech_parts is None and "asr_margin_s" not in media.provenance["coverage"]
+    plain = decode_media(path, LONG_CFG)
+    # the same excerpts (the remuxed mkv's clock starts a few ms apart)
+    assert [t for t, _ in media.audio_parts] == pytest.approx(
+        [t for t, _ in plain.audio_parts], abs=0.05)
+    assert plain.speech_parts is not None  # no subtitles: Whisper hears the margin

@@ -686,6 +686,17 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
     spans = [(e.start, e.end) for e in plan.excerpts]
     missing: dict[str, str] = {}
 
+    # the subtitle text first: where it replaces ASR, no speech margin is decoded
+    subs = None
+    speech_text: dict[str, Any] = {"source": "asr",
+                                   "reason": "subtitles disabled ([media] subtitles)"}
+    if cfg["subtitles"]:
+        windows = None
+        if not plan.full:
+            half = max(SUBTITLE_WINDOW_S, plan.params["excerpt_s"]) / 2
+            windows = _merge_windows([((a + b) / 2 - half, (a + b) / 2 + half) for a, b in spans])
+        subs, speech_text = find_subtitles(path, info, str(cfg["subtitle_language"]),
+                                           int(cfg["subtitle_max_lines"]), windows)
     audio: np.ndarray | None = None
     parts: list[tuple[float, np.ndarray]] | None = None
     speech: list[tuple[float, np.ndarray, float, float]] | None = None
@@ -703,7 +714,8 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
         else:
             got = _decode_spans(path, rate, spans, stream_index=index, problems=aproblems,
                                 progress=progress)
-            speech = speech_context(path, rate, spans, got, info.duration, index)
+            if subs is None:  # Whisper will run: the excerpts with their speech margin
+                speech = speech_context(path, rate, spans, got, info.duration, index)
             parts = [p for p in got if p is not None]
             audio_spans = [(t0, t0 + w.size / rate) for t0, w in parts]
             audio = np.concatenate([w for _, w in parts]) if parts else None
@@ -717,16 +729,6 @@ def decode_media(path: Path, media_cfg: dict[str, Any] | None = None,
     else:
         missing["audio"] = "no audio stream"
 
-    subs = None
-    speech_text: dict[str, Any] = {"source": "asr",
-                                   "reason": "subtitles disabled ([media] subtitles)"}
-    if cfg["subtitles"]:
-        windows = None
-        if not plan.full:
-            half = max(SUBTITLE_WINDOW_S, plan.params["excerpt_s"]) / 2
-            windows = _merge_windows([((a + b) / 2 - half, (a + b) / 2 + half) for a, b in spans])
-        subs, speech_text = find_subtitles(path, info, str(cfg["subtitle_language"]),
-                                           int(cfg["subtitle_max_lines"]), windows)
     provenance: dict[str, Any] = {
         "plan": plan.to_dict(),
         "audio_track": track.to_dict(),
