@@ -160,8 +160,8 @@ def main() -> int:
     ap.add_argument("--full-plan", action="store_true",
                     help="also run the 10-minute video with the whole-file plan (today's path)")
     ap.add_argument("--baseline", metavar="CHECKOUT", default=None,
-                    help="also run the 2- and 10-minute 720p videos on another checkout of the "
-                         "app (e.g. the main branch before this change), same run, same files")
+                    help="also run every video on another checkout of the app "
+                         "(e.g. the main branch before this change), same run, same files")
     ap.add_argument("--lengths", type=int, nargs="*", default=None, metavar="MIN",
                     help="720p lengths in minutes (default 2 10 30; --quick 2 10)")
     ap.add_argument("--profile", default="default")
@@ -190,8 +190,7 @@ def main() -> int:
                              None))
         if args.baseline:
             for label, path in videos:
-                if label.startswith(("2 min 720p", "10 min 720p")):
-                    runs.append((f"{label}, baseline checkout", path, {}, args.baseline))
+                runs.append((f"{label}, baseline checkout", path, {}, args.baseline))
         rows = []
         for label, path, over, tree in runs:
             dec = decode_only(path)

@@ -70,11 +70,13 @@ def _tree_rss(pid: int) -> int:
 
 
 def scan(folder: Path, home: Path, workers: int | str, extract_limit: int | None,
-         lanes: int = 0) -> dict:
+         lanes: int = 0, tree: Path | None = None) -> dict:
     """One real ``trailertagger scan`` of ``folder`` in a fresh home; ``extract_limit`` None:
-    the pool's own default (as a user's first scan)."""
+    the pool's own default (as a user's first scan).  ``tree``: run the app from that
+    checkout instead, with its own defaults (``--baseline``)."""
     home.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, TRAILERTAGGER_HOME=str(home), PYTHONPATH=str(ROOT))
+    root = tree or ROOT
+    env = dict(os.environ, TRAILERTAGGER_HOME=str(home), PYTHONPATH=str(root))
     # where the app reads its settings under this home
     probe = subprocess.run([sys.executable, "-c", "from trailertagger.core.paths import app_dirs;"
                             "print(app_dirs().config_file)"], env=env, capture_output=True,
@@ -89,7 +91,7 @@ def scan(folder: Path, home: Path, workers: int | str, extract_limit: int | None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "trailertagger", "scan", str(folder),
-                             "--workers", str(workers)], env=env, cwd=ROOT,
+                             "--workers", str(workers)], env=env, cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
     done = threading.Event()
@@ -120,6 +122,9 @@ def main() -> int:
     ap.add_argument("--media-dir", type=Path, default=None)
     ap.add_argument("--only", action="append", default=[], metavar="MODE",
                     help="run only this mode (repeatable; the first one run is the baseline)")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="CHECKOUT",
+                    help="first run the app of another checkout (e.g. the commit issue 13 "
+                         "measured) with one worker, its default then, as mode 'baseline'")
     args = ap.parse_args()
     if args.videos < 6:
         ap.error("--videos must be at least 6")
@@ -147,9 +152,12 @@ def main() -> int:
         modes = sorted((m for m in catalogue if m[0] in wanted), key=lambda m: wanted.index(m[0]))
         print(f"\n{n} videos of {seconds:.0f} s; load {os.getloadavg()[0]:.2f} "
               f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; {os.cpu_count()} CPU(s)", flush=True)
+        if args.baseline is not None:
+            modes.insert(0, ("baseline", 1, None, 0))
         rows = []
         for name, workers, limit, lanes in modes:
-            r = scan(folder, Path(tmp) / f"home {name}", workers, limit, lanes)
+            tree = args.baseline.resolve() if name == "baseline" else None
+            r = scan(folder, Path(tmp) / f"home {name}", workers, limit, lanes, tree)
             row = {"mode": name, "workers": workers, "extract_limit": limit or "default",
                    "lanes": lanes or "auto",
                    "wall_s": round(r["wall"], 1), "videos_per_min": round(n / r["wall"] * 60, 2),
@@ -159,13 +167,16 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
         base = rows[0]["videos_per_min"]
+        seq = next((r for r in rows[1:] if r["mode"] == "sequential"), None)
+        extra = " vs sequential |" if seq else ""
         print(f"\n| mode | workers | extract jobs | lanes | wall s | videos / min | "
-              f"vs {rows[0]['mode']} | CPU % | CPU s / video | peak RSS (all processes) MB |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              f"vs {rows[0]['mode']} |{extra} CPU % | CPU s / video | peak RSS (all processes) MB |")
+        print("|---|---|---|---|---|---|---|" + ("---|" if seq else "") + "---|---|---|")
         for r in rows:
+            vs_seq = f" {r['videos_per_min'] / seq['videos_per_min']:.2f}x |" if seq else ""
             print(f"| {r['mode']} | {r['workers']} | {r['extract_limit']} | {r['lanes']} | "
-                  f"{r['wall_s']} | {r['videos_per_min']} | {r['videos_per_min'] / base:.2f}x | "
-                  f"{r['cpu_pct']} | {r['cpu_s_per_video']} | {r['peak_rss_mb']} |")
+                  f"{r['wall_s']} | {r['videos_per_min']} | {r['videos_per_min'] / base:.2f}x |"
+                  f"{vs_seq} {r['cpu_pct']} | {r['cpu_s_per_video']} | {r['peak_rss_mb']} |")
         # no pool can beat the first row by more than the CPU it leaves idle
         cores = os.cpu_count() or 1
         print(f"\nceiling for any pool vs {rows[0]['mode']}: {100 * cores} / {rows[0]['cpu_pct']} "

@@ -72,3 +72,30 @@ def test_easyocr_absent_is_a_clear_model_missing(monkeypatch):
     with pytest.raises(ModelMissingError) as err:
         EasyOcrExtractor().load(ModelStore(allow_download=False))
     assert "pip install easyocr" in str(err.value) and "easyocr-en" in str(err.value)
+
+
+def test_parts_read_at_once_in_any_order_join_to_what_one_extract_gives(ocr, media_dir):
+    """The pipeline reads OCR's parts (runs of frames) in several lanes at once and in any
+    order of completion; the joined rows must be exactly those of one ``extract`` call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trailertagger.core.extractors import ocr as ocr_module
+    from trailertagger.core.extractors.base import split_parts
+
+    cuts = [1.0 * i for i in range(1, 10)]
+    clip = mediagen.make_clip(media_dir / "ten titled scenes.mp4", duration=10.0, size=(640, 360),
+                              cuts=cuts, audio=None, seed=33,
+                              text=[(0.2, 2.8, "COMING SOON"), (4.2, 5.8, "THE LAST HARBOUR"),
+                                    (7.2, 9.8, "COMING SOON")])
+    media = decode_media(clip)
+    assert len(media.frames) == 10
+    parts = split_parts(ocr, media)
+    assert parts is not None and len(parts) == -(-10 // ocr_module.FRAMES_PER_PART)
+    assert [i for p in parts for i in p] == list(range(10))
+    with ThreadPoolExecutor(2) as pool:
+        partials = list(pool.map(lambda p: ocr.extract_part(media, p), reversed(parts)))[::-1]
+    joined, whole = ocr.join(media, partials), ocr.extract(media)
+    assert [normalize_text(t) for t in whole.texts] == ["coming soon", "the last harbour"]
+    assert joined.texts == whole.texts
+    np.testing.assert_array_equal(joined.times, whole.times)
+    np.testing.assert_array_equal(joined.values, whole.values)

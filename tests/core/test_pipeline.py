@@ -201,6 +201,86 @@ def test_parallel_lanes_give_the_same_features_as_one_lane(real_clips, tmp_path)
                                       r1.features.modalities[mod].values)
 
 
+class SplitFrames(FrameMeans):
+    """FrameMeans that divides into one part per frame (``SplitExtractor``); each part
+    sleeps a little so parts in two lanes overlap, and records how many ran at once."""
+
+    name = "test.split"
+    modality = "t_split"
+    fail_on: int | None = None
+    running = 0
+    most_at_once = 0
+    calls: list[str] = []
+
+    def split(self, media):
+        return list(range(len(media.frames)))
+
+    def extract_part(self, media, part, cancel=None):
+        import threading
+        import time
+
+        cls = SplitFrames
+        with _LOCK:
+            cls.running += 1
+            cls.most_at_once = max(cls.most_at_once, cls.running)
+        try:
+            cls.calls.append(threading.current_thread().name)
+            time.sleep(0.05)
+            if part == cls.fail_on:
+                raise RuntimeError(f"part {part} broke")
+            return media.frames[part].image.reshape(-1, 3).mean(0), media.frames[part].time
+        finally:
+            with _LOCK:
+                cls.running -= 1
+
+    def join(self, media, partials, cancel=None):
+        return ModalityFeatures(self.modality, np.stack([v for v, _ in partials]),
+                                [t for _, t in partials], self.name, self.version, self.model_id, "")
+
+    def extract(self, media, cancel=None):
+        return self.join(media, [self.extract_part(media, p, cancel) for p in self.split(media)], cancel)
+
+
+_LOCK = __import__("threading").Lock()
+
+
+@pytest.mark.parametrize("fail_on", [None, 1])
+def test_a_divisible_extractor_runs_its_parts_in_every_lane_with_the_same_output(
+        real_clips, tmp_path, monkeypatch, fail_on):
+    """Parts fill the free lanes (two at once here), the joined output equals one lane's,
+    and a failing part fails that modality alone, with its reason."""
+    from trailertagger.core.features.cache import FeatureCache
+
+    base.register_extractor(SplitFrames)
+    monkeypatch.setattr(SplitFrames, "fail_on", fail_on)
+    results = {}
+    try:
+        for lanes in (1, 2):
+            monkeypatch.setattr(SplitFrames, "most_at_once", 0)
+            monkeypatch.setattr(SplitFrames, "calls", [])
+            s = session(extractors=["test.split", "test.frames"], cache=FeatureCache(tmp_path / f"c{lanes}"),
+                        cfg={"extract": {"lanes": lanes}, "media": {}})
+            results[lanes] = s.run(real_clips["cuts"])
+            if lanes == 2:
+                assert SplitFrames.most_at_once == 2, "the parts never ran side by side"
+                assert len(set(SplitFrames.calls)) == 2
+    finally:
+        base.unregister_extractor(SplitFrames.name)
+    r1, r2 = results[1], results[2]
+    assert len(r2.features.modalities["t_frames"].times) >= 3  # several frames, so several parts
+    np.testing.assert_array_equal(r2.features.modalities["t_frames"].values,
+                                  r1.features.modalities["t_frames"].values)
+    if fail_on is None:
+        np.testing.assert_array_equal(r2.features.modalities["t_split"].values,
+                                      r1.features.modalities["t_split"].values)
+        np.testing.assert_array_equal(r2.features.modalities["t_split"].values,
+                                      r2.features.modalities["t_frames"].values)
+        assert "test.split" in r2.timings
+    else:
+        assert "t_split" not in r2.features.modalities
+        assert r2.missing["t_split"] == r1.missing["t_split"] == "extractor test.split failed: part 1 broke"
+
+
 class Chunked(FrameMeans):
     """Works in 50 ms chunks for up to 30 s, checking the cancel token between chunks."""
 

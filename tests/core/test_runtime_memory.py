@@ -57,3 +57,47 @@ def test_the_pool_starts_the_workers_that_fit(tmp_path):
     with WorkerPool(tmp_path / "lib.sqlite3", opts) as pool:
         assert pool.options.workers == 1 and len(pool._workers) == 1
         assert "starting 1 of 3 workers" in pool.capacity_note
+
+
+_COUNT_ARENAS = r"""
+import ctypes, ctypes.util, os, sys, tempfile, threading
+from trailertagger.core.runtime.memory import limit_malloc_arenas
+took = limit_malloc_arenas(2) if sys.argv[1] == "limit" else None
+hold, ready, go = [], threading.Barrier(9), threading.Event()
+def work():
+    hold.append([bytearray(60_000) for _ in range(20)])  # heap blocks, below mmap's threshold
+    ready.wait()
+    go.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+ready.wait()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.fopen.restype = ctypes.c_void_p
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+fp = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(fp))
+libc.fclose(ctypes.c_void_p(fp))
+go.set()
+for t in threads: t.join()
+print(took, os.environ.get("MALLOC_ARENA_MAX"), open(path).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc arenas")
+def test_extracting_processes_keep_two_malloc_arenas_and_pass_the_limit_on():
+    """Eight threads allocating at once get their own arenas unless limited; with the limit
+    (what ``ExtractionSession`` and every pool worker set) they share two, and the setting
+    is in the environment for the processes they start."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+
+    def run(mode: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", _COUNT_ARENAS, mode], env=env, check=True,
+                             capture_output=True, text=True, timeout=60)
+        return out.stdout.split()
+
+    free, limited = run("free"), run("limit")
+    assert free[:2] == ["None", "None"] and int(free[2]) >= 5, free
+    assert limited[:2] == ["True", "2"] and int(limited[2]) <= 2, limited

@@ -19,14 +19,14 @@ from typing import Any
 from .config import DEFAULTS, load_config
 from .errors import Cancelled, MediaError, ModelMissingError
 from .extractors import base as extractor_base
-from .extractors.base import Extractor, extractor_class, profile_extractors
+from .extractors.base import Extractor, extractor_class, profile_extractors, split_parts
 from .features.cache import FeatureCache
 from .features.types import FeatureSet
 from .media.identity import content_hash, file_signature
 from .media.types import ProbeInfo
 from .paths import app_dirs
 from .progress import CancelToken, Progress, check, no_progress
-from .runtime.memory import release_free_memory
+from .runtime.memory import limit_malloc_arenas, release_free_memory
 from .runtime.threads import cpu_share, torch_threads
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class ExtractionSession:
         self._instances: dict[str, Extractor] = {}
         self._unavailable: dict[str, str] = {}  # optional extractors that failed to load
         self.lanes, self.threads = plan_threads(self.cfg.get("extract", {}))
+        limit_malloc_arenas()  # before the lanes' threads first allocate
 
     # -- models -----------------------------------------------------------------------
     @property
@@ -215,6 +216,11 @@ class ExtractionSession:
         and 1.0 s with one.  Extractors are independent (each reads the decoded media
         only), so two of them side by side keep both cores busy with no such overhead.
         Per-stage timings then overlap: their sum exceeds the wall time.
+
+        An extractor that divides into parts (``extractors.base.SplitExtractor``: OCR reads
+        its frames in runs of four) is handed out part by part after the indivisible ones,
+        so its parts fill whichever lanes are free instead of one lane running it alone at
+        the end; its output is the same as from one ``extract`` call.
         """
         from .media.decode import decode_media
 
@@ -299,15 +305,49 @@ class ExtractionSession:
                         progress(name, i, total)
                         record(*one(name, inst, media))
                 else:
-                    futures += [pool.submit(one, name, inst, media) for name, inst in todo]
-                    for i, fut in enumerate(as_completed(futures)):
-                        name, out, seconds = fut.result()
-                        record(name, out, seconds)
-                        progress(name, i + 1, total)
+                    # indivisible extractors first (longest first), then the parts of
+                    # divisible ones (``SplitExtractor``), which fill the lanes at the end
+                    splits = {name: _SplitRun(inst, parts) for name, inst in todo
+                              if (parts := split_parts(inst, media)) is not None}
+                    futures += [pool.submit(one, name, inst, media) for name, inst in todo
+                                if name not in splits]
+                    for name, run in splits.items():
+                        futures += [pool.submit(run.part, name, i, media, cancel)
+                                    for i in range(len(run.parts))]
+                    done = 0
+                    for fut in as_completed(futures):
+                        result = fut.result()
+                        if isinstance(result, _PartDone):
+                            run = splits[result.name]
+                            if not run.add(result):
+                                continue  # parts still running
+                            result = self._join(result.name, run, media, path, cancel)
+                        record(*result)
+                        done += 1
+                        progress(result[0], done, total)
                 progress("extract", total, total)
         finally:  # on Ctrl-C: drop what has not started, let running ones finish
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _join(name: str, run: _SplitRun, media: Any, path: Path,
+              cancel: CancelToken | None) -> tuple[str, Any, float]:
+        """A divisible extractor's output from its parts (or the first part's failure);
+        seconds: from its first part's start to the end of the join."""
+        try:
+            if run.failure is not None:
+                return name, run.failure, time.perf_counter() - run.started
+            check(cancel)
+            out = run.extractor.join(media, run.ordered(), cancel)
+            return name, out, time.perf_counter() - run.started
+        except (MemoryError, Cancelled):
+            raise
+        except Exception as err:  # noqa: BLE001 - one modality's failure is recorded
+            log.exception("extractor %s failed on %s", name, path)
+            return name, f"extractor {name} failed: {err}", time.perf_counter() - run.started
+        finally:
+            release_free_memory()
 
     @staticmethod
     def _media_gap(needs, media_missing: dict[str, str], media, modality: str = "") -> str:
@@ -321,6 +361,53 @@ class ExtractionSession:
 
     def _profile_view(self, merged: FeatureSet) -> FeatureSet:
         return profile_view(merged, self.names, self.profile)
+
+
+@dataclass
+class _PartDone:
+    name: str
+    index: int
+    out: Any = None
+    failure: str | None = None
+
+
+class _SplitRun:
+    """One divisible extractor's parts in flight (``SplitExtractor``): what came back, the
+    first failure, and when the first part started."""
+
+    def __init__(self, extractor: Any, parts: list[object]) -> None:
+        self.extractor = extractor
+        self.parts = parts
+        self.results: dict[int, Any] = {}
+        self.failure: str | None = None
+        self.started = time.perf_counter()
+        self._started = False
+
+    def part(self, name: str, index: int, media: Any, cancel: CancelToken | None) -> _PartDone:
+        """Run one part (in a lane); a failure is returned, not raised, like ``one``'s."""
+        if not self._started:
+            self._started, self.started = True, time.perf_counter()
+        if self.failure is not None:
+            return _PartDone(name, index, failure=self.failure)  # an earlier part failed
+        try:
+            check(cancel)
+            return _PartDone(name, index, self.extractor.extract_part(media, self.parts[index], cancel))
+        except (MemoryError, Cancelled):
+            raise
+        except Exception as err:  # noqa: BLE001 - one modality's failure is recorded
+            log.exception("extractor %s failed on part %d", name, index)
+            self.failure = f"extractor {name} failed: {err}"
+            return _PartDone(name, index, failure=self.failure)
+
+    def add(self, done: _PartDone) -> bool:
+        """Record a finished part; True once every part is in."""
+        if done.failure is not None and self.failure is None:
+            self.failure = done.failure
+        self.results[done.index] = done.out
+        return len(self.results) == len(self.parts)
+
+    def ordered(self) -> list[Any]:
+        return [self.results[i] for i in range(len(self.parts))]
 
 
 #: Relative cost per modality on a 2-minute trailer (issue 13's measurements: musicnn

@@ -82,6 +82,40 @@ class Extractor(Protocol):
         """{"model_id": ..., "weights_sha256": ...} of the weights actually loaded."""
 
 
+@runtime_checkable
+class SplitExtractor(Protocol):
+    """An extractor whose work divides into independent parts (frames read one by one, say)
+    that may run at the same time on the same loaded model.
+
+    Why: the pipeline runs extractors side by side in lanes, one thread each.  An extractor
+    that cannot divide is left running alone at the end of a video while the other cores
+    idle; on a 30-minute film read as excerpts, OCR ran 20 s alone after the decode with one
+    of two cores idle (issue 13).  Its parts instead fill every free lane.
+
+    Contract: ``extract(media)`` must equal ``join(media, [extract_part(media, p) for p in
+    split(media)])``, whatever order the parts ran in; ``extract_part`` must be safe to call
+    from several threads at once (ONNX Runtime's ``run`` is).  ``split`` returns [] or one
+    part when there is nothing to divide.
+    """
+
+    def split(self, media: DecodedMedia) -> list[object]: ...
+
+    def extract_part(self, media: DecodedMedia, part: object,
+                     cancel: CancelToken | None = None) -> object: ...
+
+    def join(self, media: DecodedMedia, partials: list[object],
+             cancel: CancelToken | None = None) -> ModalityFeatures: ...
+
+
+def split_parts(extractor: object, media: DecodedMedia) -> list[object] | None:
+    """The parts ``extractor`` divides ``media`` into, or None when it does not divide (not
+    a ``SplitExtractor``, or fewer than two parts)."""
+    if not isinstance(extractor, SplitExtractor):
+        return None
+    parts = list(extractor.split(media))
+    return parts if len(parts) > 1 else None
+
+
 class ExtractorBase:
     """Shared plumbing: load once under a lock, remember provenance."""
 

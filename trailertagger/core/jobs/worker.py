@@ -39,7 +39,7 @@ from ..config import is_auto
 from ..errors import DiskFullError
 from ..library.db import Library, get_meta, open_library
 from ..library.schema import JOB_QUEUED, JOB_RUNNING, Job
-from ..runtime.memory import WORKER_BUDGET_MB, workers_that_fit
+from ..runtime.memory import WORKER_BUDGET_MB, limit_malloc_arenas, workers_that_fit
 from ..runtime.priority import DEFAULT_NICE, lower_priority
 from ..runtime.threads import limit_native_pools, machine_cores, set_cpu_share, share_for
 from . import events as ev
@@ -212,6 +212,7 @@ def _worker_main(db_path: str, index: int, opts: PoolOptions, events: Connection
 
     setup_logging(opts.log_verbose)
     lower_priority(opts.nice)  # the window and the desktop go first when the cores are busy
+    limit_malloc_arenas()  # before any of this worker's threads allocates (runtime.memory)
     owner = owner_name(index)
     send_lock = threading.Lock()
 
