@@ -1,6 +1,7 @@
 """Folder throughput: the app's worker pool against the sequential pipeline.
 
-Run: ``python benchmarks/throughput.py [--quick] [--videos 6] [--media-dir DIR] [--only MODE]``.
+Run: ``python benchmarks/throughput.py [--quick] [--videos 6] [--media-dir DIR] [--only MODE]
+[--baseline CHECKOUT]``.
 
 Makes ``--videos`` (at least 6) distinct synthetic 720p trailers (``mediagen.make_trailer``,
 different seeds: different cuts, titles and music; 2 minutes each, 40 s with ``--quick``),
@@ -19,7 +20,10 @@ library and feature cache):
   most 4, fewer when memory is short), the pool's own stage limits;
 * ``pool-x1``: two workers, one extract job at a time (the default before issue 13); only
   with ``--only pool-x1``;
-* ``pool-4``: with ``--four``, four workers and two extract jobs.
+* ``pool-4``: with ``--four``, four workers and two extract jobs;
+* ``baseline``: with ``--baseline CHECKOUT``, run first: the app of another checkout of this
+  repository (e.g. the commit issue 13 measured, to compare with the pipeline the issue
+  called sequential) with one worker, its default then; it becomes the "vs" baseline.
 
 ``--only MODE`` (repeatable) runs those modes in that order; the first is the baseline of the
 "vs" column.  It prints videos per minute (model loading included, as a user's scan pays it),
