@@ -99,3 +99,32 @@ def test_parts_read_at_once_in_any_order_join_to_what_one_extract_gives(ocr, med
     assert joined.texts == whole.texts
     np.testing.assert_array_equal(joined.times, whole.times)
     np.testing.assert_array_equal(joined.values, whole.values)
+
+
+def test_detection_on_openvino_reads_what_onnx_runtime_reads(ocr, media_dir):
+    """The default extractor detects text on OpenVINO (installed with the extract extra);
+    switched off, it runs on ONNX Runtime.  Both must read the same lines with the same
+    confidences from the same frames."""
+    from trailertagger.core.runtime.openvino import OpenVinoModel, set_openvino
+
+    assert ocr.det_runtime.startswith("openvino ")
+    assert isinstance(ocr._engine.text_det.session, OpenVinoModel)
+    set_openvino(False)
+    try:
+        on_ort = RapidOcrExtractor()
+        on_ort.load(ModelStore(allow_download=False))
+    finally:
+        set_openvino(True)
+    assert on_ort.det_runtime == "onnxruntime"
+    clip = mediagen.make_clip(media_dir / "three titles.mp4", duration=6.0, size=(854, 480),
+                              cuts=[2.0, 4.0], audio=None, seed=41,
+                              text=[(0.2, 1.8, "NOW SHOWING"), (2.2, 3.8, "THE LAST HARBOUR"),
+                                    (4.2, 5.8, "Friday 13 June")])
+    frames = [f.image for f in decode_media(clip).frames]
+    assert len(frames) == 3
+    read_ov = [ocr.read_frame(f) for f in frames]
+    read_ort = [on_ort.read_frame(f) for f in frames]
+    assert [[t for t, _ in lines] for lines in read_ov] == [[t for t, _ in lines] for lines in read_ort]
+    assert all(lines for lines in read_ov)
+    for a, b in zip(read_ov, read_ort, strict=True):
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], atol=1e-3)

@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
         "device": "cpu",
         "threads": 0,
         "lanes": 0,
+        # OCR's text detection on OpenVINO when installed (same numbers, ~3.5x faster on the
+        # CPU); false: ONNX Runtime
+        "openvino": True,
     },
     "models": {
         "override_dir": "",

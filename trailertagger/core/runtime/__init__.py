@@ -3,6 +3,8 @@ scoping, and the binary format readers the extractors need.
 
 * ``onnx.ort_session``: one way to open an ONNX model (providers = preferred ∩ installed,
   thread settings, a clear ``ModelCorruptError`` for a file that is not a usable graph);
+* ``openvino.OpenVinoModel``: a convolutional ONNX model on OpenVINO's CPU plugin (f32, one
+  compiled model per shape and caller), where it is installed and allowed;
 * ``devices.resolve_device``: ``auto|cpu|cuda[:N]`` to what this machine can run, with
   one log line when a CUDA request falls back to the CPU;
 * ``threads.torch_threads``: torch's thread count set for a block and always restored;
