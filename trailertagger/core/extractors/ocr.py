@@ -52,9 +52,10 @@ DET_FILE = "PP-OCRv6_det_small.onnx"
 REC_FILE = "PP-OCRv6_rec_small.onnx"
 CLS_FILE = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 EMBED_DIM = 384
-#: Scene frames per part when the pipeline reads parts in several lanes at once: about 1 s
-#: of detection each on one core (0.25 s a frame at 640 px), small enough that the last part
-#: leaves little of a lane idle, large enough that handing parts out costs nothing.
+#: Scene frames per part when the pipeline reads parts in several lanes at once: 0.4 s of
+#: reading each on one core with detection on OpenVINO (1 s on ONNX Runtime: 0.1 and 0.25 s
+#: a frame at 640 px), small enough that the last part leaves little of a lane idle, large
+#: enough that handing parts out costs nothing.
 FRAMES_PER_PART = 4
 
 _PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
