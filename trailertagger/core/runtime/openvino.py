@@ -114,6 +114,8 @@ class OpenVinoModel:
         compiled = self._core.compile_model(model, "CPU", self._config())
         with self._lock:
             self.compiled += 1
+        log.debug("%s compiled for input %s on OpenVINO (%d so far)", self.path.name, shape,
+                  self.compiled)
         return compiled.create_infer_request()
 
     def _give_back(self, shape: tuple[int, ...], request: Any) -> None:
