@@ -5,7 +5,8 @@
 #   packaging/smoke_test.sh [APP_DIR]      (default dist/cpu/trailertagger)
 #
 # 1. trailertagger --version
-# 2. trailertagger extract CLIP --json  (the default profile's bundled models, offline)
+# 2. trailertagger extract CLIP --json  (the default profile's bundled models, offline; OCR's
+#    detector on the bundled OpenVINO)
 # 3. trailertagger gui --smoke-test FOLDER, offscreen: adds the folder, waits for the clip's
 #    genres, exports NFO, quits; exit 0 only if the NFO is there.
 # Needs a Python with PyAV and numpy to make the clip (the dev venv: PYTHON=.venv/bin/python),
@@ -44,6 +45,13 @@ step "extract (bundled models, offline)"
 grep -q '"ok": true' "$WORK/extract.json" || { cat "$WORK/extract.json"; exit 1; }
 "$BIN" models check >/dev/null 2>&1 || echo "(models check reports optional models absent)"
 cat "$WORK/extract.json" | head -c 400; echo
+# OCR's detector must run on the bundled OpenVINO (a missing plugin would fall back quietly
+# to ONNX Runtime: right answers, 2.6x slower OCR)
+grep -q "det max side [0-9]* on openvino" "$TRAILERTAGGER_HOME/log/trailertagger.log" || {
+  echo "OCR detection did not run on OpenVINO:" >&2
+  grep -i "openvino" "$TRAILERTAGGER_HOME/log/trailertagger.log" >&2 || true
+  exit 1
+}
 
 step "gui --smoke-test (offscreen: add folder, wait for genres, export NFO, quit)"
 timeout 900 "$BIN" gui --smoke-test "$WORK/films" --workers 1 --smoke-timeout 600
