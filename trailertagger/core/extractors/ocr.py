@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import ModelMissingError
 from ..progress import CancelToken, check
 from ..runtime import cpu_threads, resolve_device
+from ..runtime.onnx import short_error
 from ..runtime.openvino import OpenVinoModel, openvino_version
 from .base import ExtractorBase, Needs, ZeroShotUse
 from .text_embed import MODEL_ID as TEXT_MODEL_ID
@@ -240,7 +241,7 @@ class RapidOcrExtractor(_OcrBase):
             model.close()
         except Exception as err:  # noqa: BLE001 - any OpenVINO failure: ONNX Runtime stays
             log.warning("%s: OpenVINO %s could not run %s (%s); detection stays on ONNX Runtime",
-                        self.name, version, Path(path).name, " ".join(str(err).split())[:200])
+                        self.name, version, Path(path).name, short_error(err))
             return
         det.session = model  # rapidocr's detector calls session(image) for the first output
         self.det_runtime = f"openvino {version}"

@@ -66,16 +66,18 @@ def ort_session(path: Path | str, *, threads: int = 0, inter_threads: int = 0,
     except Exception as err:  # noqa: BLE001 - ORT raises its own exception types
         if _is_bad_model(err):
             raise ModelCorruptError(
-                f"{path}: not a usable ONNX model ({_short(err)}); delete it and fetch or "
+                f"{path}: not a usable ONNX model ({short_error(err)}); delete it and fetch or "
                 "export it again") from err
         if chosen == [CPU]:
             raise
         log.warning("ONNX Runtime could not start %s for %s (%s); using the CPU",
-                    chosen, path.name, _short(err))
+                    chosen, path.name, short_error(err))
         return ort.InferenceSession(str(path), sess_options=opts, providers=[CPU])
 
 
-def _short(err: BaseException) -> str:
+def short_error(err: BaseException) -> str:
+    """A runtime's error on one line of at most 200 characters (ONNX Runtime and OpenVINO
+    put whole stack traces in their messages)."""
     text = " ".join(str(err).split())
     return text if len(text) <= 200 else text[:197] + "..."
 

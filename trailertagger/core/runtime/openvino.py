@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelCorruptError
+from .onnx import short_error
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class OpenVinoModel:
             self._model = self._core.read_model(str(self.path))
         except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError subclasses
             raise ModelCorruptError(f"{self.path}: OpenVINO cannot read this model "
-                                    f"({' '.join(str(err).split())[:200]})") from err
+                                    f"({short_error(err)})") from err
         if len(self._model.inputs) != 1:
             raise ModelCorruptError(f"{self.path}: expected one input, found "
                                     f"{len(self._model.inputs)}")
